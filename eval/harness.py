@@ -1,0 +1,119 @@
+"""Score a predictor on GLUE splits and build the results document (lm-eval style provenance)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from eval.artifacts import provenance
+from eval.batching import encode, length_sorted_batches
+from eval.data import GlueData, load_split
+from eval.errors import UserError
+from eval.metrics import compute_metrics, predictions_from_logits
+from eval.predictors import Predictor, load_predictor, load_tokenizer
+from eval.tasks import GlueTask
+
+RESULTS_SCHEMA = "bert-compression-toolkit/glue-results"
+RESULTS_VERSION = 1
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    split: str = "dev"
+    batch_size: int = 32
+    max_seq_length: int = 128
+    data_dir: str | None = None
+    limit: int | None = None  # score only the first N examples (smoke runs)
+    device: str = "auto"
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
+class Predictions:
+    logits: np.ndarray  # [examples, num_labels], in the split's order
+    seconds: float  # model time only: no tokenization, no data loading
+    tokens: int  # real (non-padding) tokens seen
+
+    def throughput(self) -> dict[str, float]:
+        examples = len(self.logits)
+        return {"examples_per_second": examples / self.seconds, "tokens_per_second": self.tokens / self.seconds,
+                "seconds": self.seconds}
+
+
+def predict(predictor: Predictor, tokenizer, data: GlueData, batch_size: int, max_seq_length: int,
+            progress: bool = True) -> Predictions:
+    """Run a predictor over a split in length-sorted batches and return logits in split order."""
+    encoded = encode(tokenizer, data, max_seq_length)
+    logits: np.ndarray | None = None
+    seconds = 0.0
+    bar = tqdm(total=len(data), desc=f"{data.task.name}/{data.split}", unit="ex", disable=not progress,
+               leave=False)
+    for rows, batch in length_sorted_batches(encoded, batch_size):
+        start = time.perf_counter()
+        out = predictor.logits(batch)
+        seconds += time.perf_counter() - start
+        if logits is None:
+            logits = np.zeros((len(data), out.shape[-1]), dtype=np.float32)
+        logits[rows] = out
+        bar.update(len(rows))
+    bar.close()
+    assert logits is not None  # load_split never returns an empty split
+    return Predictions(logits, seconds, int(encoded.lengths.sum()))
+
+
+def evaluate_task(predictor: Predictor, tokenizer, task: GlueTask, settings: EvalSettings,
+                  progress: bool = True) -> dict[str, Any]:
+    """Score one task split; returns the per-task entry of a results document."""
+    data = load_split(task, settings.split, settings.data_dir)
+    if data.labels is None:
+        raise UserError(f"{task.display_name} {settings.split} has no labels to score; "
+                        f"use `glue predict` for test-set submissions")
+    full_size = len(data)
+    if settings.limit:
+        data = data.select(settings.limit)
+    predictor.check_task(task)
+    out = predict(predictor, tokenizer, data, settings.batch_size, settings.max_seq_length, progress)
+    metrics = compute_metrics(task, predictions_from_logits(task, out.logits), data.labels)
+    return {
+        "task": task.name,
+        "split": settings.split,
+        "num_examples": len(data),
+        "num_examples_full": full_size,
+        "metrics": metrics,
+        "main_metric": task.main_metric,
+        "data_source": data.source,
+        "throughput": out.throughput(),
+    }
+
+
+def evaluate_model(model: str | Path, tasks: Iterable[GlueTask], settings: EvalSettings = EvalSettings(),
+                   progress: bool = True) -> dict[str, Any]:
+    """Load a model once and score it on several tasks; returns the full results document."""
+    tasks = list(tasks)
+    predictor = load_predictor(model, device=settings.device, threads=settings.threads)
+    tokenizer = load_tokenizer(model)
+    for task in tasks:  # fail before any work when a task does not fit the model
+        predictor.check_task(task)
+    results = {task.name: evaluate_task(predictor, tokenizer, task, settings, progress) for task in tasks}
+    return {
+        "schema": RESULTS_SCHEMA,
+        "schema_version": RESULTS_VERSION,
+        "model": {"name": model_name(model), **predictor.info.as_dict()},
+        "settings": asdict(settings),
+        "results": results,
+        **provenance(),
+    }
+
+
+def model_name(model: str | Path) -> str:
+    """A short display name: the folder name, or ``parent/name`` for nested run folders."""
+    path = Path(model)
+    if not path.exists():
+        return str(model)  # a Hub id
+    path = path.resolve()
+    return path.name if path.suffix != ".onnx" else f"{path.parent.name}/{path.name}"

@@ -1,0 +1,220 @@
+"""Predictors: one interface over PyTorch and ONNX Runtime sequence classifiers.
+
+A predictor maps a padded batch of token ids to logits ``[batch, num_labels]`` in the task's
+label order. The harness never learns which backend it talks to. ``load_predictor`` picks the
+backend from what the model folder holds: ``model.onnx`` means ONNX Runtime, otherwise
+``transformers`` loads it (a local folder or a Hub id).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from eval.batching import Batch
+from eval.errors import UserError
+from eval.tasks import GlueTask
+
+ONNX_FILE = "model.onnx"
+QUANTIZATION_FILE = "quantization.json"
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".onnx", ".onnx_data", ".pt")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a results file records about the model that was scored."""
+
+    path: str
+    backend: str  # "torch" or "onnxruntime"
+    precision: str  # "fp32", "int8", ...
+    parameters: int
+    size_bytes: int
+    device: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class Predictor(Protocol):
+    info: ModelInfo
+
+    def check_task(self, task: GlueTask) -> None:
+        """Raise ``UserError`` when the model cannot score this task (wrong head size)."""
+
+    def logits(self, batch: Batch) -> np.ndarray:
+        """``[batch, num_labels]`` float32 logits, columns in the task's label order."""
+
+
+def load_predictor(model: str | Path, device: str = "auto", threads: int | None = None) -> Predictor:
+    """Load a sequence classifier from a folder (PyTorch or ONNX), an ``.onnx`` file, or a Hub id."""
+    path = Path(model).expanduser()
+    if path.suffix == ".onnx" or (path / ONNX_FILE).is_file():
+        return OnnxPredictor(path, threads=threads)
+    return TorchPredictor(str(model), device=device)
+
+
+def load_tokenizer(model: str | Path):
+    """The tokenizer saved beside a model (folders of both backends carry one)."""
+    from transformers import AutoTokenizer
+
+    folder = Path(model).expanduser()
+    folder = folder.parent if folder.suffix == ".onnx" else folder
+    try:
+        return AutoTokenizer.from_pretrained(str(folder) if folder.exists() else str(model))
+    except Exception as err:
+        raise UserError(f"cannot load a tokenizer from {model}: {_first_line(err)}; "
+                        f"save one beside the model (tokenizer.save_pretrained)") from None
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"device {device!r} asked for, but CUDA is not available here; use --device cpu")
+    return device
+
+
+def size_on_disk(folder: Path) -> int:
+    """Bytes of weight files (safetensors, bin, onnx and external data) in a folder or file."""
+    if folder.is_file():
+        files = [folder, *folder.parent.glob(folder.name + "*data")]
+    else:
+        files = [p for p in folder.iterdir() if p.suffix in _WEIGHT_SUFFIXES]
+    return sum(p.stat().st_size for p in files if p.is_file())
+
+
+class TorchPredictor:
+    """A ``transformers`` ``AutoModelForSequenceClassification`` in eval mode."""
+
+    def __init__(self, model: str, device: str = "auto"):
+        import torch
+        from transformers import AutoConfig, AutoModelForSequenceClassification
+
+        self.torch = torch
+        self.device = resolve_device(device)
+        try:
+            config = AutoConfig.from_pretrained(model)
+        except Exception as err:
+            raise UserError(f"cannot load model {model}: {_first_line(err)}; pass a model folder "
+                            f"(config.json + weights), an ONNX folder, or a Hub id") from None
+        _require_classifier(model, config.architectures)
+        self.model, loading = AutoModelForSequenceClassification.from_pretrained(
+            model, config=config, output_loading_info=True)
+        if loading["missing_keys"]:
+            raise UserError(f"model {model} lacks weights {sorted(loading['missing_keys'])[:3]}...; "
+                            f"it is not a complete sequence classifier")
+        self.model.to(self.device).eval()
+        self.config = config
+        self.accepts = set(inspect.signature(self.model.forward).parameters)
+        self._order: np.ndarray | None = None
+        folder = Path(model)
+        self.info = ModelInfo(
+            path=model, backend="torch", precision=str(self.model.dtype).replace("torch.", ""),
+            parameters=sum(p.numel() for p in self.model.parameters()),
+            size_bytes=size_on_disk(folder) if folder.is_dir() else 0, device=self.device,
+        )
+
+    def check_task(self, task: GlueTask) -> None:
+        _check_labels(self.info.path, self.config.num_labels, task)
+        self._order = label_order(self.config.id2label, task)
+
+    def logits(self, batch: Batch) -> np.ndarray:
+        torch = self.torch
+        inputs = {k: torch.from_numpy(v).to(self.device) for k, v in batch.items() if k in self.accepts}
+        with torch.inference_mode():
+            out = self.model(**inputs).logits.float().cpu().numpy()
+        return out if self._order is None else out[:, self._order]
+
+
+class OnnxPredictor:
+    """An ONNX Runtime session over ``model.onnx`` (FP32 or quantized) with its config beside it."""
+
+    def __init__(self, path: Path, threads: int | None = None):
+        import onnxruntime as ort
+
+        file = path if path.suffix == ".onnx" else path / ONNX_FILE
+        folder = file.parent
+        if not file.is_file():
+            raise UserError(f"ONNX model {file} does not exist; export one with `quantize export`")
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])
+        except Exception as err:
+            raise UserError(f"cannot load ONNX model {file}: {_first_line(err)}; re-export it with "
+                            f"`quantize export`") from None
+        self.input_names = {i.name for i in self.session.get_inputs()}
+        config = _read_json(folder / "config.json")
+        _require_classifier(str(folder), config.get("architectures"))
+        self.num_labels = int(self.session.get_outputs()[0].shape[-1] or len(config.get("id2label", {})) or 2)
+        self.id2label = {int(k): v for k, v in config.get("id2label", {}).items()}
+        self._order: np.ndarray | None = None
+        quantization = _read_json(folder / QUANTIZATION_FILE)
+        self.info = ModelInfo(
+            path=str(path), backend="onnxruntime", precision=quantization.get("precision", "fp32"),
+            parameters=_onnx_parameter_count(file), size_bytes=size_on_disk(file), device="cpu",
+        )
+
+    def check_task(self, task: GlueTask) -> None:
+        _check_labels(self.info.path, self.num_labels, task)
+        self._order = label_order(self.id2label, task)
+
+    def logits(self, batch: Batch) -> np.ndarray:
+        feeds = {k: v for k, v in batch.items() if k in self.input_names}
+        out = self.session.run(None, feeds)[0].astype(np.float32)
+        return out if self._order is None else out[:, self._order]
+
+
+def label_order(id2label: dict, task: GlueTask) -> np.ndarray | None:
+    """Column order that maps a model's labels onto the task's, when the model names them.
+
+    A model trained elsewhere may list MNLI's classes as contradiction, neutral, entailment.
+    When its ``id2label`` names are the task's names in another order, return the permutation;
+    when they are generic (``LABEL_0``) or already in order, return ``None``.
+    """
+    names = [str(id2label.get(i, id2label.get(str(i), ""))).lower() for i in range(len(id2label))]
+    wanted = [n.lower() for n in task.label_names]
+    if sorted(names) != sorted(wanted) or names == wanted:
+        return None
+    return np.array([names.index(n) for n in wanted])
+
+
+def _check_labels(model: str, num_labels: int, task: GlueTask) -> None:
+    if num_labels != task.num_labels:
+        raise UserError(f"model {model} has {num_labels} output labels but {task.display_name} needs "
+                        f"{task.num_labels}; fine-tune it on {task.name} first (`distill finetune --task {task.name}`)")
+
+
+def _require_classifier(model: str, architectures: list[str] | None) -> None:
+    if not any(a.endswith("ForSequenceClassification") for a in architectures or []):
+        raise UserError(f"model {model} has no sequence-classification head (architectures: "
+                        f"{architectures}); fine-tune it on a task first (`distill finetune`)")
+
+
+def _onnx_parameter_count(file: Path) -> int:
+    import onnx
+
+    model = onnx.load(str(file), load_external_data=False)
+    return int(sum(np.prod(t.dims) for t in model.graph.initializer if len(t.dims) > 0))
+
+
+def _read_json(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path} is not valid JSON ({err}); re-export the model") from None
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

@@ -1,0 +1,95 @@
+"""Loading GLUE splits from both local layouts (fixtures shaped like the real files, and the real files)."""
+
+import pytest
+
+from eval.data import detect_layout, load_split
+from eval.errors import UserError
+from eval.tasks import TASKS, get_task, parse_tasks
+
+ALL_SPLITS = [(t.name, s) for t in TASKS.values() for s in t.splits]
+
+
+@pytest.mark.parametrize("task_name,split", ALL_SPLITS)
+def test_every_task_split_loads_identically_from_tsv_and_parquet(glue_fixture, task_name, split):
+    tsv_root, parquet_root, truth = glue_fixture
+    task = TASKS[task_name]
+    from_tsv = load_split(task, split, tsv_root)
+    from_parquet = load_split(task, split, parquet_root)
+    texts, labels = truth[(task_name, split)]
+    assert from_tsv.texts == texts == from_parquet.texts
+    assert len(from_tsv) == 16
+    if labels is None:
+        assert from_tsv.labels is None and from_parquet.labels is None
+    else:
+        assert from_tsv.labels == from_parquet.labels
+        assert from_tsv.labels == pytest.approx(labels, abs=1e-3)
+
+
+def test_layouts_are_detected(glue_tsv, glue_parquet):
+    assert detect_layout(glue_tsv) == "tsv"
+    assert detect_layout(glue_parquet) == "parquet"
+
+
+def test_tsv_label_strings_map_to_hub_class_ids(glue_tsv):
+    rte = load_split(TASKS["rte"], "dev", glue_tsv)
+    # fixture rows alternate classes; the TSV says "entailment"/"not_entailment"
+    assert rte.labels[:2] == [0, 1]
+    assert TASKS["rte"].label_names[0] == "entailment"
+    assert TASKS["mnli"].label_names == ("entailment", "neutral", "contradiction")
+    assert TASKS["wnli"].label_names[1] == "entailment" and TASKS["wnli"].tsv_labels[1] == "1"
+
+
+def test_missing_folder_file_and_unknown_task_are_user_errors(tmp_path, glue_tsv):
+    with pytest.raises(UserError, match="does not exist"):
+        load_split(TASKS["sst2"], "dev", tmp_path / "nope")
+    with pytest.raises(UserError, match="not a GLUE data folder"):
+        load_split(TASKS["sst2"], "dev", tmp_path)
+    (tmp_path / "SST-2").mkdir()
+    with pytest.raises(UserError, match="missing GLUE file"):
+        load_split(TASKS["sst2"], "dev", tmp_path)
+    with pytest.raises(UserError, match="unknown GLUE task 'sst3'; choose one of cola, sst2"):
+        get_task("sst3")
+    with pytest.raises(UserError, match="no split 'validation'"):
+        load_split(TASKS["sst2"], "validation", glue_tsv)
+
+
+def test_bad_label_is_a_user_error(tmp_path):
+    folder = tmp_path / "SST-2"
+    folder.mkdir()
+    (folder / "dev.tsv").write_text("sentence\tlabel\nfine movie .\tpositive\n")
+    with pytest.raises(UserError, match="label 'positive'"):
+        load_split(TASKS["sst2"], "dev", tmp_path)
+
+
+def test_task_names_and_aliases():
+    assert get_task("SST-2").name == "sst2"
+    assert get_task("MNLI-mm").name == "mnli-mm"
+    assert [t.name for t in parse_tasks("sst2, mrpc")] == ["sst2", "mrpc"]
+    assert "ax" not in [t.name for t in parse_tasks("all")]
+    assert len(parse_tasks("all")) == 10
+
+
+OFFICIAL_DEV_SIZES = {"cola": 1043, "sst2": 872, "mrpc": 408, "stsb": 1500, "qnli": 5463, "rte": 277, "wnli": 71}
+
+
+@pytest.mark.parametrize("task_name,size", OFFICIAL_DEV_SIZES.items())
+def test_real_glue_dev_sets_match_across_layouts(shared_data, task_name, size):
+    task = TASKS[task_name]
+    tsv = load_split(task, "dev", shared_data / "glue_data")
+    parquet = load_split(task, "dev", shared_data / "glue_parquet")
+    assert len(tsv) == len(parquet) == size
+    assert tsv.texts == parquet.texts
+    assert tsv.labels == parquet.labels
+
+
+def test_real_parquet_label_order_matches_registry(shared_data):
+    import json
+
+    import pyarrow.parquet as pq
+
+    for task in TASKS.values():
+        files = sorted((shared_data / "glue_parquet" / task.hub_config).glob("*.parquet"))
+        if not files or task.is_regression:
+            continue
+        meta = json.loads(pq.read_schema(files[0]).metadata[b"huggingface"])
+        assert tuple(meta["info"]["features"]["label"]["names"]) == task.label_names
