@@ -22,6 +22,7 @@ def quiet_third_party_logs() -> None:
         import transformers
 
         transformers.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()  # "Loading weights" bars on every load
     except ImportError:  # pragma: no cover - transformers is a dependency
         pass
 

@@ -22,6 +22,7 @@ from eval.tasks import GlueTask
 
 ONNX_FILE = "model.onnx"
 QUANTIZATION_FILE = "quantization.json"
+_PRECISIONS = {"torch.float32": "fp32", "torch.float16": "fp16", "torch.bfloat16": "bf16"}
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".onnx", ".onnx_data", ".pt")
 
 
@@ -99,6 +100,9 @@ class TorchPredictor:
 
         self.torch = torch
         self.device = resolve_device(device)
+        if model.startswith(("/", ".", "~")) and not Path(model).expanduser().exists():
+            raise UserError(f"model folder {model} does not exist; pass a model folder, an ONNX "
+                            f"folder, or a Hub id")
         try:
             config = AutoConfig.from_pretrained(model)
         except Exception as err:
@@ -116,7 +120,7 @@ class TorchPredictor:
         self._order: np.ndarray | None = None
         folder = Path(model)
         self.info = ModelInfo(
-            path=model, backend="torch", precision=str(self.model.dtype).replace("torch.", ""),
+            path=model, backend="torch", precision=_PRECISIONS.get(str(self.model.dtype), str(self.model.dtype)),
             parameters=sum(p.numel() for p in self.model.parameters()),
             size_bytes=size_on_disk(folder) if folder.is_dir() else 0, device=self.device,
         )

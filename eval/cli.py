@@ -1,0 +1,114 @@
+"""`glue`: score models on GLUE dev sets, build leaderboards, write test-set submissions.
+
+Examples:
+    glue eval --model runs/teacher-sst2 --task sst2 --data-dir glue_data --output results/teacher.json
+    glue eval --model runs/student-int8 --task sst2,mrpc --output results/int8.json
+    glue report results/*.json --output-dir reports/
+    glue predict --model runs/teacher-sst2 --tasks sst2 --data-dir glue_data --output-dir submission/
+    glue tasks
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from eval.console import quiet_third_party_logs, run_command
+from eval.tasks import TASKS, parse_tasks
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="glue", description=__doc__.split("\n\n")[0],
+                                     epilog=__doc__.split("\n\n", 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def model_options(p: argparse.ArgumentParser, split_default: str | None) -> None:
+        p.add_argument("--model", required=True, help="model folder (PyTorch or ONNX), .onnx file, or Hub id")
+        p.add_argument("--data-dir", help="local GLUE root (glue_data/ TSVs or Hub parquet); default: the Hub")
+        p.add_argument("--batch-size", type=int, default=32)
+        p.add_argument("--max-seq-length", type=int, default=128)
+        p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 (PyTorch models)")
+        p.add_argument("--threads", type=int, help="CPU threads for ONNX Runtime (default: all cores)")
+        if split_default:
+            p.add_argument("--split", default=split_default, help="train or dev (default: dev)")
+            p.add_argument("--limit", type=int, help="score only the first N examples (smoke runs)")
+
+    evaluate = commands.add_parser("eval", help="score a model on GLUE dev sets and write a results JSON")
+    model_options(evaluate, "dev")
+    evaluate.add_argument("--task", required=True, help="task name(s), comma-separated, or 'all'")
+    evaluate.add_argument("--output", required=True, type=Path, help="results JSON to write")
+
+    report = commands.add_parser("report", help="leaderboard (md, csv, json, html) from results files")
+    report.add_argument("results", nargs="+", type=Path, help="files written by `glue eval --output`")
+    report.add_argument("--output-dir", required=True, type=Path)
+
+    submit = commands.add_parser("predict", help="test-set predictions for the GLUE server + submission.zip")
+    model_options(submit, None)
+    submit.add_argument("--tasks", required=True, help="task name(s), comma-separated, or 'all'")
+    submit.add_argument("--output-dir", required=True, type=Path)
+
+    commands.add_parser("tasks", help="list the GLUE tasks, their metrics and label names")
+    return parser
+
+
+def _settings(args: argparse.Namespace, split: str):
+    from eval.harness import EvalSettings
+
+    return EvalSettings(split=split, batch_size=args.batch_size, max_seq_length=args.max_seq_length,
+                        data_dir=args.data_dir, limit=getattr(args, "limit", None), device=args.device,
+                        threads=args.threads)
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from eval.artifacts import write_json
+    from eval.harness import evaluate_model
+
+    tasks = parse_tasks(args.task)
+    document = evaluate_model(args.model, tasks, _settings(args, args.split))
+    write_json(args.output, document)
+    for name, result in document["results"].items():
+        metrics = ", ".join(f"{k} {100 * v:.2f}" for k, v in result["metrics"].items())
+        speed = result["throughput"]["examples_per_second"]
+        print(f"{name} {result['split']} ({result['num_examples']} examples): {metrics}  [{speed:.0f} ex/s]")
+    print(f"results written to {args.output}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from eval.report import load_results, write_leaderboard
+
+    paths = write_leaderboard(load_results(args.results), args.output_dir)
+    print(paths["md"].read_text(), end="")
+    print(f"leaderboard written to {args.output_dir} (HTML: {paths['html']})")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from eval.submission import write_submission
+
+    written = write_submission(args.model, parse_tasks(args.tasks), args.output_dir, _settings(args, "test"))
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def _tasks(args: argparse.Namespace) -> int:
+    for task in TASKS.values():
+        labels = "regression 0-5" if task.is_regression else ", ".join(task.label_names)
+        print(f"{task.name:8} {task.display_name:8} {'/'.join(task.metrics):28} {labels}")
+    return 0
+
+
+HANDLERS = {"eval": _eval, "report": _report, "predict": _predict, "tasks": _tasks}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    quiet_third_party_logs()
+    return run_command(lambda: HANDLERS[args.command](args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
