@@ -14,9 +14,8 @@ EXIT_INTERRUPTED = 130
 
 
 def quiet_third_party_logs() -> None:
-    """Silence import-time chatter (torchao's optional kernels, torch's pytree notices, HF hints)."""
-    for name in ("torchao", "torch.utils._pytree", "neural_compressor"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    """Silence library chatter that is noise on a command line (HF load reports and bars, INC)."""
+    logging.getLogger("neural_compressor").setLevel(logging.ERROR)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         import transformers
