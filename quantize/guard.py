@@ -1,0 +1,71 @@
+"""Accuracy guard: keep the most sensitive layers in FP32 until INT8 is within ``max_drop``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+Build = Callable[[tuple[str, ...]], object]  # excluded node names -> an INT8 model (path, module)
+Score = Callable[[object], float]  # model -> the task's main metric, as a fraction
+
+
+@dataclass(frozen=True)
+class GuardResult:
+    """What the guard tried and what it kept.
+
+    ``model`` is the last INT8 model built: the one that fits, or (when nothing fits) the one
+    with every candidate layer in FP32. Metrics are fractions; drops are in points (x100).
+    """
+
+    model: object
+    fp32_metric: float
+    int8_metric: float
+    excluded_layers: tuple[str, ...]
+    excluded_nodes: tuple[str, ...]
+    fits: bool
+    sensitivity: dict[str, float] = field(default_factory=dict)  # layer -> metric with it in FP32
+    steps: list[dict] = field(default_factory=list)
+
+    @property
+    def drop_points(self) -> float:
+        return drop_points(self.fp32_metric, self.int8_metric)
+
+
+def drop_points(fp32_metric: float, int8_metric: float) -> float:
+    return 100.0 * (fp32_metric - int8_metric)
+
+
+def run_guard(groups: Mapping[str, list[str]], build: Build, score: Score, fp32_metric: float,
+              max_drop: float | None, base: tuple[str, ...] = ()) -> GuardResult:
+    """Quantize everything; if the drop exceeds ``max_drop``, fall back layer by layer.
+
+    Sensitivity of a layer = the metric when only that layer stays FP32 (one build per layer).
+    Layers are then kept in FP32 in order of decreasing sensitivity, one more at a time, until
+    the drop fits. At most ``2 * len(groups) + 1`` builds, each cheap when calibration is cached.
+
+    Args:
+        groups: layer name -> the node (or module) names it owns, in model order.
+        build: builds an INT8 model with the given names kept in FP32.
+        score: the task's main metric of a model on its dev split.
+        fp32_metric: the FP32 model's metric.
+        max_drop: allowed loss in points; ``None`` quantizes everything and only scores it.
+        base: names the user already excluded; always kept in FP32.
+    """
+    model = build(base)
+    metric = score(model)
+    steps = [{"excluded_layers": [], "metric": metric}]
+    if max_drop is None or drop_points(fp32_metric, metric) <= max_drop:
+        return GuardResult(model, fp32_metric, metric, (), base, True, steps=steps)
+    sensitivity = {layer: score(build(base + tuple(names))) for layer, names in groups.items()}
+    ranked = sorted(sensitivity, key=lambda layer: -sensitivity[layer])  # stable: model order on ties
+    excluded: list[str] = []
+    nodes = base
+    for layer in ranked:
+        excluded.append(layer)
+        nodes = base + tuple(n for name in excluded for n in groups[name])
+        model = build(nodes)
+        metric = score(model)
+        steps.append({"excluded_layers": list(excluded), "metric": metric})
+        if drop_points(fp32_metric, metric) <= max_drop:
+            return GuardResult(model, fp32_metric, metric, tuple(excluded), nodes, True, sensitivity, steps)
+    return GuardResult(model, fp32_metric, metric, tuple(excluded), nodes, False, sensitivity, steps)
