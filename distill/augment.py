@@ -1,0 +1,259 @@
+"""TinyBERT data augmentation: new training examples by swapping words for likely neighbours.
+
+The procedure of Jiao et al. (2020), ``data_augmentation.py`` in the TinyBERT reference: for
+each word of the first text column, candidates are the masked LM's top-K predictions at that
+word when it is a single word piece, or its K nearest neighbours in an embedding space when it
+is several pieces (GloVe from ``glove`` when given, else the model's input embeddings averaged
+over the pieces). Each of ``variants`` new examples replaces every word, with probability
+``replace_prob``, by a random candidate; duplicates are dropped; labels are copied.
+
+Unlike the reference, which runs the masked LM once per word of one example at a time, all the
+masked copies of a chunk of examples go through the model in length-sorted batches. Output is
+written in parts of ``chunk_size`` examples (``part-00000.tsv``, ...), each atomically, and a
+rerun skips the finished parts, so an interrupted augmentation resumes. Each part draws its
+random choices from ``(seed, part)``, so the result does not depend on where it was resumed.
+When ``candidates`` is ``auto`` and the model has no masked-LM head (e.g. the packaged
+sentence-embedding MiniLM), every word uses embedding neighbours; ``augment.json`` records it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import torch
+
+from distill.checkpoint import prepare_output_dir
+from distill.teachers import load_model, load_tokenizer
+from eval.artifacts import provenance, write_atomic, write_json
+from eval.config import to_dict
+from eval.data import GlueData, load_split
+from eval.errors import UserError
+from eval.predictors import resolve_device
+from eval.tasks import GlueTask, get_task
+
+META = "augment.json"
+
+
+def run(cfg) -> Path:
+    """Augment ``cfg.task``'s training split into ``cfg.output_dir``; returns that folder."""
+    task = get_task(cfg.task)
+    out = Path(cfg.output_dir)
+    prepare_output_dir(out, cfg)
+    data = load_split(task, "train", cfg.data_dir)
+    if cfg.limit:
+        data = data.select(cfg.limit)
+    if data.labels is None:
+        raise UserError(f"{task.display_name} train split has no labels to copy")
+    device = resolve_device(cfg.device)
+    tokenizer = load_tokenizer(cfg.model)
+    mlm, mode = _candidate_model(cfg, device)
+    neighbours = EmbeddingNeighbours.from_glove(cfg.glove) if cfg.glove else EmbeddingNeighbours.from_model(
+        mlm if mlm is not None else load_model(cfg.model, "base"), tokenizer)
+    generator = Augmenter(tokenizer, mlm, neighbours, cfg.top_k, cfg.max_seq_length, cfg.batch_size, device)
+    parts = range(0, len(data), cfg.chunk_size)
+    written = 0
+    for number, start in enumerate(parts):
+        path = out / f"part-{number:05d}.tsv"
+        if path.is_file():  # finished before an interruption
+            continue
+        rng = np.random.default_rng([cfg.seed, number])
+        stop = start + cfg.chunk_size
+        rows = augment_examples(generator, data.texts[start:stop], data.labels[start:stop], cfg.variants,
+                                cfg.replace_prob, rng)
+        write_atomic(path, _tsv(task, rows))
+        written += 1
+    total = sum(1 for _ in _read_parts(out, task))
+    write_json(out / META, {"task": task.name, "source_examples": len(data), "examples": total,
+                            "candidates": mode, "glove": cfg.glove, "parts": len(parts),
+                            "config": to_dict(cfg), **provenance()})
+    return out
+
+
+def _candidate_model(cfg, device: str):
+    """The masked LM, or ``None`` when every word uses embedding neighbours."""
+    if cfg.candidates == "embedding":
+        return None, "embedding"
+    try:
+        model = load_model(cfg.model, "mlm", require_head=True)
+    except UserError:
+        if cfg.candidates == "mlm":
+            raise
+        return None, "embedding (model has no masked-LM head)"
+    return model.to(device).eval(), "mlm+embedding"
+
+
+class EmbeddingNeighbours:
+    """Nearest whole words by cosine similarity in an embedding table.
+
+    Args:
+        words: the candidate vocabulary (whole words only: no ``##`` pieces, no special tokens).
+        vectors: ``[len(words), dim]``.
+        vector_of: word -> vector ``[dim]`` or ``None`` when the word has no embedding.
+    """
+
+    def __init__(self, words: list[str], vectors: torch.Tensor, vector_of):
+        self.words = words
+        self.matrix = torch.nn.functional.normalize(vectors.float(), dim=-1)
+        self.vector_of = vector_of
+
+    @classmethod
+    def from_model(cls, model, tokenizer) -> "EmbeddingNeighbours":
+        table = model.get_input_embeddings().weight.detach().float().cpu()
+        vocab = tokenizer.get_vocab()
+        keep = sorted((i, w) for w, i in vocab.items() if w.isalpha() and w not in tokenizer.all_special_tokens)
+
+        def vector_of(word: str):
+            ids = tokenizer(word, add_special_tokens=False)["input_ids"]
+            return table[ids].mean(dim=0) if ids else None  # multi-piece words: mean of their pieces
+
+        return cls([w for _, w in keep], table[[i for i, _ in keep]], vector_of)
+
+    @classmethod
+    def from_glove(cls, path: str) -> "EmbeddingNeighbours":
+        file = Path(path).expanduser()
+        if not file.is_file():
+            raise UserError(f"GloVe file {file} does not exist; pass a glove.*.txt file or omit --glove")
+        words, vectors = [], []
+        with file.open(encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                fields = line.rstrip().split(" ")
+                if len(fields) > 2 and fields[0].isalpha():
+                    words.append(fields[0])
+                    vectors.append([float(v) for v in fields[1:]])
+        if not words:
+            raise UserError(f"GloVe file {file} holds no 'word v1 v2 ...' lines")
+        table = torch.tensor(vectors)
+        index = {w: i for i, w in enumerate(words)}
+        return cls(words, table, lambda w: table[index[w]] if w in index else None)
+
+    def nearest(self, words: list[str], k: int) -> dict[str, list[str]]:
+        """Up to ``k`` neighbours for each word (itself excluded); words without a vector get none."""
+        known = [(w, v) for w, v in ((w, self.vector_of(w)) for w in words) if v is not None]
+        if not known:
+            return {w: [] for w in words}
+        queries = torch.nn.functional.normalize(torch.stack([v for _, v in known]).float(), dim=-1)
+        similarity = queries @ self.matrix.T  # [words, vocabulary]
+        top = similarity.topk(min(k + 1, similarity.shape[1]), dim=-1).indices.tolist()
+        found = {w: [self.words[i] for i in row if self.words[i] != w][:k] for (w, _), row in zip(known, top)}
+        return {w: found.get(w, []) for w in words}
+
+
+class Augmenter:
+    """Candidate replacements for the words of many sentences at once."""
+
+    def __init__(self, tokenizer, mlm, neighbours: EmbeddingNeighbours, top_k: int, max_seq_length: int,
+                 batch_size: int, device: str):
+        self.tokenizer, self.mlm, self.neighbours = tokenizer, mlm, neighbours
+        self.top_k, self.max_seq_length, self.batch_size, self.device = top_k, max_seq_length, batch_size, device
+        vocab = tokenizer.get_vocab()
+        # The LM may only propose whole words: no ## pieces, punctuation or special tokens.
+        self.allowed = torch.zeros(len(vocab), dtype=torch.bool)
+        self.allowed[[i for w, i in vocab.items() if w.isalpha() and w not in tokenizer.all_special_tokens]] = True
+
+    def words(self, text: str) -> list[str]:
+        backend = self.tokenizer.backend_tokenizer
+        normalized = backend.normalizer.normalize_str(text) if backend.normalizer else text
+        return [word for word, _ in backend.pre_tokenizer.pre_tokenize_str(normalized)]
+
+    def candidates(self, sentences: list[list[str]]) -> list[list[list[str]]]:
+        """For every word of every sentence, its replacement candidates (empty: keep the word)."""
+        vocabulary = sorted({w for words in sentences for w in words if w.isalpha()})
+        pieces = dict(zip(vocabulary, self.tokenizer(vocabulary, add_special_tokens=False)["input_ids"])) \
+            if vocabulary else {}
+        single = {w for w, ids in pieces.items() if len(ids) == 1} if self.mlm is not None else set()
+        by_embedding = self.neighbours.nearest([w for w in vocabulary if w not in single], self.top_k)
+        result = [[by_embedding.get(w, []) if w.isalpha() else [] for w in words] for words in sentences]
+        masked = [(s, i) for s, words in enumerate(sentences) for i, w in enumerate(words) if w in single]
+        for (s, i), options in zip(masked, self._masked_lm(sentences, masked)):
+            result[s][i] = options
+        return result
+
+    def _masked_lm(self, sentences: list[list[str]], positions: list[tuple[int, int]]) -> list[list[str]]:
+        """Top-K LM predictions for each ``(sentence, word)`` with that word masked, in batches."""
+        if not positions:
+            return []
+        mask = self.tokenizer.mask_token
+        texts = [" ".join(mask if j == i else w for j, w in enumerate(sentences[s])) for s, i in positions]
+        encoded = self.tokenizer(texts, truncation=True, max_length=self.max_seq_length)["input_ids"]
+        order = np.argsort([-len(ids) for ids in encoded], kind="stable")
+        answers: list[list[str]] = [[] for _ in positions]
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start:start + self.batch_size]
+            width = max(len(encoded[r]) for r in rows)
+            ids = torch.full((len(rows), width), self.tokenizer.pad_token_id or 0, dtype=torch.long)
+            for n, r in enumerate(rows):
+                ids[n, :len(encoded[r])] = torch.tensor(encoded[r])
+            attention = (ids != (self.tokenizer.pad_token_id or 0)).long()
+            with torch.inference_mode():
+                logits = self.mlm(input_ids=ids.to(self.device), attention_mask=attention.to(self.device)).logits
+            allowed = torch.zeros(logits.shape[-1], dtype=torch.bool)  # the LM may have spare rows
+            allowed[:len(self.allowed)] = self.allowed[:logits.shape[-1]]
+            logits = logits.float().cpu().masked_fill(~allowed, float("-inf"))
+            where = ids == self.tokenizer.mask_token_id  # truncated examples may have lost their mask
+            for n, r in enumerate(rows):
+                hits = where[n].nonzero()
+                if len(hits):
+                    top = logits[n, int(hits[0])].topk(self.top_k).indices.tolist()
+                    answers[r] = self.tokenizer.convert_ids_to_tokens(top)
+        return answers
+
+
+def augment_examples(augmenter: Augmenter, texts: list[tuple[str, ...]], labels: list, variants: int,
+                     replace_prob: float, rng: np.random.Generator) -> list[tuple[tuple[str, ...], object]]:
+    """Originals followed by up to ``variants`` distinct new versions of each; only column 0 changes."""
+    sentences = [augmenter.words(t[0]) for t in texts]
+    options = augmenter.candidates(sentences)
+    rows = []
+    for text, label, words, choices in zip(texts, labels, sentences, options):
+        rows.append((text, label))
+        seen = {" ".join(words)}
+        for _ in range(variants):
+            new = [str(rng.choice(c)) if c and rng.random() < replace_prob else w for w, c in zip(words, choices)]
+            joined = " ".join(new)
+            if joined not in seen:
+                seen.add(joined)
+                rows.append(((joined, *text[1:]), label))
+    return rows
+
+
+def _tsv(task: GlueTask, rows: Iterable[tuple[tuple[str, ...], object]]) -> str:
+    lines = ["\t".join([*task.text_columns, "label"])]
+    # Fields never hold tabs or newlines (whitespace is collapsed), so no quoting is needed; quote
+    # characters stay as they are, as in the GLUE TSVs.
+    lines += ["\t".join([" ".join(t.split()) for t in texts] + [str(label)]) for texts, label in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _read_parts(folder: Path, task: GlueTask):
+    cast = float if task.is_regression else int
+    for part in sorted(folder.glob("part-*.tsv")):
+        with part.open(encoding="utf-8", newline="") as handle:
+            reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+            next(reader, None)
+            for row in reader:
+                yield tuple(row[:-1]), cast(row[-1])
+
+
+def load_augmented(path: str | Path, task: GlueTask) -> GlueData:
+    """Read a ``distill augment`` folder back as the task's training data.
+
+    Raises:
+        UserError: not an augmentation folder, unfinished, or made for another task.
+    """
+    folder = Path(path)
+    meta_file = folder / META
+    if not meta_file.is_file():
+        raise UserError(f"{folder} is not a finished `distill augment` folder (no {META}); run or finish "
+                        f"`distill augment --task {task.name} --output-dir {folder}`")
+    meta = json.loads(meta_file.read_text())
+    if meta.get("task") != task.name:
+        raise UserError(f"augmented data in {folder} is for {meta.get('task')}, not {task.name}")
+    rows = list(_read_parts(folder, task))
+    if not rows:
+        raise UserError(f"augmented data in {folder} has no examples")
+    texts = [r[0] for r in rows]
+    return GlueData(task, "train", texts, [r[1] for r in rows], list(range(len(rows))), str(folder))

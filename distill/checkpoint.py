@@ -1,0 +1,158 @@
+"""Output folders and checkpoints: refuse foreign runs, write atomically, resume exactly.
+
+A run folder holds ``run_config.yaml`` (the resolved config) from its first moment, so a rerun
+can tell "same run, resume" from "different run, refuse". A checkpoint is a folder
+``checkpoints/step_N/`` with ``model.safetensors`` (every trainable weight: student and
+projections), ``trainer_state.pt`` (optimizer, scheduler, step, best score, history; tensors and
+plain containers only, so ``torch.load(weights_only=True)`` reads it), ``rng_rank{R}.pt`` (each
+process's random state) and ``run_config.yaml``. It is written under a temporary name and renamed
+into place, so a crash leaves either the previous checkpoint or the new one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from safetensors.torch import load_model, save_model
+
+from eval.artifacts import write_atomic
+from eval.config import dump_yaml, to_dict
+from eval.errors import UserError
+
+RUN_CONFIG = "run_config.yaml"
+WEIGHTS = "model.safetensors"
+STATE = "trainer_state.pt"
+# Fields that may change between a run and its resumption without changing the result.
+_RESUMABLE_FIELDS = {("train", "device"), ("device",)}
+
+
+def _comparable(config: Any) -> dict:
+    data = to_dict(config) if not isinstance(config, dict) else dict(config)
+    data = yaml.safe_load(yaml.safe_dump(data))  # same normalisation as the file on disk
+    for path in _RESUMABLE_FIELDS:
+        node = data
+        for key in path[:-1]:
+            node = node.get(key, {}) if isinstance(node, dict) else {}
+        if isinstance(node, dict):
+            node.pop(path[-1], None)
+    return data
+
+
+def prepare_output_dir(output_dir: str | Path, config: Any) -> bool:
+    """Create the run folder, or accept it for resumption.
+
+    Returns:
+        ``True`` when the folder already holds this same run (resume), ``False`` for a new run.
+
+    Raises:
+        UserError: the folder holds a different run or unrelated files (nothing is touched).
+    """
+    folder = Path(output_dir)
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"output {folder} is a file; pass a folder to --output-dir")
+    config_file = folder / RUN_CONFIG
+    if config_file.is_file():
+        try:
+            saved = yaml.safe_load(config_file.read_text())
+        except yaml.YAMLError:
+            saved = None
+        if _comparable(saved or {}) != _comparable(config):
+            keys = _differences(_comparable(saved or {}), _comparable(config))
+            raise UserError(f"output folder {folder} holds a different run (differs in {', '.join(keys[:4])}); "
+                            f"pass another --output-dir, or delete that folder to start over")
+        return True
+    if folder.is_dir() and any(folder.iterdir()):
+        raise UserError(f"output folder {folder} is not empty and holds no run_config.yaml; pass an empty "
+                        f"or new --output-dir")
+    write_atomic(config_file, dump_yaml(config))
+    return False
+
+
+def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: list[str] = []
+        for key in sorted(set(a) | set(b), key=str):
+            out += _differences(a.get(key), b.get(key), f"{prefix}{key}.")
+        return out
+    return [] if a == b else [prefix.rstrip(".") or "config"]
+
+
+def checkpoint_dirs(folder: Path) -> list[Path]:
+    """Complete checkpoints under ``folder/checkpoints``, oldest first."""
+    root = folder / "checkpoints"
+    if not root.is_dir():
+        return []
+    found = [p for p in root.iterdir() if p.is_dir() and p.name.startswith("step_") and p.name[5:].isdigit()]
+    return sorted(found, key=lambda p: int(p.name[5:]))
+
+
+def save_checkpoint(folder: Path, step: int, module: torch.nn.Module, state: dict[str, Any], config: Any,
+                    rank: int = 0, world_size: int = 1, keep: int = 2) -> Path:
+    """Write ``folder/checkpoints/step_{step}`` atomically; keep the newest ``keep`` checkpoints.
+
+    Every process calls this (each saves its own RNG state); rank 0 writes the rest and renames.
+    """
+    root = folder / "checkpoints"
+    tmp = root / f".tmp-step_{step}"
+    final = root / f"step_{step}"
+    if rank == 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    _barrier(world_size)
+    torch.save(_rng_state(), tmp / f"rng_rank{rank}.pt")
+    _barrier(world_size)
+    if rank == 0:
+        save_model(module, str(tmp / WEIGHTS))
+        torch.save(state, tmp / STATE)
+        (tmp / RUN_CONFIG).write_text(dump_yaml(config))
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+        for old in checkpoint_dirs(folder)[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    _barrier(world_size)
+    return final
+
+
+def load_checkpoint(path: Path, module: torch.nn.Module, rank: int = 0) -> dict[str, Any]:
+    """Load weights into ``module``, restore this process's RNG, and return the trainer state.
+
+    Raises:
+        UserError: the checkpoint is incomplete, corrupt, or does not fit the model.
+    """
+    try:
+        missing, unexpected = load_model(module, str(path / WEIGHTS), strict=False)
+        state = torch.load(path / STATE, weights_only=True, map_location="cpu")
+        rng_file = path / f"rng_rank{rank}.pt"
+        rng = torch.load(rng_file if rng_file.is_file() else path / "rng_rank0.pt", weights_only=True)
+    except Exception as err:  # safetensors, pickle and OS errors all mean the same to the user
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"cannot read checkpoint {path}: {first}; delete it to resume from the one before, "
+                        f"or use a new --output-dir") from None
+    if missing or unexpected:
+        raise UserError(f"checkpoint {path} does not fit this model (missing {list(missing)[:3]}, "
+                        f"unexpected {list(unexpected)[:3]}); use a new --output-dir")
+    _set_rng_state(rng)
+    return state
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _barrier(world_size: int) -> None:
+    if world_size > 1:
+        torch.distributed.barrier()

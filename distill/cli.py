@@ -1,0 +1,90 @@
+"""``distill finetune | general | task | augment | list``: parse flags, load the recipe, call :mod:`distill.api`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from eval.console import quiet_third_party_logs, run_command
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+
+EPILOG = """examples:
+  distill finetune --model minilm-l6 --task sst2 --data-dir glue_data --output-dir runs/teacher-sst2
+  distill general --teacher minilm-l6 --student tiny --corpus corpus/ --output-dir runs/tiny-general
+  distill task --task sst2 --teacher runs/teacher-sst2 --student runs/tiny-general --output-dir runs/tiny-sst2
+  distill augment --task mrpc --model bert-base --output-dir runs/mrpc-aug
+  distill task --recipe recipes/task/tiny_sst2.yaml --set train.batch_size=16
+"""
+
+# Named flags per command: flag -> config key. Common training flags map into ``train``.
+_TRAINING_FLAGS = {"max_steps": "train.max_steps", "seed": "train.seed", "device": "train.device"}
+_FLAGS = {
+    "finetune": {"task": "task", "model": "model", "tokenizer": "tokenizer", "data_dir": "data_dir",
+                 "output_dir": "output_dir", **_TRAINING_FLAGS},
+    "general": {"teacher": "teacher", "student": "student", "corpus": "corpus", "output_dir": "output_dir",
+                **_TRAINING_FLAGS},
+    "task": {"task": "task", "teacher": "teacher", "student": "student", "augmented": "augmented",
+             "data_dir": "data_dir", "output_dir": "output_dir", **_TRAINING_FLAGS},
+    "augment": {"task": "task", "model": "model", "data_dir": "data_dir", "output_dir": "output_dir",
+                "seed": "seed", "device": "device", "glove": "glove", "candidates": "candidates"},
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="distill", description="TinyBERT-style distillation of BERT models.",
+                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    helps = {"finetune": "fine-tune a teacher (or a random student preset) on a GLUE task's labels",
+             "general": "general distillation of a random student on unlabeled text",
+             "task": "task distillation: intermediate layers, then predictions",
+             "augment": "TinyBERT data augmentation of a task's training split"}
+    for name, help_text in helps.items():
+        command = sub.add_parser(name, help=help_text, epilog=EPILOG,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+        for flag in _FLAGS[name]:
+            command.add_argument("--" + flag.replace("_", "-"), dest=flag,
+                                 type=int if flag in ("max_steps", "seed") else str)
+        command.add_argument("--recipe", help="a YAML recipe (see `distill list`)")
+        command.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                             help="override any recipe key, e.g. --set train.lr=3e-5 (repeatable)")
+    sub.add_parser("list", help="list student presets, teacher aliases, GLUE tasks and shipped recipes")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    quiet_third_party_logs()
+    return run_command(lambda: _dispatch(args))
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "list":
+        print(listing())
+        return 0
+    from distill import api
+    from distill.config import load_recipe
+
+    flags = {key: getattr(args, flag) for flag, key in _FLAGS[args.command].items()}
+    cfg = load_recipe(args.command, args.recipe, flags=flags, overrides=args.set)
+    run = {"finetune": api.finetune, "general": api.general_distill, "task": api.task_distill,
+           "augment": api.augment}[args.command]
+    out = run(cfg)
+    print(f"saved {args.command} output to {out}")
+    return 0
+
+
+def listing() -> str:
+    from distill.students import STUDENTS
+    from distill.teachers import HUB_ALIASES, PACKAGED_ALIASES
+    from eval.tasks import TASKS
+
+    lines = ["students:"]
+    lines += [f"  {name:10s} layers={s.layers} hidden={s.hidden} heads={s.heads} intermediate={s.intermediate}"
+              for name, s in STUDENTS.items()]
+    lines += ["teacher aliases:"] + [f"  {a:10s} {hub}" for a, hub in HUB_ALIASES.items()]
+    lines += [f"  {a:10s} packaged {pkg}/{sub}" for a, (pkg, sub) in PACKAGED_ALIASES.items()]
+    lines += ["tasks:", "  " + " ".join(TASKS)]
+    recipes = sorted(RECIPES.glob("*/*.yaml")) if RECIPES.is_dir() else []
+    lines += ["recipes:"] + [f"  {p.relative_to(RECIPES.parent)}" for p in recipes]
+    return "\n".join(lines)

@@ -1,0 +1,195 @@
+"""Recipe schemas for every `distill` command: frozen dataclasses validated by :func:`eval.config.load_config`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+from eval.config import load_config
+
+# Names a recipe may use in ``losses``; each is a function in distill.losses.
+INTERMEDIATE_LOSSES = ("embedding", "hidden", "attention")
+PREDICTION_LOSSES = ("logits", "labels")
+LOSS_NAMES = INTERMEDIATE_LOSSES + PREDICTION_LOSSES
+AttentionMode = Literal["auto", "per_head", "head_mean"]
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Optimisation and bookkeeping shared by every stage.
+
+    ``batch_size`` is per process; with ``torchrun`` the global batch is
+    ``batch_size * grad_accum * world_size``. ``max_steps`` caps optimizer steps (smoke runs,
+    streamed corpora); ``train_limit`` keeps only the first N training examples.
+    """
+
+    batch_size: int = 32
+    lr: float = 5e-5
+    weight_decay: float = 0.01
+    warmup: float = 0.1  # fraction of the optimizer steps
+    epochs: float = 3.0
+    max_steps: int | None = None
+    grad_accum: int = 1
+    max_grad_norm: float = 1.0
+    max_seq_length: int = 128
+    seed: int = 42
+    precision: Literal["fp32", "bf16", "fp16"] = "bf16"  # autocast on CUDA only; CPU runs fp32
+    device: str = "auto"
+    log_every: int = 20
+    eval_every: int = 0  # optimizer steps between dev evaluations; 0 = once per epoch
+    save_every: int = 200  # optimizer steps between checkpoints
+    keep_checkpoints: int = 2
+    eval_batch_size: int = 64
+    eval_limit: int | None = None  # score only the first N dev examples
+    train_limit: int | None = None
+    shuffle: bool = True
+
+    def __post_init__(self):
+        positive = ("batch_size", "grad_accum", "max_seq_length", "log_every", "save_every",
+                    "keep_checkpoints", "eval_batch_size")
+        bad = [n for n in positive if getattr(self, n) < 1]
+        if bad:
+            raise ValueError(f"{', '.join('train.' + n for n in bad)} must be at least 1")
+        if self.lr <= 0 or self.epochs <= 0:
+            raise ValueError("train.lr and train.epochs must be positive")
+        if not 0 <= self.warmup < 1:
+            raise ValueError("train.warmup is a fraction of the steps, in [0, 1)")
+        for name in ("max_steps", "train_limit", "eval_limit"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"train.{name} must be at least 1 (or null for no limit)")
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One task-distillation phase: which losses with which weights, for how long.
+
+    ``lr`` and ``epochs`` override ``train`` for this phase; ``temperature`` softens the
+    ``logits`` loss (TinyBERT uses 1).
+    """
+
+    name: str
+    losses: dict[str, float]
+    epochs: float | None = None
+    lr: float | None = None
+    temperature: float = 1.0
+
+    def __post_init__(self):
+        unknown = sorted(set(self.losses) - set(LOSS_NAMES))
+        if unknown:
+            raise ValueError(f"phase {self.name!r}: unknown losses {unknown}; choose from {', '.join(LOSS_NAMES)}")
+        if not self.losses or all(w == 0 for w in self.losses.values()):
+            raise ValueError(f"phase {self.name!r} needs at least one loss with a non-zero weight")
+        if any(w < 0 for w in self.losses.values()):
+            raise ValueError(f"phase {self.name!r}: loss weights must be >= 0")
+        if self.temperature <= 0:
+            raise ValueError(f"phase {self.name!r}: temperature must be positive")
+        if not self.name.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(f"phase name {self.name!r} must be letters, digits, - or _ (it names a folder)")
+
+    @property
+    def uses_intermediate(self) -> bool:
+        return any(self.losses.get(n, 0) for n in INTERMEDIATE_LOSSES)
+
+
+LayerMapSpec = str | tuple[tuple[int, int], ...]
+StudentChoice = str | dict[str, int]
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """``distill finetune``: fine-tune a teacher, or a randomly initialised student preset, on labels."""
+
+    task: str
+    model: str  # Hub id, alias, folder, or a student preset (random init, the label-only baseline)
+    output_dir: str
+    tokenizer: str | None = None  # where a preset student takes its vocabulary; default minilm-l6
+    data_dir: str | None = None
+    train: TrainSettings = TrainSettings()
+
+
+@dataclass(frozen=True)
+class GeneralConfig:
+    """``distill general``: intermediate-layer distillation of a random student on unlabeled text."""
+
+    teacher: str
+    student: StudentChoice
+    corpus: str  # a text file, a folder of .txt files, or hub:<dataset>[:<config>]
+    output_dir: str
+    layer_map: LayerMapSpec = "uniform"
+    attention_mode: AttentionMode = "auto"
+    losses: dict[str, float] = field(default_factory=lambda: {"attention": 1.0, "hidden": 1.0, "embedding": 1.0})
+    train: TrainSettings = TrainSettings()
+
+    def __post_init__(self):
+        bad = sorted(set(self.losses) - set(INTERMEDIATE_LOSSES))
+        if bad:
+            raise ValueError(f"general distillation has no labels or logits: losses {bad} are not allowed; "
+                             f"choose from {', '.join(INTERMEDIATE_LOSSES)}")
+        if self.train.max_steps is None:
+            raise ValueError("general distillation streams its corpus, so train.max_steps must be set")
+
+
+def _default_phases() -> tuple[Phase, ...]:
+    return (Phase("intermediate", {"embedding": 1.0, "hidden": 1.0, "attention": 1.0}, epochs=10),
+            Phase("prediction", {"logits": 1.0}, epochs=3))
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """``distill task``: TinyBERT's two phases (intermediate layers, then predictions) on a GLUE task."""
+
+    task: str
+    teacher: str  # a fine-tuned teacher folder (or Hub id) with the task's classifier head
+    student: StudentChoice  # preset, custom shape, or a (general-distilled) student folder
+    output_dir: str
+    data_dir: str | None = None
+    augmented: str | None = None  # a `distill augment` output folder, used instead of the train split
+    layer_map: LayerMapSpec = "uniform"
+    attention_mode: AttentionMode = "auto"
+    phases: tuple[Phase, ...] = field(default_factory=_default_phases)
+    train: TrainSettings = TrainSettings()
+
+    def __post_init__(self):
+        names = [p.name for p in self.phases]
+        if not names:
+            raise ValueError("task distillation needs at least one phase")
+        if len(set(names)) != len(names):
+            raise ValueError(f"phase names must be unique, got {names}")
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """``distill augment``: TinyBERT data augmentation of a task's training split."""
+
+    task: str
+    model: str  # masked LM for candidates; its input embeddings give the neighbours
+    output_dir: str
+    data_dir: str | None = None
+    candidates: Literal["auto", "mlm", "embedding"] = "auto"  # auto: mlm when the model has the head
+    glove: str | None = None  # a GloVe text file for multi-piece words (TinyBERT); default the model's embeddings
+    variants: int = 20  # N new examples per original
+    replace_prob: float = 0.4  # p, per word
+    top_k: int = 15  # candidates per word
+    max_seq_length: int = 128
+    batch_size: int = 64
+    chunk_size: int = 256  # examples per cached part file (the unit of resume)
+    limit: int | None = None  # augment only the first N examples
+    seed: int = 42
+    device: str = "auto"
+
+    def __post_init__(self):
+        if self.variants < 1 or self.top_k < 1 or self.chunk_size < 1 or self.batch_size < 1:
+            raise ValueError("variants, top_k, chunk_size and batch_size must be at least 1")
+        if not 0 <= self.replace_prob <= 1:
+            raise ValueError("replace_prob is a probability in [0, 1]")
+
+
+CONFIGS = {"finetune": FinetuneConfig, "general": GeneralConfig, "task": TaskConfig, "augment": AugmentConfig}
+
+
+def load_recipe(command: str, recipe: str | Path | None = None, flags: Mapping[str, Any] | None = None,
+                overrides: list[str] | None = None):
+    """defaults < recipe YAML < named flags < ``--set key=value``; every error reported at once."""
+    return load_config(CONFIGS[command], recipe, flags=flags, overrides=overrides)

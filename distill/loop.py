@@ -1,0 +1,258 @@
+"""The one training loop, shared by fine-tuning, general distillation and every task-distillation phase.
+
+Stages differ only in their data and in a small ``step_fn(model, batch) -> {"loss": ..., ...}``;
+the loop owns the rest: AdamW with linear warmup and decay, gradient accumulation and clipping,
+autocast on CUDA, progress bar and JSONL log with throughput, periodic dev evaluation that keeps
+the best model, atomic checkpoints and exact resumption, and data parallelism under ``torchrun``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from distill.checkpoint import checkpoint_dirs, load_checkpoint, save_checkpoint
+from distill.config import TrainSettings
+from eval.errors import UserError
+
+StepFn = Callable[[nn.Module, dict[str, torch.Tensor]], dict[str, torch.Tensor]]
+LOG_FILE = "train_log.jsonl"
+
+
+class Batches(Protocol):
+    batches_per_epoch: int | None  # None: an endless stream, the run is bounded by max_steps
+
+    def iterate(self, epoch: int, skip: int = 0) -> Iterator[dict[str, torch.Tensor]]: ...
+
+
+@dataclass(frozen=True)
+class Distributed:
+    rank: int = 0
+    world_size: int = 1
+    device: str = "cpu"
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed(device: str = "auto") -> Distributed:
+    """Join the ``torchrun`` process group when launched by it (NCCL on GPUs, gloo on CPU)."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    cuda = torch.cuda.is_available() and device in ("auto", "cuda") or device.startswith("cuda")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"device {device!r} asked for, but CUDA is not available here; use --device cpu")
+    if world_size == 1:
+        return Distributed(device=device if device != "auto" else ("cuda" if cuda else "cpu"))
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group(backend="nccl" if cuda else "gloo")
+    if cuda:
+        torch.cuda.set_device(local_rank)
+    return Distributed(rank, world_size, f"cuda:{local_rank}" if cuda else "cpu")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def total_steps(settings: TrainSettings, batches: Batches, epochs: float) -> int:
+    """Optimizer steps of a run: ``epochs`` over the data, capped by ``max_steps``."""
+    if batches.batches_per_epoch is None:
+        return int(settings.max_steps)
+    steps = math.ceil(batches.batches_per_epoch * epochs / settings.grad_accum)
+    return max(1, min(steps, settings.max_steps or steps))
+
+
+def build_optimizer(model: nn.Module, settings: TrainSettings, lr: float, steps: int):
+    """AdamW (no decay on biases and LayerNorm weights) with linear warmup then linear decay to 0."""
+    decay, no_decay = [], []
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad:
+            (no_decay if parameter.ndim < 2 else decay).append(parameter)
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": settings.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=lr)
+    warmup = int(settings.warmup * steps)
+
+    def schedule(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        return max(0.0, (steps - step) / max(1, steps - warmup))
+
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+
+
+def train(model: nn.Module, batches: Batches, step_fn: StepFn, settings: TrainSettings, work_dir: Path,
+          config: Any, dist: Distributed, lr: float | None = None, epochs: float | None = None,
+          evaluate: Callable[[], dict[str, Any]] | None = None, on_best: Callable[[], None] | None = None,
+          description: str = "train") -> dict[str, Any]:
+    """Train ``model`` until its step budget is spent; resume from the newest checkpoint in ``work_dir``.
+
+    Args:
+        model: every trainable module (student plus projections); its forward is called by ``step_fn``.
+        batches: replayable batches (:mod:`distill.data`).
+        step_fn: ``(model, batch) -> dict`` with ``loss`` (a scalar to minimise) and named parts to log.
+        work_dir: where ``checkpoints/`` and the JSONL log go.
+        config: the resolved run config, stored in every checkpoint.
+        evaluate: returns ``{"score": float, ...}`` on dev (higher is better), run on rank 0 every
+            ``eval_every`` steps (or once per epoch) and at the end.
+        on_best: called on rank 0 when ``evaluate`` sets a new best score (save the model there).
+
+    Returns:
+        A summary: steps, best evaluation, eval history, final logged losses and throughput.
+    """
+    epochs = epochs if epochs is not None else settings.epochs
+    steps = total_steps(settings, batches, epochs)
+    model.to(dist.device)
+    optimizer, scheduler = build_optimizer(model, settings, lr or settings.lr, steps)
+    state: dict[str, Any] = {"step": 0, "best_score": None, "best": None, "history": []}
+    existing = checkpoint_dirs(work_dir)
+    if existing:
+        state = load_checkpoint(existing[-1], model, dist.rank)
+        optimizer.load_state_dict(state.pop("optimizer"))
+        scheduler.load_state_dict(state.pop("scheduler"))
+    if state["step"] >= steps:
+        return _summary(state, steps, {})
+    wrapped = model
+    if dist.world_size > 1:
+        # Phases leave some parameters unused (the classifier during intermediate distillation).
+        wrapped = nn.parallel.DistributedDataParallel(
+            model, device_ids=[dist.device] if dist.device.startswith("cuda") else None,
+            find_unused_parameters=True)
+    cuda = dist.device.startswith("cuda")
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(settings.precision)
+    autocast = (lambda: torch.autocast("cuda", dtype=dtype)) if cuda and dtype else nullcontext
+    scaler = torch.amp.GradScaler("cuda", enabled=cuda and settings.precision == "fp16")
+    per_epoch = epochs_per_eval = batches.batches_per_epoch
+    eval_every = settings.eval_every or (math.ceil(per_epoch / settings.grad_accum) if per_epoch else steps)
+    del epochs_per_eval
+
+    log = (work_dir / LOG_FILE).open("a") if dist.is_main else None
+    bar = tqdm(total=steps, initial=state["step"], desc=description, unit="step", disable=not dist.is_main,
+               dynamic_ncols=True)
+    meter = _Meter()
+    micro = state["step"] * settings.grad_accum  # micro-batches consumed so far
+    stream = _micro_batches(batches, micro)
+    model.train()
+    try:
+        while state["step"] < steps:
+            started = time.perf_counter()
+            for index in range(settings.grad_accum):
+                batch = {k: v.to(dist.device, non_blocking=True) for k, v in next(stream).items()}
+                last = index == settings.grad_accum - 1
+                sync = wrapped.no_sync() if dist.world_size > 1 and not last else nullcontext()
+                with sync, autocast():
+                    parts = step_fn(wrapped, batch)
+                scaler.scale(parts["loss"] / settings.grad_accum).backward()
+                meter.add(parts, batch, settings.grad_accum)
+            scaler.unscale_(optimizer)
+            if settings.max_grad_norm > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), settings.max_grad_norm)
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            state["step"] += 1
+            meter.seconds += time.perf_counter() - started
+            bar.update(1)
+            step = state["step"]
+            if step % settings.log_every == 0 or step == steps:
+                record = {"step": step, "lr": scheduler.get_last_lr()[0], **meter.read(dist)}
+                bar.set_postfix(loss=f"{record['loss']:.4f}", ex_s=f"{record['examples_per_second']:.1f}")
+                if log:
+                    log.write(json.dumps(record) + "\n")
+                    log.flush()
+                state["last_log"] = record
+            if evaluate and (step % eval_every == 0 or step == steps):
+                _evaluate(state, evaluate, on_best, dist, log)
+                model.train()
+            if step % settings.save_every == 0 or step == steps:
+                save_checkpoint(work_dir, step, model, {**state, "optimizer": optimizer.state_dict(),
+                                                        "scheduler": scheduler.state_dict()},
+                                config, dist.rank, dist.world_size, settings.keep_checkpoints)
+    finally:
+        bar.close()
+        if log:
+            log.close()
+    return _summary(state, steps, meter.totals())
+
+
+def _micro_batches(batches: Batches, consumed: int) -> Iterator[dict[str, torch.Tensor]]:
+    """Endless micro-batches across epochs, starting after the ``consumed`` first ones."""
+    per_epoch = batches.batches_per_epoch
+    epoch, skip = (consumed // per_epoch, consumed % per_epoch) if per_epoch else (0, consumed)
+    while True:
+        yield from batches.iterate(epoch, skip)
+        epoch, skip = epoch + 1, 0
+
+
+def _evaluate(state: dict, evaluate: Callable, on_best: Callable | None, dist: Distributed, log) -> None:
+    if dist.is_main:
+        result = {"step": state["step"], **evaluate()}
+        state["history"].append(result)
+        if log:
+            log.write(json.dumps({"eval": result}) + "\n")
+            log.flush()
+        if state["best_score"] is None or result["score"] > state["best_score"]:
+            state["best_score"], state["best"] = float(result["score"]), result
+            if on_best:
+                on_best()
+    if dist.world_size > 1:
+        torch.distributed.barrier()
+
+
+class _Meter:
+    """Running loss averages and throughput (real, non-padding tokens) between log lines."""
+
+    def __init__(self):
+        self.sums: dict[str, float] = {}
+        self.count = 0
+        self.examples = self.tokens = 0
+        self.seconds = 0.0
+        self.total_examples = self.total_tokens = 0
+        self.total_seconds = 0.0
+
+    def add(self, parts: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], accum: int) -> None:
+        for name, value in parts.items():
+            self.sums[name] = self.sums.get(name, 0.0) + float(value.detach()) / accum
+        self.count += 1 / accum
+        self.examples += int(batch["input_ids"].shape[0])
+        self.tokens += int(batch["attention_mask"].sum())
+
+    def read(self, dist: Distributed) -> dict[str, float]:
+        numbers = torch.tensor([self.examples, self.tokens], dtype=torch.float64)
+        if dist.world_size > 1:  # throughput of the whole job, all processes together
+            torch.distributed.all_reduce(numbers)
+        seconds = max(self.seconds, 1e-9)
+        out = {name: total / max(self.count, 1e-9) for name, total in self.sums.items()}
+        out.update(examples_per_second=float(numbers[0]) / seconds, tokens_per_second=float(numbers[1]) / seconds)
+        self.total_examples += int(numbers[0])
+        self.total_tokens += int(numbers[1])
+        self.total_seconds += self.seconds
+        self.sums, self.count, self.examples, self.tokens, self.seconds = {}, 0, 0, 0, 0.0
+        return out
+
+    def totals(self) -> dict[str, float]:
+        seconds = max(self.total_seconds, 1e-9)
+        return {"examples": self.total_examples, "tokens": self.total_tokens, "seconds": self.total_seconds,
+                "examples_per_second": self.total_examples / seconds,
+                "tokens_per_second": self.total_tokens / seconds}
+
+
+def _summary(state: dict, steps: int, throughput: dict) -> dict[str, Any]:
+    return {"steps": steps, "best": state.get("best"), "history": state.get("history", []),
+            "last_log": state.get("last_log"), "throughput": throughput}

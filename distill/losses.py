@@ -1,0 +1,174 @@
+"""Distillation losses (embedding, hidden, attention, logits) and ``DistillLoss``, which weighs them.
+
+Every loss averages over real tokens only: ``attention_mask`` (``[batch, seq]``, 1 = token,
+0 = padding) removes padded positions, so a batch's padding never changes the loss. Attention
+losses read pre-softmax scores as produced by :mod:`distill.features`.
+
+Attention with different head counts: ``per_head`` compares head ``h`` with head ``h`` (TinyBERT;
+needs equal counts); ``head_mean`` first averages the scores over heads, which works for any pair
+of head counts (the miniatures have 2/4/8 heads against a 12-head teacher). ``auto`` (the
+default) picks ``per_head`` when the counts match and ``head_mean`` otherwise.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from distill.features import Features
+from distill.layer_map import LayerMap
+from eval.errors import UserError
+
+
+def _token_weights(attention_mask: torch.Tensor) -> torch.Tensor:
+    return attention_mask.to(torch.float32)
+
+
+def hidden_mse(student_hidden: torch.Tensor, teacher_hidden: torch.Tensor, attention_mask: torch.Tensor,
+               projection: nn.Module | None = None) -> torch.Tensor:
+    """Mean squared error between projected student states and teacher states over real tokens.
+
+    Args:
+        student_hidden: ``[batch, seq, student_hidden]``.
+        teacher_hidden: ``[batch, seq, teacher_hidden]``.
+        attention_mask: ``[batch, seq]``.
+        projection: learned ``Linear(student_hidden, teacher_hidden)`` (TinyBERT's ``W_h``);
+            ``None`` when the widths already match.
+
+    Returns:
+        A scalar: squared error summed over the hidden dimension, averaged over tokens and
+        divided by the teacher width (so it equals ``F.mse_loss`` when there is no padding).
+    """
+    projected = projection(student_hidden) if projection is not None else student_hidden
+    weights = _token_weights(attention_mask)
+    squared = (projected.float() - teacher_hidden.float()).pow(2).mean(dim=-1)  # [batch, seq]
+    return (squared * weights).sum() / weights.sum().clamp(min=1)
+
+
+# The embedding loss is the hidden loss on hidden-state index 0, with its own projection.
+embedding_mse = hidden_mse
+
+
+def attention_mse(student_scores: torch.Tensor, teacher_scores: torch.Tensor, attention_mask: torch.Tensor,
+                  mode: str = "per_head") -> torch.Tensor:
+    """MSE between pre-softmax attention scores, over (query, key) pairs of real tokens.
+
+    Args:
+        student_scores: ``[batch, student_heads, seq, seq]``.
+        teacher_scores: ``[batch, teacher_heads, seq, seq]``.
+        attention_mask: ``[batch, seq]``.
+        mode: ``per_head`` (needs equal head counts) or ``head_mean`` (any head counts).
+
+    Raises:
+        UserError: ``per_head`` with different head counts.
+    """
+    if mode == "head_mean":
+        student_scores = student_scores.mean(dim=1, keepdim=True)
+        teacher_scores = teacher_scores.mean(dim=1, keepdim=True)
+    elif student_scores.shape[1] != teacher_scores.shape[1]:
+        raise UserError(f"attention_mode per_head needs equal head counts (student {student_scores.shape[1]}, "
+                        f"teacher {teacher_scores.shape[1]}); use attention_mode head_mean or auto")
+    weights = _token_weights(attention_mask)
+    pairs = weights[:, None, :, None] * weights[:, None, None, :]  # [batch, 1, query, key]
+    squared = (student_scores.float() - teacher_scores.float()).pow(2)
+    # TinyBERT zeroes masked scores before its MSE; we drop them from the average as well, so
+    # the loss is the same whatever the padding.
+    return (squared * pairs).sum() / (pairs.sum() * squared.shape[1]).clamp(min=1)
+
+
+def soft_cross_entropy(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+                       temperature: float = 1.0) -> torch.Tensor:
+    """TinyBERT's prediction loss, written as a KL divergence so that it is zero at a perfect match.
+
+    ``KL(p_t || p_s) = CE(p_t, p_s) - H(p_t)``; the teacher entropy does not depend on the
+    student, so the gradients are TinyBERT's soft cross-entropy's exactly.
+
+    Args:
+        student_logits, teacher_logits: ``[batch, num_labels]``.
+        temperature: ``T`` softens both distributions (``softmax(z / T)``); not rescaled by ``T²``,
+            as in the reference.
+    """
+    student_log_probs = F.log_softmax(student_logits.float() / temperature, dim=-1)
+    teacher_log_probs = F.log_softmax(teacher_logits.float() / temperature, dim=-1)
+    return F.kl_div(student_log_probs, teacher_log_probs, log_target=True, reduction="batchmean")
+
+
+def regression_mse(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
+    """The prediction loss for STS-B: MSE to the teacher's score. Shapes ``[batch, 1]``."""
+    return F.mse_loss(student_logits.float(), teacher_logits.float())
+
+
+def resolve_attention_mode(mode: str, student_heads: int, teacher_heads: int) -> str:
+    if mode == "auto":
+        return "per_head" if student_heads == teacher_heads else "head_mean"
+    return mode
+
+
+class DistillLoss(nn.Module):
+    """Weighted sum of the enabled losses, with the learned width projections they need.
+
+    Args:
+        weights: loss name -> weight (``embedding``, ``hidden``, ``attention``, ``logits``,
+            ``labels``); zero or absent means off.
+        layer_map: ``(teacher, student)`` hidden-state index pairs (see :mod:`distill.layer_map`).
+        student_hidden, teacher_hidden: widths; a projection is learned when they differ.
+        attention_mode: ``per_head`` or ``head_mean`` (already resolved).
+        regression: the task predicts a score (MSE instead of soft cross-entropy).
+        temperature: for the ``logits`` loss.
+    """
+
+    def __init__(self, weights: dict[str, float], layer_map: LayerMap, student_hidden: int, teacher_hidden: int,
+                 attention_mode: str = "per_head", regression: bool = False, temperature: float = 1.0):
+        super().__init__()
+        self.weights = {name: float(w) for name, w in weights.items() if w}
+        self.layer_map = layer_map
+        self.attention_mode = attention_mode
+        self.regression = regression
+        self.temperature = temperature
+        # One projection per feature kind, shared across layers as in the TinyBERT reference.
+        self.projections = nn.ModuleDict({
+            name: nn.Linear(student_hidden, teacher_hidden)
+            for name in ("embedding", "hidden") if name in self.weights
+        })
+
+    @property
+    def needs_hidden(self) -> bool:
+        return "embedding" in self.weights or "hidden" in self.weights
+
+    @property
+    def needs_attention(self) -> bool:
+        return "attention" in self.weights
+
+    @property
+    def needs_teacher_logits(self) -> bool:
+        return "logits" in self.weights
+
+    def forward(self, student: Features, teacher: Features, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Returns each enabled loss (unweighted) and ``loss``, their weighted sum (a scalar)."""
+        mask = student.attention_mask
+        parts: dict[str, torch.Tensor] = {}
+        if "embedding" in self.weights:
+            parts["embedding"] = embedding_mse(student.hidden_states[0], teacher.hidden_states[0], mask,
+                                               self.projections["embedding"])
+        layers = [(t, s) for t, s in self.layer_map if s > 0]
+        if "hidden" in self.weights:
+            parts["hidden"] = sum(hidden_mse(student.hidden_states[s], teacher.hidden_states[t], mask,
+                                             self.projections["hidden"]) for t, s in layers)
+        if "attention" in self.weights:
+            parts["attention"] = sum(attention_mse(student.attention_scores[s - 1], teacher.attention_scores[t - 1],
+                                                   mask, self.attention_mode) for t, s in layers)
+        if "logits" in self.weights:
+            parts["logits"] = (regression_mse(student.logits, teacher.logits) if self.regression
+                               else soft_cross_entropy(student.logits, teacher.logits, self.temperature))
+        if "labels" in self.weights:
+            parts["labels"] = label_loss(student.logits, labels, self.regression)
+        parts["loss"] = sum(self.weights[name] * value for name, value in parts.items())
+        return parts
+
+
+def label_loss(logits: torch.Tensor, labels: torch.Tensor, regression: bool) -> torch.Tensor:
+    """Cross-entropy on gold class ids, or MSE on gold scores. ``logits``: ``[batch, num_labels]``."""
+    if regression:
+        return F.mse_loss(logits.float().squeeze(-1), labels.float())
+    return F.cross_entropy(logits.float(), labels.long())

@@ -1,0 +1,85 @@
+"""Each command end to end on tiny random BERTs and 16-row GLUE folders, in-process through the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from distill import cli
+from tests.distill.conftest import FAST
+
+pytestmark = pytest.mark.integration
+
+
+def _load(folder, classifier: bool = True):
+    from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
+
+    cls = AutoModelForSequenceClassification if classifier else AutoModel
+    return cls.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
+
+
+def test_finetune_writes_a_loadable_classifier(tmp_path, tiny_teacher, glue_tsv):
+    out = tmp_path / "ft"
+    code = cli.main(["finetune", "--model", str(tiny_teacher), "--task", "sst2", "--data-dir", str(glue_tsv),
+                     "--output-dir", str(out), "--max-steps", "3", *FAST])
+    assert code == 0
+    model, tokenizer = _load(out)
+    assert model.config.id2label == {0: "negative", 1: "positive"}
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["completed"] and 0 <= metrics["dev"]["accuracy"] <= 1
+    assert metrics["throughput"]["examples_per_second"] > 0
+    assert (out / "run_config.yaml").is_file() and (out / "checkpoints" / "step_3").is_dir()
+    lines = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines if "step" in line and "loss" in line] == [1, 2, 3]
+
+
+def test_finetune_preset_is_the_label_only_baseline(tmp_path, tiny_teacher, glue_parquet):
+    out = tmp_path / "baseline"
+    code = cli.main(["finetune", "--model", "tiny", "--tokenizer", str(tiny_teacher), "--task", "mrpc",
+                     "--data-dir", str(glue_parquet), "--output-dir", str(out), "--max-steps", "2", *FAST])
+    assert code == 0
+    model, _ = _load(out)
+    assert (model.config.num_hidden_layers, model.config.hidden_size) == (2, 128)
+    assert model.config.label2id == {"not_equivalent": 0, "equivalent": 1}
+
+
+def test_general_then_task_distillation(tmp_path, tiny_mlm, tiny_teacher, corpus, glue_tsv):
+    general = tmp_path / "general"
+    assert cli.main(["general", "--teacher", str(tiny_mlm), "--student", "tiny", "--corpus", str(corpus),
+                     "--output-dir", str(general), "--max-steps", "2", *FAST]) == 0
+    base, _ = _load(general, classifier=False)
+    assert base.config.num_hidden_layers == 2
+    metrics = json.loads((general / "metrics.json").read_text())
+    assert set(metrics["last_log"]) >= {"attention", "hidden", "embedding", "loss"}
+
+    task = tmp_path / "task"
+    assert cli.main(["task", "--task", "sst2", "--teacher", str(tiny_teacher), "--student", str(general),
+                     "--data-dir", str(glue_tsv), "--output-dir", str(task), "--max-steps", "2", *FAST]) == 0
+    model, _ = _load(task)
+    assert model.config.id2label == {0: "negative", 1: "positive"}
+    assert (task / "intermediate" / "phase.json").is_file() and (task / "phase.json").is_file()
+    metrics = json.loads((task / "metrics.json").read_text())
+    assert set(metrics["phases"]) == {"intermediate", "prediction"}
+    assert "accuracy" in metrics["dev"]
+
+
+def test_augment_then_task_distill_on_augmented_data(tmp_path, tiny_mlm, tiny_teacher, glue_parquet):
+    aug = tmp_path / "aug"
+    assert cli.main(["augment", "--task", "mrpc", "--model", str(tiny_mlm), "--data-dir", str(glue_parquet),
+                     "--output-dir", str(aug), "--set", "variants=3", "--set", "chunk_size=8",
+                     "--device", "cpu"]) == 0
+    meta = json.loads((aug / "augment.json").read_text())
+    assert meta["candidates"] == "mlm+embedding"
+    assert meta["source_examples"] < meta["examples"] <= 4 * meta["source_examples"]
+    out = tmp_path / "task"
+    code = cli.main(["task", "--task", "mrpc", "--teacher", str(tiny_teacher), "--student", "tiny",
+                     "--augmented", str(aug), "--data-dir", str(glue_parquet), "--output-dir", str(out),
+                     "--max-steps", "1", *FAST])
+    assert code == 0
+
+
+def test_list_shows_presets_and_recipes(capsys):
+    assert cli.main(["list"]) == 0
+    text = capsys.readouterr().out
+    assert "tinybert4" in text and "minilm-l6" in text and "recipes/task/" in text
