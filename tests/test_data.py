@@ -93,3 +93,34 @@ def test_real_parquet_label_order_matches_registry(shared_data):
             continue
         meta = json.loads(pq.read_schema(files[0]).metadata[b"huggingface"])
         assert tuple(meta["info"]["features"]["label"]["names"]) == task.label_names
+
+
+def test_hub_loading_asks_for_the_right_dataset_and_maps_columns(monkeypatch):
+    import datasets
+
+    calls = []
+
+    class FakeDataset:
+        def to_dict(self):
+            return {"premise": ["a man sat ."], "hypothesis": ["a man ."], "label": [2], "idx": [5]}
+
+    def fake_load(path, name, split):
+        calls.append((path, name, split))
+        return FakeDataset()
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load)
+    data = load_split(TASKS["mnli-mm"], "dev")
+    assert calls == [("nyu-mll/glue", "mnli", "validation_mismatched")]
+    assert data.texts == [("a man sat .", "a man .")] and data.labels == [2] and data.indices == [5]
+    assert data.source == "hub:nyu-mll/glue"
+
+
+def test_unreachable_hub_is_a_user_error(monkeypatch):
+    import datasets
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("Couldn't reach 'nyu-mll/glue' on the Hub (LocalEntryNotFoundError)")
+
+    monkeypatch.setattr(datasets, "load_dataset", offline)
+    with pytest.raises(UserError, match="cannot load nyu-mll/glue/sst2 .* pass --data-dir"):
+        load_split(TASKS["sst2"], "dev")
