@@ -22,6 +22,7 @@ from eval.tasks import GlueTask
 
 ONNX_FILE = "model.onnx"
 QUANTIZATION_FILE = "quantization.json"
+INC_FILE = "quantized_weight.pt"  # neural-compressor's PT2E INT8 model (a torch.export archive)
 _PRECISIONS = {"torch.float32": "fp32", "torch.float16": "fp16", "torch.bfloat16": "bf16"}
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".onnx", ".onnx_data", ".pt")
 
@@ -56,6 +57,8 @@ def load_predictor(model: str | Path, device: str = "auto", threads: int | None 
     path = Path(model).expanduser()
     if path.suffix == ".onnx" or (path / ONNX_FILE).is_file():
         return OnnxPredictor(path, threads=threads)
+    if (path / INC_FILE).is_file():
+        return IncPredictor(path, threads=threads)
     return TorchPredictor(str(model), device=device)
 
 
@@ -222,3 +225,52 @@ def _read_json(path: Path) -> dict:
 def _first_line(err: Exception) -> str:
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
+
+
+class IncPredictor:
+    """A neural-compressor PT2E INT8 model (``quantized_weight.pt``) with its config beside it.
+
+    The archive holds an exported graph that takes ``(input_ids, attention_mask, token_type_ids)``
+    positionally, with dynamic batch and sequence axes. ``module`` skips loading (a model just
+    quantized in memory).
+    """
+
+    def __init__(self, path: Path, threads: int | None = None, module=None):
+        import torch
+
+        self.torch = torch
+        folder = Path(path)
+        if threads:
+            torch.set_num_threads(threads)
+        config = _read_json(folder / "config.json")
+        _require_classifier(str(folder), config.get("architectures"))
+        if module is None:
+            try:
+                module = torch.export.load(str(folder / INC_FILE)).module()
+            except Exception as err:
+                raise UserError(f"cannot load neural-compressor model {folder / INC_FILE}: {_first_line(err)}; "
+                                f"re-create it with `quantize int8 --backend neural-compressor`") from None
+        self.module = module
+        self.num_labels = int(config.get("num_labels") or len(config.get("id2label", {})) or 2)
+        self.id2label = {int(k): v for k, v in config.get("id2label", {}).items()}
+        self._order: np.ndarray | None = None
+        quantization = _read_json(folder / QUANTIZATION_FILE)
+        self.info = ModelInfo(
+            path=str(folder), backend="neural-compressor", precision=quantization.get("precision", "int8"),
+            parameters=sum(t.numel() for t in module.state_dict().values()),
+            size_bytes=size_on_disk(folder) if (folder / INC_FILE).is_file() else 0, device="cpu",
+        )
+
+    def check_task(self, task: GlueTask) -> None:
+        _check_labels(self.info.path, self.num_labels, task)
+        self._order = label_order(self.id2label, task)
+
+    def logits(self, batch: Batch) -> np.ndarray:
+        torch = self.torch
+        ids = batch["input_ids"]
+        type_ids = batch.get("token_type_ids", np.zeros_like(ids))
+        args = [torch.from_numpy(a) for a in (ids, batch["attention_mask"], type_ids)]
+        with torch.no_grad():
+            out = self.module(*args)
+        out = (out.logits if hasattr(out, "logits") else out[0]).float().numpy()
+        return out if self._order is None else out[:, self._order]

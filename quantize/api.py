@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -10,18 +9,14 @@ from typing import Any
 
 from eval.artifacts import provenance, write_json
 from eval.errors import UserError
-from eval.harness import EvalSettings, evaluate_task
 from eval.predictors import ONNX_FILE, QUANTIZATION_FILE, OnnxPredictor, load_tokenizer, size_on_disk
 from eval.tasks import get_task
 from quantize import onnx_int8
-from quantize.calibration import GlueCalibrationReader, calibration_batches, calibration_sample
+from quantize.calibration import GlueCalibrationReader, calibration_set
 from quantize.config import Int8Config, config_dict
-from quantize.guard import GuardResult, run_guard
-from quantize.latency import measure, synthetic_batch
+from quantize.guard import run_guard
+from quantize.measure import latency_batch, measure, score
 from quantize.onnx_export import OPSET, export_onnx
-
-LATENCY_SHAPE = (1, 128)  # batch 1, sequence 128: the interactive-serving case the issue targets
-
 
 def export(model: str | Path, output_dir: str | Path) -> dict[str, Any]:
     """ONNX FP32 folder (``model.onnx``, config, tokenizer, ``quantization.json``); returns its record."""
@@ -60,8 +55,8 @@ def _int8_onnx(cfg: Int8Config, work: Path, out: Path) -> dict[str, Any]:
     pre = onnx_int8.preprocess(fp32, work / "fp32" / "preprocessed.onnx")
     reader, calib = None, None
     if cfg.mode == "static":
-        calib = _calibration(cfg, load_tokenizer(fp32.parent))
-        reader = GlueCalibrationReader(calib["batches"], _input_names(pre))
+        batches, calib = calibration_set(cfg, load_tokenizer(fp32.parent))
+        reader = GlueCalibrationReader(batches, _input_names(pre))
     names = onnx_int8.quantizable_nodes(pre, cfg.op_types)
     groups = _groups(names, cfg.exclude)
     attempts = iter(range(10_000))
@@ -86,13 +81,13 @@ def _int8_onnx(cfg: Int8Config, work: Path, out: Path) -> dict[str, Any]:
         "method": cfg.method if cfg.mode == "static" else None,
         "mode": cfg.mode,
         "source_model": cfg.model,
-        "calibration": None if calib is None else calib["record"],
+        "calibration": calib,
         "onnxruntime": {"format": cfg.quant_format, "activation_type": cfg.activation_type,
                         "weight_type": cfg.weight_type, "per_channel": cfg.per_channel,
                         "reduce_range": onnx_int8.reduce_range(), "op_types": list(cfg.op_types),
                         "preprocess": "quant_pre_process (ONNX shape inference, basic fusions)"},
         "quantized_nodes": len(names) - len(guard.excluded_nodes),
-        **_guard_record(guard, cfg, task),
+        **guard.record(cfg.max_drop, task),
         "size_bytes": {"fp32": fp32_size, "int8": int8_size, "ratio": fp32_size / int8_size},
         "latency": {"threads": cfg.threads, "fp32": fp32_latency, "int8": int8_latency,
                     "speedup": fp32_latency["median_ms"] / int8_latency["median_ms"]},
@@ -116,14 +111,6 @@ def _fp32_onnx(model: str, folder: Path) -> tuple[Path, dict | None]:
     return result.path, {"max_abs_logit_diff": result.max_abs_diff, "parity_examples": result.parity_examples}
 
 
-def _calibration(cfg: Int8Config, tokenizer) -> dict[str, Any]:
-    data = calibration_sample(get_task(cfg.calib), cfg.calib_split, cfg.calib_size, cfg.data_dir, cfg.seed)
-    batches = calibration_batches(tokenizer, data, cfg.max_seq_length)
-    record = {"task": cfg.calib, "split": cfg.calib_split, "size": len(batches), "seed": cfg.seed,
-              "source": data.source, "max_seq_length": cfg.max_seq_length}
-    return {"batches": batches, "record": record}
-
-
 def _groups(names: list[str], user_excluded: tuple[str, ...]) -> dict[str, list[str]]:
     """Quantizable nodes grouped by transformer layer, in model order; user exclusions left out."""
     groups: dict[str, list[str]] = {}
@@ -133,34 +120,8 @@ def _groups(names: list[str], user_excluded: tuple[str, ...]) -> dict[str, list[
     return groups
 
 
-def _guard_record(guard: GuardResult, cfg: Int8Config, task) -> dict[str, Any]:
-    return {
-        "excluded_nodes": list(guard.excluded_nodes),
-        "excluded_layers": list(guard.excluded_layers),
-        "guard": {"max_drop": cfg.max_drop, "fits": guard.fits, "sensitivity": guard.sensitivity,
-                  "steps": guard.steps},
-        "dev": {"task": task.name, "split": "dev", "metric": task.main_metric,
-                "fp32": guard.fp32_metric, "int8": guard.int8_metric, "drop_points": guard.drop_points},
-    }
-
-
 def _score_onnx(path: Path, cfg: Int8Config) -> float:
     return score(OnnxPredictor(path, threads=cfg.threads), load_tokenizer(path.parent), cfg)
-
-
-def score(predictor, tokenizer, cfg: Int8Config) -> float:
-    """The eval task's main metric on its dev split, through the GLUE harness."""
-    task = get_task(cfg.task_for_eval)
-    settings = EvalSettings(split="dev", batch_size=cfg.batch_size, max_seq_length=cfg.max_seq_length,
-                            data_dir=cfg.data_dir, threads=cfg.threads)
-    return evaluate_task(predictor, tokenizer, task, settings, progress=False)["metrics"][task.main_metric]
-
-
-def latency_batch(folder: Path, batch_size: int = LATENCY_SHAPE[0], seq_len: int = LATENCY_SHAPE[1]):
-    """A synthetic batch that fits the model in ``folder`` (its vocabulary and position limit)."""
-    config = json.loads((Path(folder) / "config.json").read_text())
-    seq_len = min(seq_len, int(config.get("max_position_embeddings", seq_len)))
-    return synthetic_batch(batch_size, seq_len, vocab_size=int(config.get("vocab_size", 1000)))
 
 
 def _onnx_latency(path: Path, threads: int | None) -> dict[str, float]:
@@ -182,4 +143,3 @@ def _input_names(path: Path) -> set[str]:
     return {i.name for i in onnx.load(str(path), load_external_data=False).graph.input}
 
 
-__all__ = ["export", "int8", "latency_batch", "score"]

@@ -10,7 +10,7 @@ from onnxruntime.quantization import CalibrationDataReader
 from eval.batching import Batch, encode, pad
 from eval.data import GlueData, load_split
 from eval.errors import UserError
-from eval.tasks import GlueTask
+from eval.tasks import GlueTask, get_task
 
 
 def calibration_sample(task: GlueTask, split: str, size: int, data_dir: str | None,
@@ -31,6 +31,14 @@ def calibration_sample(task: GlueTask, split: str, size: int, data_dir: str | No
     return GlueData(task, split, [data.texts[r] for r in rows],
                     None if data.labels is None else [data.labels[r] for r in rows],
                     [data.indices[r] for r in rows], data.source)
+
+
+def calibration_set(cfg, tokenizer) -> tuple[list[Batch], dict]:
+    """The calibration batches an ``Int8Config`` asks for, and the record that describes them."""
+    data = calibration_sample(get_task(cfg.calib), cfg.calib_split, cfg.calib_size, cfg.data_dir, cfg.seed)
+    record = {"task": cfg.calib, "split": cfg.calib_split, "size": len(data), "seed": cfg.seed,
+              "source": data.source, "max_seq_length": cfg.max_seq_length}
+    return calibration_batches(tokenizer, data, cfg.max_seq_length), record
 
 
 def calibration_batches(tokenizer, data: GlueData, max_seq_length: int) -> list[Batch]:

@@ -30,6 +30,17 @@ class GuardResult:
     def drop_points(self) -> float:
         return drop_points(self.fp32_metric, self.int8_metric)
 
+    def record(self, max_drop: float | None, task) -> dict:
+        """The guard's part of ``quantization.json``: exclusions, every attempt, FP32 vs INT8 on dev."""
+        return {
+            "excluded_nodes": list(self.excluded_nodes),
+            "excluded_layers": list(self.excluded_layers),
+            "guard": {"max_drop": max_drop, "fits": self.fits, "sensitivity": self.sensitivity,
+                      "steps": self.steps},
+            "dev": {"task": task.name, "split": "dev", "metric": task.main_metric,
+                    "fp32": self.fp32_metric, "int8": self.int8_metric, "drop_points": self.drop_points},
+        }
+
 
 def drop_points(fp32_metric: float, int8_metric: float) -> float:
     return 100.0 * (fp32_metric - int8_metric)

@@ -1,13 +1,34 @@
-"""Latency and throughput of any ``logits(batch)`` callable on fixed-shape synthetic batches."""
+"""Measure a predictor: its task metric on dev (through the GLUE harness) and its latency."""
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from eval.batching import Batch
+from eval.harness import EvalSettings, evaluate_task
+from eval.tasks import get_task
+
+LATENCY_SHAPE = (1, 128)  # batch 1, sequence 128: the interactive-serving case the issue targets
+
+
+def score(predictor, tokenizer, cfg) -> float:
+    """The eval task's main metric (a fraction) on its dev split, as ``glue eval`` computes it."""
+    task = get_task(cfg.task_for_eval)
+    settings = EvalSettings(split="dev", batch_size=cfg.batch_size, max_seq_length=cfg.max_seq_length,
+                            data_dir=cfg.data_dir, threads=cfg.threads)
+    return evaluate_task(predictor, tokenizer, task, settings, progress=False)["metrics"][task.main_metric]
+
+
+def latency_batch(folder: Path, batch_size: int = LATENCY_SHAPE[0], seq_len: int = LATENCY_SHAPE[1]) -> Batch:
+    """A synthetic batch that fits the model in ``folder`` (its vocabulary and position limit)."""
+    config = json.loads((Path(folder) / "config.json").read_text())
+    seq_len = min(seq_len, int(config.get("max_position_embeddings", seq_len)))
+    return synthetic_batch(batch_size, seq_len, vocab_size=int(config.get("vocab_size", 1000)))
 
 
 def synthetic_batch(batch_size: int, seq_len: int, vocab_size: int = 1000, seed: int = 0) -> Batch:
