@@ -28,7 +28,7 @@ from distill.losses import DistillLoss, label_loss, resolve_attention_mode
 from distill.students import get_student, is_preset
 from distill.teachers import check_vocabulary, load_model, load_tokenizer, set_task_labels
 from eval.artifacts import provenance, write_json
-from eval.batching import encode
+from eval.batching import encode, length_sorted_batches
 from eval.config import to_dict
 from eval.data import GlueData, load_split
 from eval.errors import UserError
@@ -129,9 +129,13 @@ def task_distill(cfg: TaskConfig) -> Path:
         check_vocabulary(tokenizer, load_tokenizer(cfg.student), cfg.teacher, str(cfg.student))
         torch.manual_seed(cfg.train.seed)  # a general-distilled student has no head yet: same init everywhere
         student = load_model(cfg.student, "classifier", task)
+    # One attention implementation for the whole run, whichever phase it resumes in: sdpa and
+    # eager-style attention differ in the last bits, and exact resumption needs the same numbers.
+    for model in (teacher, student):
+        expose_attention_scores(model)
     data = _train_data(task, cfg.data_dir, cfg.augmented, cfg.train)
     batches = _glue_batches(task, data, tokenizer, cfg.train, dist)
-    cache = TeacherLogitsCache(len(data), task.num_labels)
+    cache = TeacherLogitsCache(batches.encoded, cfg.train.eval_batch_size)
     summaries = {}
     for index, phase in enumerate(cfg.phases):
         last = index == len(cfg.phases) - 1
@@ -155,31 +159,31 @@ def augment(cfg: AugmentConfig) -> Path:
 
 
 class TeacherLogitsCache:
-    """Teacher logits per training example, filled on first sight.
+    """Teacher logits for every training example, computed once when the prediction phase first asks.
 
-    The prediction phase needs only the teacher's logits; the teacher is deterministic in eval
-    mode, so after the first epoch it never runs again.
+    The prediction phase needs only the teacher's logits, and the teacher is fixed, so it runs
+    once over the data (length-sorted, little padding) instead of once per epoch. Computing all
+    of them in one fixed order also makes them independent of the shuffled batches, which keeps
+    resumed runs bit-identical to uninterrupted ones.
     """
 
-    def __init__(self, examples: int, num_labels: int):
-        self.logits = torch.zeros(examples, num_labels)
-        self.known = torch.zeros(examples, dtype=torch.bool)
+    def __init__(self, encoded, batch_size: int):
+        self.encoded, self.batch_size = encoded, batch_size
+        self.logits: torch.Tensor | None = None  # [examples, num_labels]
 
     def get(self, teacher: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        rows = batch["rows"].cpu()
-        todo = ~self.known[rows]
-        if todo.any():
-            sub = {k: v[todo.to(v.device)] for k, v in batch.items() if k in ("input_ids", "attention_mask",
-                                                                                   "token_type_ids")}
-            self.logits[rows[todo]] = extract(teacher, sub, hidden=False).logits.float().cpu()
-            self.known[rows[todo]] = True
-        return self.logits[rows].to(batch["input_ids"].device)
+        device = batch["input_ids"].device
+        if self.logits is None:
+            self.logits = torch.zeros(len(self.encoded), teacher.config.num_labels)
+            for rows, padded in length_sorted_batches(self.encoded, self.batch_size):
+                inputs = {k: torch.from_numpy(v).to(device) for k, v in padded.items()}
+                self.logits[rows] = extract(teacher, inputs, hidden=False).logits.float().cpu()
+        return self.logits[batch["rows"].cpu()].to(device)
 
 
 def _run_phase(phase: Phase, cfg: TaskConfig, task: GlueTask, teacher, student, tokenizer, batches, cache, work: Path,
                dist: Distributed) -> dict[str, Any]:
     loss = _distill_loss(phase.losses, cfg.layer_map, cfg.attention_mode, teacher, student, task, phase.temperature)
-    _expose(loss, teacher, student)
     predicts = "logits" in loss.weights or "labels" in loss.weights
     seed_everything(cfg.train.seed + dist.rank)
     result = train(DistillObjective(student, loss), batches, _distill_step(teacher, loss, cache), cfg.train, work,

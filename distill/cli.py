@@ -88,3 +88,7 @@ def listing() -> str:
     recipes = sorted(RECIPES.glob("*/*.yaml")) if RECIPES.is_dir() else []
     lines += ["recipes:"] + [f"  {p.relative_to(RECIPES.parent)}" for p in recipes]
     return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,144 @@
+"""Real-data distillation benchmark: teachers, label-only baselines, task-only and general+task students.
+
+Run from the repository root (CPU is fine; each stage resumes or is skipped when already done):
+
+    python benchmarks/distill_glue.py                 # every stage, then the results table
+    python benchmarks/distill_glue.py --only teacher-sst2 teacher-mrpc
+    python benchmarks/distill_glue.py --collect       # just rebuild the JSON/Markdown from runs/
+
+Writes ``benchmarks/results/distill_glue.json`` and ``distill_glue.md`` (rendered from the JSON).
+Sizes are chosen to fit a shared 2-core CPU in about an hour: SST-2 uses the first 10,000
+training phrases at max_seq_length 64; MRPC uses the full train set at 128. Every number in the
+results comes from the runs' own ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+RUNS = Path("runs")  # relative to ROOT (the cwd of every stage), as typed on the command line
+RESULTS = ROOT / "benchmarks" / "results"
+GLUE_TSV, GLUE_PARQUET = DATA / "glue_data", DATA / "glue_parquet"
+CORPUS = DATA / "corpus" / "wikipedia-vital-articles-en" / "summaries_en-us.txt"
+
+SST2 = ["--set", "train.train_limit=10000", "--set", "train.max_seq_length=64"]
+MRPC = ["--set", "train.max_seq_length=128"]
+STUDENT = ["--set", "train.lr=3e-4", "--set", "train.batch_size=32"]
+TASK = {"sst2": (GLUE_TSV, SST2), "mrpc": (GLUE_PARQUET, MRPC)}
+
+
+def _task_phases(intermediate_epochs: int, prediction_epochs: int) -> list[str]:
+    return ["--set", f"phases=[{{name: intermediate, losses: {{embedding: 1, hidden: 1, attention: 1}}, "
+                     f"epochs: {intermediate_epochs}}}, {{name: prediction, losses: {{logits: 1}}, "
+                     f"epochs: {prediction_epochs}}}]"]
+
+
+def stages() -> dict[str, list[str]]:
+    """Stage name -> `distill` arguments, in run order."""
+    out: dict[str, list[str]] = {
+        "teacher-sst2": ["finetune", "--model", "minilm-l6", "--task", "sst2", "--data-dir", str(GLUE_TSV),
+                         "--output-dir", str(RUNS / "teacher-sst2"), *SST2, "--set", "train.epochs=1",
+                         "--set", "train.lr=5e-5", "--set", "train.eval_every=100", "--set", "train.save_every=100",
+                         "--set", "train.log_every=20"],
+        "teacher-mrpc": ["finetune", "--model", "minilm-l6", "--task", "mrpc", "--data-dir", str(GLUE_PARQUET),
+                         "--output-dir", str(RUNS / "teacher-mrpc"), *MRPC, "--set", "train.epochs=2",
+                         "--set", "train.lr=5e-5", "--set", "train.eval_every=40", "--set", "train.save_every=40"],
+        "general-tiny": ["general", "--teacher", "minilm-l6", "--student", "tiny", "--corpus", str(CORPUS),
+                         "--output-dir", str(RUNS / "general-tiny"), "--max-steps", "150",
+                         "--set", "train.max_seq_length=64", "--set", "train.batch_size=32",
+                         "--set", "train.lr=5e-4", "--set", "train.warmup=0.05", "--set", "train.save_every=50"],
+        "mrpc-augmented": ["augment", "--task", "mrpc", "--model", "minilm-l6", "--data-dir", str(GLUE_PARQUET),
+                           "--output-dir", str(RUNS / "mrpc-augmented"), "--set", "variants=2",
+                           "--set", "max_seq_length=128"],
+    }
+    for task, (data, sizes) in TASK.items():
+        epochs = {"sst2": (1, 3), "mrpc": (1, 3)}[task]
+        augmented = ["--augmented", str(RUNS / "mrpc-augmented")] if task == "mrpc" else []
+        out[f"baseline-tiny-{task}"] = ["finetune", "--model", "tiny", "--tokenizer", "minilm-l6", "--task", task,
+                                        "--data-dir", str(data), "--output-dir", str(RUNS / f"baseline-tiny-{task}"),
+                                        *sizes, *STUDENT, "--set", f"train.epochs={sum(epochs)}"]
+        out[f"taskonly-tiny-{task}"] = ["task", "--task", task, "--teacher", str(RUNS / f"teacher-{task}"),
+                                        "--student", "tiny", "--data-dir", str(data), *augmented,
+                                        "--output-dir", str(RUNS / f"taskonly-tiny-{task}"), *sizes, *STUDENT,
+                                        *_task_phases(*epochs)]
+        out[f"full-tiny-{task}"] = ["task", "--task", task, "--teacher", str(RUNS / f"teacher-{task}"),
+                                    "--student", str(RUNS / "general-tiny"), "--data-dir", str(data), *augmented,
+                                    "--output-dir", str(RUNS / f"full-tiny-{task}"), *sizes, *STUDENT,
+                                    *_task_phases(*epochs)]
+    order = ["teacher-sst2", "teacher-mrpc", "general-tiny", "baseline-tiny-sst2", "full-tiny-sst2",
+             "taskonly-tiny-sst2", "mrpc-augmented", "baseline-tiny-mrpc", "full-tiny-mrpc", "taskonly-tiny-mrpc"]
+    return {name: out[name] for name in order}
+
+
+ROWS = [("teacher (MiniLM-L6-H384, fine-tuned)", "teacher"), ("tiny, label-only fine-tuning (random init)", "baseline-tiny"),
+        ("tiny, task distillation only", "taskonly-tiny"), ("tiny, general + task distillation", "full-tiny")]
+
+
+def collect() -> dict:
+    """Read every finished run's metrics.json into one results document."""
+    runs = {}
+    for name, args in stages().items():
+        metrics_file = Path(args[args.index("--output-dir") + 1]) / ("augment.json" if args[0] == "augment" else "metrics.json")
+        if metrics_file.is_file():
+            data = json.loads(metrics_file.read_text())
+            data.pop("history", None)
+            runs[name] = {"command": "distill " + shlex.join(args), **data}
+    table = {}
+    for task in TASK:
+        teacher = runs.get(f"teacher-{task}", {}).get("dev") or {}
+        rows = {}
+        for label, prefix in ROWS:
+            dev = runs.get(f"{prefix}-{task}", {}).get("dev")
+            if dev:
+                rows[label] = {**dev, **({"retention_of_teacher": {k: dev[k] / teacher[k] for k in dev if teacher.get(k)}}
+                                         if teacher else {})}
+        table[task] = rows
+    from eval.artifacts import provenance
+
+    return {"schema": "bert-compression-toolkit/distill-glue", "schema_version": 1, "table": table, "runs": runs,
+            **provenance()}
+
+
+def render(results: dict) -> str:
+    lines = []
+    for task, rows in results["table"].items():
+        metrics = sorted({m for row in rows.values() for m in row if m != "retention_of_teacher"})
+        lines += [f"### {task} (dev)", "", "| model | " + " | ".join(metrics) + " | retention |",
+                  "|---" * (len(metrics) + 2) + "|"]
+        for label, row in rows.items():
+            retention = ", ".join(f"{k} {v:.1%}" for k, v in row.get("retention_of_teacher", {}).items())
+            lines.append(f"| {label} | " + " | ".join(f"{100 * row[m]:.2f}" for m in metrics) + f" | {retention} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", nargs="*", help="run only these stages")
+    parser.add_argument("--collect", action="store_true", help="only rebuild the results from runs/")
+    args = parser.parse_args()
+    if not args.collect:
+        for name, command in stages().items():
+            if args.only and name not in args.only:
+                continue
+            print(f"== {name}: distill {shlex.join(command)}", flush=True)
+            code = subprocess.call([sys.executable, "-m", "distill.cli", *command], cwd=ROOT)
+            if code:
+                print(f"stage {name} failed with exit code {code}", flush=True)
+    results = collect()  # relative run paths: run from the repository root
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "distill_glue.json").write_text(json.dumps(results, indent=2) + "\n")
+    (RESULTS / "distill_glue.md").write_text(render(results))
+    print(render(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""An interrupted run resumes from its last checkpoint and ends exactly where an uninterrupted one does."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from distill import api
+from distill.config import load_recipe
+
+pytestmark = pytest.mark.integration
+
+
+def _config(tmp_path, name, teacher, glue_tsv):
+    return load_recipe("task", flags={"task": "sst2", "teacher": str(teacher), "student": "tiny",
+                                      "data_dir": str(glue_tsv), "output_dir": str(tmp_path / name)},
+                       overrides=["train.batch_size=4", "train.max_seq_length=32", "train.save_every=2",
+                                  "train.device=cpu", "train.eval_limit=4",
+                                  "phases=[{name: intermediate, losses: {hidden: 1, attention: 1}, epochs: 1},"
+                                  " {name: prediction, losses: {logits: 1}, epochs: 2}]"])
+
+
+def test_interrupted_task_distillation_matches_uninterrupted(tmp_path, tiny_teacher, glue_tsv, monkeypatch):
+    reference = api.task_distill(_config(tmp_path, "reference", tiny_teacher, glue_tsv))
+
+    config = _config(tmp_path, "resumed", tiny_teacher, glue_tsv)
+    real_step = api._distill_step
+    calls = {"n": 0}
+
+    def interrupting_step(teacher, loss, cache):  # Ctrl-C at the 3rd batch of the prediction phase
+        step = real_step(teacher, loss, cache)
+
+        def wrapped(model, batch):
+            if not loss.needs_hidden:
+                calls["n"] += 1
+                if calls["n"] == 3:
+                    raise KeyboardInterrupt
+            return step(model, batch)
+
+        return wrapped
+
+    monkeypatch.setattr(api, "_distill_step", interrupting_step)
+    with pytest.raises(KeyboardInterrupt):
+        api.task_distill(config)
+    out = tmp_path / "resumed"
+    assert (out / "intermediate" / "phase.json").is_file()  # phase 1 finished and stays finished
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["step_2"]
+    assert not (out / "metrics.json").exists()
+
+    monkeypatch.setattr(api, "_distill_step", real_step)
+    resumed = api.task_distill(config)
+    for name in ("model.safetensors",):
+        expected, got = load_file(reference / name), load_file(resumed / name)
+        assert expected.keys() == got.keys()
+        for key in expected:
+            torch.testing.assert_close(got[key], expected[key], rtol=0, atol=0)
+    final = lambda folder: load_file(folder / "checkpoints" / "step_8" / "model.safetensors")  # noqa: E731
+    for key, value in final(reference).items():
+        torch.testing.assert_close(final(resumed)[key], value, rtol=0, atol=0)
