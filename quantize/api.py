@@ -14,8 +14,8 @@ from eval.tasks import get_task
 from quantize import onnx_int8
 from quantize.calibration import GlueCalibrationReader, calibration_set
 from quantize.config import Int8Config, config_dict
-from quantize.guard import run_guard
-from quantize.measure import latency_batch, measure, score
+from quantize.guard import guard_groups, run_guard
+from quantize.measure import latency_batch, logits_on, measure, probe_batches, score, snr_db
 from quantize.onnx_export import OPSET, export_onnx
 
 def export(model: str | Path, output_dir: str | Path) -> dict[str, Any]:
@@ -58,7 +58,6 @@ def _int8_onnx(cfg: Int8Config, work: Path, out: Path) -> dict[str, Any]:
         batches, calib = calibration_set(cfg, load_tokenizer(fp32.parent))
         reader = GlueCalibrationReader(batches, _input_names(pre))
     names = onnx_int8.quantizable_nodes(pre, cfg.op_types)
-    groups = _groups(names, cfg.exclude)
     attempts = iter(range(10_000))
 
     def build(exclude: tuple[str, ...]) -> Path:
@@ -68,8 +67,9 @@ def _int8_onnx(cfg: Int8Config, work: Path, out: Path) -> dict[str, Any]:
 
     task = get_task(cfg.task_for_eval)
     fp32_metric = _score_onnx(fp32, cfg)
-    guard = run_guard(groups, build, lambda path: _score_onnx(path, cfg), fp32_metric, cfg.max_drop,
-                      base=tuple(cfg.exclude))
+    probe = _onnx_probe(fp32, cfg) if cfg.max_drop is not None else None
+    guard = run_guard(guard_groups(names, cfg.exclude, cfg.guard_granularity), build, lambda path: _score_onnx(path, cfg), fp32_metric,
+                      cfg.max_drop, base=tuple(cfg.exclude), probe=probe)
     shutil.copy(guard.model, out / ONNX_FILE)
     _copy_config_and_tokenizer(fp32.parent, out)
     fp32_size, int8_size = size_on_disk(fp32), size_on_disk(out / ONNX_FILE)
@@ -111,13 +111,11 @@ def _fp32_onnx(model: str, folder: Path) -> tuple[Path, dict | None]:
     return result.path, {"max_abs_logit_diff": result.max_abs_diff, "parity_examples": result.parity_examples}
 
 
-def _groups(names: list[str], user_excluded: tuple[str, ...]) -> dict[str, list[str]]:
-    """Quantizable nodes grouped by transformer layer, in model order; user exclusions left out."""
-    groups: dict[str, list[str]] = {}
-    for name in names:
-        if name not in user_excluded:
-            groups.setdefault(onnx_int8.layer_of(name), []).append(name)
-    return groups
+def _onnx_probe(fp32: Path, cfg: Int8Config):
+    """Logit SNR against FP32 on a few dev examples: ranks the guard's candidates cheaply."""
+    batches = probe_batches(load_tokenizer(fp32.parent), cfg)
+    reference = logits_on(OnnxPredictor(fp32, threads=cfg.threads), batches)
+    return lambda path: snr_db(reference, logits_on(OnnxPredictor(path, threads=cfg.threads), batches))
 
 
 def _score_onnx(path: Path, cfg: Int8Config) -> float:

@@ -15,6 +15,7 @@ Mode = Literal["static", "dynamic"]
 Backend = Literal["onnxruntime", "neural-compressor"]
 QuantFormatName = Literal["qdq", "qoperator"]
 Int8Type = Literal["uint8", "int8"]
+Granularity = Literal["layer", "op"]
 
 # neural-compressor's static path calibrates with min-max or KL (entropy); it has no percentile.
 INC_METHODS = ("max", "entropy")
@@ -43,7 +44,10 @@ class Int8Config:
         exclude: node names (ONNX) or module names (PyTorch) to keep in FP32 from the start.
         percentile: the percentile kept by ``method=percentile``.
         max_drop: accuracy guard, in points of the task's main metric on its dev split; ``None``
-            skips the dev evaluation and the guard.
+            scores FP32 and INT8 on dev but never falls back.
+        guard_granularity: what the guard keeps in FP32: single ``op`` nodes (ONNX; fine-grained,
+            keeps most of the speed) or whole transformer ``layer``s.
+        guard_probe_size: dev examples used to rank the guard's candidates by logit SNR.
         eval_task: task scored by the guard and the report (defaults to ``calib``).
         data_dir: local GLUE folder (TSV or parquet layout); ``None`` reads the Hub.
         max_seq_length / batch_size: tokenization length and batch size of the dev evaluation.
@@ -67,6 +71,8 @@ class Int8Config:
     exclude: tuple[str, ...] = ()
     percentile: float = 99.999
     max_drop: float | None = None
+    guard_granularity: Granularity = "op"
+    guard_probe_size: int = 128
     eval_task: str | None = None
     data_dir: str | None = None
     max_seq_length: int = 128
@@ -87,6 +93,8 @@ class Int8Config:
         if self.backend == "neural-compressor" and self.method not in INC_METHODS:
             problems.append(f"method {self.method!r} is not offered by neural-compressor; use "
                             f"{' or '.join(INC_METHODS)}, or --backend onnxruntime")
+        if self.guard_probe_size < 1:
+            problems.append(f"guard_probe_size must be at least 1, got {self.guard_probe_size}")
         if self.backend == "neural-compressor" and self.mode == "dynamic":
             problems.append("dynamic mode is an ONNX Runtime baseline; use --backend onnxruntime")
         if problems:

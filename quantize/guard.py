@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 Build = Callable[[tuple[str, ...]], object]  # excluded node names -> an INT8 model (path, module)
 Score = Callable[[object], float]  # model -> the task's main metric, as a fraction
+Probe = Callable[[object], float]  # model -> closeness to FP32 on a few dev examples (higher is closer)
 
 
 @dataclass(frozen=True)
@@ -23,7 +25,7 @@ class GuardResult:
     excluded_layers: tuple[str, ...]
     excluded_nodes: tuple[str, ...]
     fits: bool
-    sensitivity: dict[str, float] = field(default_factory=dict)  # layer -> metric with it in FP32
+    sensitivity: dict[str, float] = field(default_factory=dict)  # group -> probe (or metric) with it FP32
     steps: list[dict] = field(default_factory=list)
 
     @property
@@ -42,32 +44,54 @@ class GuardResult:
         }
 
 
+def layer_of(node_name: str) -> str:
+    """The transformer block a node belongs to (``layer.3``), or its top-level module."""
+    match = re.search(r"layer\.(\d+)", node_name)
+    if match:
+        return f"layer.{match.group(1)}"
+    parts = [p for p in re.split(r"[/.]", node_name) if p and p not in ("bert", "roberta", "distilbert")]
+    return parts[0] if parts else node_name
+
+
+def guard_groups(names: list[str], excluded: tuple[str, ...], granularity: str) -> dict[str, list[str]]:
+    """What the guard may keep in FP32, in model order: single ops, or whole layers."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        if name not in excluded:
+            groups.setdefault(name if granularity == "op" else layer_of(name), []).append(name)
+    return groups
+
+
 def drop_points(fp32_metric: float, int8_metric: float) -> float:
     return 100.0 * (fp32_metric - int8_metric)
 
 
 def run_guard(groups: Mapping[str, list[str]], build: Build, score: Score, fp32_metric: float,
-              max_drop: float | None, base: tuple[str, ...] = ()) -> GuardResult:
-    """Quantize everything; if the drop exceeds ``max_drop``, fall back layer by layer.
+              max_drop: float | None, base: tuple[str, ...] = (), probe: Probe | None = None) -> GuardResult:
+    """Quantize everything; if the drop exceeds ``max_drop``, fall back group by group.
 
-    Sensitivity of a layer = the metric when only that layer stays FP32 (one build per layer).
-    Layers are then kept in FP32 in order of decreasing sensitivity, one more at a time, until
-    the drop fits. At most ``2 * len(groups) + 1`` builds, each cheap when calibration is cached.
+    Sensitivity of a group (a layer, or one op) = how close to FP32 the model gets when only that
+    group stays FP32: ``probe`` (e.g. logit SNR on a few dev examples) when given, else the full
+    dev metric. Groups are then kept in FP32 in order of decreasing sensitivity, one more at a
+    time, each step scored on the full dev split, until the drop fits. At most
+    ``2 * len(groups) + 1`` builds, each cheap when calibration is cached.
 
     Args:
-        groups: layer name -> the node (or module) names it owns, in model order.
+        groups: group name -> the node (or module) names it owns, in model order.
         build: builds an INT8 model with the given names kept in FP32.
         score: the task's main metric of a model on its dev split.
         fp32_metric: the FP32 model's metric.
         max_drop: allowed loss in points; ``None`` quantizes everything and only scores it.
         base: names the user already excluded; always kept in FP32.
+        probe: a cheaper closeness measure used only to rank groups.
     """
     model = build(base)
     metric = score(model)
     steps = [{"excluded_layers": [], "metric": metric}]
     if max_drop is None or drop_points(fp32_metric, metric) <= max_drop:
         return GuardResult(model, fp32_metric, metric, (), base, True, steps=steps)
-    sensitivity = {layer: score(build(base + tuple(names))) for layer, names in groups.items()}
+    rank_by = probe or score
+    sensitivity = {layer: rank_by(build(base + tuple(names))) for layer, names in groups.items()}
     ranked = sorted(sensitivity, key=lambda layer: -sensitivity[layer])  # stable: model order on ties
     excluded: list[str] = []
     nodes = base

@@ -9,7 +9,8 @@ from typing import Callable
 
 import numpy as np
 
-from eval.batching import Batch
+from eval.batching import Batch, encode, length_sorted_batches
+from eval.data import load_split
 from eval.harness import EvalSettings, evaluate_task
 from eval.tasks import get_task
 
@@ -22,6 +23,23 @@ def score(predictor, tokenizer, cfg) -> float:
     settings = EvalSettings(split="dev", batch_size=cfg.batch_size, max_seq_length=cfg.max_seq_length,
                             data_dir=cfg.data_dir, threads=cfg.threads)
     return evaluate_task(predictor, tokenizer, task, settings, progress=False)["metrics"][task.main_metric]
+
+
+def probe_batches(tokenizer, cfg) -> list[Batch]:
+    """The first ``cfg.guard_probe_size`` dev examples of the eval task, in padded batches."""
+    data = load_split(get_task(cfg.task_for_eval), "dev", cfg.data_dir)
+    encoded = encode(tokenizer, data.select(cfg.guard_probe_size), cfg.max_seq_length)
+    return [batch for _, batch in length_sorted_batches(encoded, cfg.batch_size)]
+
+
+def logits_on(predictor, batches: list[Batch]) -> np.ndarray:
+    return np.concatenate([predictor.logits(batch) for batch in batches])
+
+
+def snr_db(reference: np.ndarray, candidate: np.ndarray) -> float:
+    """Signal-to-quantization-noise ratio in dB: 10 log10(|ref|^2 / |ref - candidate|^2)."""
+    noise = float(np.sum((np.asarray(reference) - np.asarray(candidate)) ** 2))
+    return float(10 * np.log10(float(np.sum(np.asarray(reference) ** 2)) / max(noise, 1e-30)))
 
 
 def latency_batch(folder: Path, batch_size: int = LATENCY_SHAPE[0], seq_len: int = LATENCY_SHAPE[1]) -> Batch:

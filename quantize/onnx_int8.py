@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from eval.artifacts import cpu_features
@@ -58,15 +57,6 @@ def quantizable_nodes(path: Path, op_types: tuple[str, ...]) -> list[str]:
 
     graph = onnx.load(str(path), load_external_data=False).graph
     return [node.name for node in graph.node if node.op_type in op_types]
-
-
-def layer_of(node_name: str) -> str:
-    """The transformer block a node belongs to (``layer.3``), or its top-level module."""
-    match = re.search(r"layer\.(\d+)", node_name)
-    if match:
-        return f"layer.{match.group(1)}"
-    parts = [p for p in re.split(r"[/.]", node_name) if p and p not in ("bert", "roberta", "distilbert")]
-    return parts[0] if parts else node_name
 
 
 def reduce_range() -> bool:

@@ -15,9 +15,8 @@ from eval.predictors import INC_FILE, IncPredictor, TorchPredictor, load_tokeniz
 from eval.tasks import get_task
 from quantize.calibration import calibration_set, inc_run_fn, torch_inputs
 from quantize.config import Int8Config, config_dict
-from quantize.guard import run_guard
+from quantize.guard import guard_groups, run_guard
 from quantize.measure import latency_batch, measure, score
-from quantize.onnx_int8 import layer_of
 
 # Closed registry: our calibration names -> neural-compressor's activation algorithms.
 INC_ALGOS = {"max": "minmax", "entropy": "kl"}
@@ -70,15 +69,11 @@ def _fold_weight_quantization(model):
     return model
 
 
-def linear_groups(model, user_excluded: tuple[str, ...]) -> dict[str, list[str]]:
-    """Linear module names grouped by transformer layer, in model order."""
+def linear_names(model) -> list[str]:
+    """Names of the Linear modules (what the PT2E quantizer quantizes), in model order."""
     import torch
 
-    groups: dict[str, list[str]] = {}
-    for name, module in model.named_modules():
-        if isinstance(module, torch.nn.Linear) and name not in user_excluded:
-            groups.setdefault(layer_of(name), []).append(name)
-    return groups
+    return [name for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)]
 
 
 def int8_torch(cfg: Int8Config, work: Path, out: Path) -> dict[str, Any]:
@@ -98,7 +93,8 @@ def int8_torch(cfg: Int8Config, work: Path, out: Path) -> dict[str, Any]:
 
     task = get_task(cfg.task_for_eval)
     fp32_metric = score(fp32, tokenizer, cfg)
-    guard = run_guard(linear_groups(fp32.model, cfg.exclude), build, lambda p: score(p, tokenizer, cfg),
+    names = linear_names(fp32.model)
+    guard = run_guard(guard_groups(names, cfg.exclude, cfg.guard_granularity), build, lambda p: score(p, tokenizer, cfg),
                       fp32_metric, cfg.max_drop, base=tuple(cfg.exclude))
     guard.model.module.save(example_inputs=torch_inputs(example), output_dir=str(work / "inc"))
     shutil.copy(work / "inc" / INC_FILE, out / INC_FILE)
@@ -118,7 +114,7 @@ def int8_torch(cfg: Int8Config, work: Path, out: Path) -> dict[str, Any]:
                               "act_algo": INC_ALGOS[cfg.method], "w_algo": "minmax",
                               "int8_weights": "torchao constant_fold of weight quantize ops",
                               "note": "eager PT2E graphs run Q/DQ in FP32; torch.compile lowers them to int8 kernels"},
-        "quantized_nodes": sum(map(len, linear_groups(fp32.model, ()).values())) - len(guard.excluded_nodes),
+        "quantized_nodes": len(names) - len(guard.excluded_nodes),
         **guard.record(cfg.max_drop, task),
         "size_bytes": {"fp32": fp32_size, "int8": int8_size, "ratio": fp32_size / int8_size if fp32_size else None},
         "latency": {"threads": cfg.threads, "fp32": fp32_latency, "int8": int8_latency, "compiled": False,

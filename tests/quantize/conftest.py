@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import onnx
 import pytest
 
@@ -42,9 +41,3 @@ def quantized_weight_consumers(path: Path) -> list[tuple[str, str]]:
     dequantized = {n.output[0] for n in graph.node if n.op_type == "DequantizeLinear" and n.input[0] in int8_weights}
     return [(n.op_type, n.name) for n in graph.node
             if any(i in dequantized for i in n.input) or n.op_type in ("QLinearMatMul", "MatMulInteger", "QGemm")]
-
-
-def sqnr_db(reference: np.ndarray, candidate: np.ndarray) -> float:
-    """Signal-to-quantization-noise ratio in dB (torchao's closeness measure)."""
-    noise = np.sum((reference - candidate) ** 2)
-    return float(10 * np.log10(np.sum(reference ** 2) / max(noise, 1e-30)))

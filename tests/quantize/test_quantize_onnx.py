@@ -12,10 +12,11 @@ from eval.harness import EvalSettings, evaluate_model
 from eval.predictors import OnnxPredictor, TorchPredictor, load_predictor, load_tokenizer
 from eval.tasks import get_task
 from quantize import api
+from quantize.measure import snr_db
 from quantize.calibration import GlueCalibrationReader, calibration_batches, calibration_sample
 from quantize.onnx_export import PARITY_TOLERANCE
-from quantize.onnx_int8 import layer_of
-from tests.quantize.conftest import quantized_weight_consumers, sqnr_db, tiny_int8_config
+from quantize.guard import layer_of
+from tests.quantize.conftest import quantized_weight_consumers, tiny_int8_config
 
 
 def _dev_batch(model_dir, glue_tsv):
@@ -47,7 +48,7 @@ def test_int8_logits_are_close_to_fp32(onnx_int8, onnx_fp32, glue_tsv):
     batch = _dev_batch(onnx_fp32, glue_tsv)
     fp32 = OnnxPredictor(onnx_fp32).logits(batch)
     int8 = OnnxPredictor(onnx_int8).logits(batch)
-    assert sqnr_db(fp32, int8) > 20  # quantization noise at least 100x below the signal power
+    assert snr_db(fp32, int8) > 20  # quantization noise at least 100x below the signal power
 
 
 def test_output_folder_records_the_run_and_loads_in_the_harness(onnx_int8, glue_tsv):
@@ -87,10 +88,18 @@ def test_guard_keeps_layers_fp32_when_forced(tmp_path, tiny_classifier, glue_tsv
         return 1.0 - 0.01 * len(quantized_weight_consumers(path))  # FP32: 1.0; all INT8: ~0.85
 
     monkeypatch.setattr(api, "_score_onnx", fake_score)
-    record = api.int8(tiny_int8_config(tiny_classifier, tmp_path / "guarded", glue_tsv, max_drop=8.0))
+    record = api.int8(tiny_int8_config(tiny_classifier, tmp_path / "guarded", glue_tsv, max_drop=8.0,
+                                       guard_granularity="layer"))
     assert record["guard"]["fits"] and record["excluded_layers"]
     assert record["dev"]["drop_points"] <= 8.0
     assert set(record["guard"]["sensitivity"]) >= {"layer.0", "layer.1"}
     still_int8 = {name for _, name in quantized_weight_consumers(tmp_path / "guarded" / "model.onnx")}
     assert not still_int8 & set(record["excluded_nodes"])
     assert {layer_of(n) for n in record["excluded_nodes"]} == set(record["excluded_layers"])
+
+
+def test_guard_op_granularity_keeps_single_nodes(tmp_path, tiny_classifier, glue_tsv, monkeypatch):
+    monkeypatch.setattr(api, "_score_onnx", lambda path, cfg: 1.0 - 0.01 * len(quantized_weight_consumers(path)))
+    record = api.int8(tiny_int8_config(tiny_classifier, tmp_path / "op", glue_tsv, max_drop=12.0))
+    assert record["guard"]["fits"] and record["excluded_layers"] == record["excluded_nodes"]
+    assert 0 < len(record["excluded_nodes"]) < len(record["guard"]["sensitivity"])

@@ -9,7 +9,8 @@ from eval.batching import encode, pad
 from eval.predictors import IncPredictor, TorchPredictor, load_predictor, load_tokenizer
 from eval.tasks import get_task
 from quantize import api
-from tests.quantize.conftest import sqnr_db, tiny_int8_config
+from quantize.measure import snr_db
+from tests.quantize.conftest import tiny_int8_config
 
 pytest.importorskip("neural_compressor.torch.quantization")
 
@@ -28,7 +29,7 @@ def test_folder_loads_in_the_harness_and_matches_fp32(inc_int8, tiny_classifier,
     encoded = encode(load_tokenizer(inc_int8), data, 64)
     batch = pad(encoded, list(range(len(encoded))))
     fp32 = TorchPredictor(str(tiny_classifier), device="cpu").logits(batch)
-    assert sqnr_db(fp32, predictor.logits(batch)) > 20
+    assert snr_db(fp32, predictor.logits(batch)) > 20
 
 
 def test_record_names_backend_and_calibration(inc_int8):
