@@ -123,8 +123,8 @@ def task_distill(cfg: TaskConfig) -> Path:
         return out
     teacher = _frozen(load_model(cfg.teacher, "classifier", task, require_head=True), dist)
     tokenizer = load_tokenizer(cfg.teacher)
-    if is_preset(cfg.student):
-        student = _new_student(cfg.student, teacher.config, task, cfg.train.seed)
+    if is_preset(cfg.student) or not Path(str(cfg.student)).expanduser().exists():
+        student = _new_student(cfg.student, teacher.config, task, cfg.train.seed)  # unknown names fail here
     else:
         check_vocabulary(tokenizer, load_tokenizer(cfg.student), cfg.teacher, str(cfg.student))
         torch.manual_seed(cfg.train.seed)  # a general-distilled student has no head yet: same init everywhere

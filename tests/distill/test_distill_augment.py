@@ -1,0 +1,63 @@
+"""Augmentation: candidates from the LM and from embeddings, resumable parts, read back as training data."""
+
+from __future__ import annotations
+
+import pytest
+
+from distill import augment
+from distill.config import load_recipe
+from eval.errors import UserError
+from eval.tasks import get_task
+
+
+def _config(tmp_path, model, glue_tsv, **extra):
+    flags = {"task": "sst2", "model": str(model), "data_dir": str(glue_tsv), "output_dir": str(tmp_path / "aug"),
+             "device": "cpu", "chunk_size": 5, "variants": 3, **extra}
+    return load_recipe("augment", flags=flags)
+
+
+def test_augmentation_resumes_part_by_part_with_the_same_result(tmp_path, tiny_mlm, glue_tsv):
+    out = augment.run(_config(tmp_path, tiny_mlm, glue_tsv))
+    parts = sorted(out.glob("part-*.tsv"))
+    assert len(parts) == 4  # 16 examples in chunks of 5
+    first = {p.name: p.read_text() for p in parts}
+    parts[1].unlink()  # as if interrupted while writing part 1
+    (out / "augment.json").unlink()
+    augment.run(_config(tmp_path, tiny_mlm, glue_tsv))
+    assert {p.name: p.read_text() for p in sorted(out.glob("part-*.tsv"))} == first
+
+    data = augment.load_augmented(out, get_task("sst2"))
+    assert 16 < len(data) <= 16 * 4 and set(data.labels) == {0, 1}
+    assert all(len(t) == 1 and "\t" not in t[0] for t in data.texts)
+    with pytest.raises(UserError, match="for sst2, not mrpc"):
+        augment.load_augmented(out, get_task("mrpc"))
+
+
+def test_variants_change_words_and_keep_labels(tmp_path, tiny_mlm, tokenizer):
+    import numpy as np
+
+    from distill.teachers import load_model
+
+    mlm = load_model(str(tiny_mlm), "mlm", require_head=True).eval()
+    neighbours = augment.EmbeddingNeighbours.from_model(mlm, tokenizer)
+    augmenter = augment.Augmenter(tokenizer, mlm, neighbours, top_k=3, max_seq_length=32, batch_size=4, device="cpu")
+    texts = [("the movie was really good .", "x"), ("a dull dogs film .", "y")]
+    rows = augment.augment_examples(augmenter, texts, [1, 0], variants=5, replace_prob=1.0,
+                                                   rng=np.random.default_rng(0))
+    assert rows[0] == (texts[0], 1)
+    new = [r for r in rows if r[0] not in texts]
+    assert new and all(r[0][1] in ("x", "y") for r in new)  # only the first column changes
+    assert {r[1] for r in new if r[0][1] == "x"} == {1}
+    # punctuation is never replaced; the multi-piece "dogs" gets embedding neighbours
+    assert all(r[0][0].endswith(" .") for r in new)
+    options = augmenter.candidates([augmenter.words("a dull dogs film .")])[0]
+    assert options[-1] == [] and len(options[2]) == 3 and "dogs" not in options[2]
+
+
+def test_glove_neighbours(tmp_path):
+    glove = tmp_path / "glove.txt"
+    glove.write_text("good 1 0 0\ngreat 0.9 0.1 0\nbad -1 0 0\nawful -0.9 -0.1 0\n")
+    neighbours = augment.EmbeddingNeighbours.from_glove(str(glove))
+    assert neighbours.nearest(["good", "bad", "unknown"], 1) == {"good": ["great"], "bad": ["awful"], "unknown": []}
+    with pytest.raises(UserError, match="does not exist"):
+        augment.EmbeddingNeighbours.from_glove(str(tmp_path / "missing.txt"))
