@@ -101,7 +101,13 @@ def _torch_export(model, batch: Batch, path: Path, accepts: set[str]) -> None:
                               dynamic_axes=axes, opset_version=OPSET, dynamo=False)
         os.replace(tmp, path)
     except Exception as err:
-        raise UserError(f"ONNX export failed: {str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}; "
+        raise UserError(f"ONNX export failed: {first_line(err)}; "
                         f"check that the model is a standard BERT-style classifier") from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def first_line(err: Exception) -> str:
+    """An exception as one line, for ``UserError`` messages."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

@@ -7,6 +7,7 @@ from pathlib import Path
 from eval.artifacts import cpu_features
 from eval.errors import UserError
 from quantize.config import Int8Config
+from quantize.onnx_export import first_line
 
 # Closed registries: config names -> onnxruntime enums (imported lazily, see _ort()).
 METHODS = {"max": "MinMax", "percentile": "Percentile", "entropy": "Entropy"}
@@ -33,8 +34,7 @@ def check_onnx(path: Path) -> None:
     try:
         onnx.checker.check_model(str(path))
     except Exception as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(f"ONNX model {path} is corrupt or unreadable ({first}); "
+        raise UserError(f"ONNX model {path} is corrupt or unreadable ({first_line(err)}); "
                         f"re-export it with `quantize export`") from None
 
 
