@@ -45,23 +45,21 @@ def resolve_model(name: str) -> str:
 def load_config(name: str):
     from transformers import AutoConfig
 
-    source = resolve_model(name)
-    try:
-        return AutoConfig.from_pretrained(source)
-    except Exception as err:
-        raise UserError(f"cannot load model {name}: {_first_line(err)}; pass a local folder, or a "
-                        f"Hub id when online") from None
+    return _from_pretrained(AutoConfig, name, "model", "pass a local folder, or a Hub id when online")
 
 
 def load_tokenizer(name: str):
     from transformers import AutoTokenizer
 
+    return _from_pretrained(AutoTokenizer, name, "tokenizer", "the folder needs vocab.txt or tokenizer.json")
+
+
+def _from_pretrained(cls, name: str, what: str, fix: str):
     source = resolve_model(name)
     try:
-        return AutoTokenizer.from_pretrained(source)
-    except Exception as err:
-        raise UserError(f"cannot load a tokenizer for {name}: {_first_line(err)}; the folder needs "
-                        f"vocab.txt or tokenizer.json") from None
+        return cls.from_pretrained(source)
+    except Exception as err:  # OSError, ValueError, JSON errors: one line either way
+        raise UserError(f"cannot load a {what} for {name}: {_first_line(err)}; {fix}") from None
 
 
 def load_model(name: str, head: str, task: GlueTask | None = None, require_head: bool = False):
