@@ -51,15 +51,15 @@ def stages() -> dict[str, list[str]]:
                          "--output-dir", str(RUNS / "teacher-mrpc"), *MRPC, "--set", "train.epochs=2",
                          "--set", "train.lr=5e-5", "--set", "train.eval_every=40", "--set", "train.save_every=40"],
         "general-tiny": ["general", "--teacher", "minilm-l6", "--student", "tiny", "--corpus", str(CORPUS),
-                         "--output-dir", str(RUNS / "general-tiny"), "--max-steps", "150",
+                         "--output-dir", str(RUNS / "general-tiny"), "--max-steps", "300",
                          "--set", "train.max_seq_length=64", "--set", "train.batch_size=32",
                          "--set", "train.lr=5e-4", "--set", "train.warmup=0.05", "--set", "train.save_every=50"],
         "mrpc-augmented": ["augment", "--task", "mrpc", "--model", "minilm-l6", "--data-dir", str(GLUE_PARQUET),
-                           "--output-dir", str(RUNS / "mrpc-augmented"), "--set", "variants=2",
+                           "--output-dir", str(RUNS / "mrpc-augmented"), "--set", "variants=1",
                            "--set", "max_seq_length=128"],
     }
     for task, (data, sizes) in TASK.items():
-        epochs = {"sst2": (1, 3), "mrpc": (1, 3)}[task]
+        epochs = {"sst2": (1, 8), "mrpc": (1, 8)}[task]  # (intermediate, prediction)
         augmented = ["--augmented", str(RUNS / "mrpc-augmented")] if task == "mrpc" else []
         out[f"baseline-tiny-{task}"] = ["finetune", "--model", "tiny", "--tokenizer", "minilm-l6", "--task", task,
                                         "--data-dir", str(data), "--output-dir", str(RUNS / f"baseline-tiny-{task}"),

@@ -61,16 +61,24 @@ def prepare_output_dir(output_dir: str | Path, config: Any) -> bool:
             saved = yaml.safe_load(config_file.read_text())
         except yaml.YAMLError:
             saved = None
-        if _comparable(saved or {}) != _comparable(config):
+        if _comparable(saved or {}) != _comparable(config) and _holds_work(folder):
             keys = _differences(_comparable(saved or {}), _comparable(config))
             raise UserError(f"output folder {folder} holds a different run (differs in {', '.join(keys[:4])}); "
                             f"pass another --output-dir, or delete that folder to start over")
-        return True
-    if folder.is_dir() and any(folder.iterdir()):
+        if _holds_work(folder):
+            return True
+        # A run that failed before its first checkpoint (a typo in a path, say) left only its
+        # config: nothing to lose, so the corrected command starts afresh in the same folder.
+    elif folder.is_dir() and any(folder.iterdir()):
         raise UserError(f"output folder {folder} is not empty and holds no run_config.yaml; pass an empty "
                         f"or new --output-dir")
     write_atomic(config_file, dump_yaml(config))
     return False
+
+
+def _holds_work(folder: Path) -> bool:
+    """Whether a run folder holds anything besides its config and log (checkpoints, weights, parts)."""
+    return any(p.is_file() and p.name not in (RUN_CONFIG, "train_log.jsonl") for p in folder.rglob("*"))
 
 
 def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:

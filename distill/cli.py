@@ -29,6 +29,21 @@ _FLAGS = {
     "augment": {"task": "task", "model": "model", "data_dir": "data_dir", "output_dir": "output_dir",
                 "seed": "seed", "device": "device", "glove": "glove", "candidates": "candidates"},
 }
+_HELP = {
+    "task": "GLUE task (sst2, mrpc, ...; see `distill list`)",
+    "model": "Hub id, alias (bert-base, minilm-l6), model folder, or a student preset (random init)",
+    "tokenizer": "where a student preset takes its vocabulary (default minilm-l6)",
+    "teacher": "Hub id, alias or folder (for `task`: fine-tuned on the task)",
+    "student": "preset (tiny, mini, small, medium, tinybert4, tinybert6) or a student folder",
+    "corpus": "text file, folder of text files, or hub:<dataset>[:<config>]",
+    "augmented": "a `distill augment` output folder to train on instead of the train split",
+    "data_dir": "local GLUE folder (glue_data TSV or Hub parquet layout); default: the Hub",
+    "output_dir": "run folder; rerunning the same config resumes it",
+    "max_steps": "cap on optimizer steps (per phase), for smoke runs",
+    "seed": "random seed", "device": "auto, cpu, cuda, cuda:1, ...",
+    "glove": "GloVe text file for multi-piece word neighbours",
+    "candidates": "auto, mlm or embedding",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=help_text, epilog=EPILOG,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
         for flag in _FLAGS[name]:
-            command.add_argument("--" + flag.replace("_", "-"), dest=flag,
+            command.add_argument("--" + flag.replace("_", "-"), dest=flag, help=_HELP.get(flag),
                                  type=int if flag in ("max_steps", "seed") else str)
         command.add_argument("--recipe", help="a YAML recipe (see `distill list`)")
         command.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -85,7 +100,7 @@ def listing() -> str:
     lines += ["teacher aliases:"] + [f"  {a:10s} {hub}" for a, hub in HUB_ALIASES.items()]
     lines += [f"  {a:10s} packaged {pkg}/{sub}" for a, (pkg, sub) in PACKAGED_ALIASES.items()]
     lines += ["tasks:", "  " + " ".join(TASKS)]
-    recipes = sorted(RECIPES.glob("*/*.yaml")) if RECIPES.is_dir() else []
+    recipes = sorted(p for kind in ("general", "task") for p in (RECIPES / kind).glob("*.yaml"))
     lines += ["recipes:"] + [f"  {p.relative_to(RECIPES.parent)}" for p in recipes]
     return "\n".join(lines)
 

@@ -87,3 +87,11 @@ def test_unreadable_checkpoint(capsys, tmp_path, tiny_teacher, glue_tsv):
     (out / "checkpoints" / "step_2").mkdir(parents=True)
     (out / "checkpoints" / "step_2" / "model.safetensors").write_bytes(b"not a checkpoint")
     _fails(capsys, args, "cannot read checkpoint", "step_2")
+
+
+def test_a_failed_start_does_not_block_the_corrected_command(capsys, tmp_path, tiny_teacher, glue_tsv):
+    out = tmp_path / "run"
+    args = ["finetune", "--task", "sst2", "--data-dir", str(glue_tsv), "--output-dir", str(out), "--max-steps", "1",
+            *FAST]
+    _fails(capsys, [*args, "--model", str(tmp_path / "typo")], "does not exist")
+    assert cli.main([*args, "--model", str(tiny_teacher)]) == 0
