@@ -66,14 +66,11 @@ def register_scores_attention() -> None:
 def expose_attention_scores(model: nn.Module) -> None:
     """Switch a model to ``distill_scores`` so ``output_attentions`` yields pre-softmax scores.
 
-    Call :func:`restore_attention` before ``save_pretrained`` so saved folders use the default.
+    Outputs are unchanged (it is eager attention), and ``save_pretrained`` does not record the
+    choice, so saved folders load with the library's default attention.
     """
     register_scores_attention()
     model.set_attn_implementation(SCORES_ATTENTION)
-
-
-def restore_attention(model: nn.Module) -> None:
-    model.set_attn_implementation("sdpa")
 
 
 def model_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
