@@ -227,6 +227,28 @@ def _first_line(err: Exception) -> str:
     return text.splitlines()[0] if text else type(err).__name__
 
 
+class ModulePredictor:
+    """A sequence classifier already in memory (dev evaluation during training)."""
+
+    def __init__(self, model, device: str = "cpu"):
+        import torch
+
+        self.torch, self.model, self.device = torch, model, device
+        self.accepts = set(inspect.signature(model.forward).parameters)
+        self.info = ModelInfo(path="<in-memory>", backend="torch", precision=str(model.dtype).replace("torch.", ""),
+                              parameters=sum(p.numel() for p in model.parameters()), size_bytes=0, device=device)
+
+    def check_task(self, task: GlueTask) -> None:
+        _check_labels(self.info.path, self.model.config.num_labels, task)
+
+    def logits(self, batch: Batch) -> np.ndarray:
+        torch = self.torch
+        inputs = {k: torch.from_numpy(v).to(self.device) for k, v in batch.items() if k in self.accepts}
+        self.model.eval()
+        with torch.inference_mode():
+            return self.model(**inputs).logits.float().cpu().numpy()
+
+
 class IncPredictor:
     """A neural-compressor PT2E INT8 model (``quantized_weight.pt``) with its config beside it.
 
