@@ -121,7 +121,9 @@ def check_vocabulary(teacher_tokenizer, student_tokenizer, teacher_name: str, st
         raise UserError(f"student {student_name} and teacher {teacher_name} use different vocabularies "
                         f"({len(student_vocab)} vs {len(teacher_vocab)} tokens, {differ} entries differ); "
                         f"distil into a student built from the teacher's tokenizer")
-    probe = "Hello World"
+    # A capitalised word from the vocabulary shows whether both lower-case their input.
+    word = next((w for w in sorted(teacher_vocab) if w.isalpha() and w.islower() and len(w) > 2), "hello")
+    probe = f"{word.capitalize()} {word.upper()}"
     if teacher_tokenizer.tokenize(probe) != student_tokenizer.tokenize(probe):
         raise UserError(f"student {student_name} and teacher {teacher_name} tokenize differently "
                         f"(lower-casing differs); use the teacher's tokenizer for the student")
