@@ -25,9 +25,11 @@ from eval.artifacts import provenance, write_json
 from eval.predictors import load_predictor, load_tokenizer
 from quantize import api
 from quantize.config import Int8Config
-from quantize.measure import latency_batch, measure, score
+from quantize.measure import latency_batch, measure_interleaved, score
 
 RESULTS = Path(__file__).resolve().parent / "results"
+INC_COMPILED = "inc_int8_static_max_compiled"
+BLOCK = 3  # timed calls per model per round, after one untimed call (see measure_interleaved)
 TARGETS = {"max_drop_points": 1.0, "goal_drop_points": 0.5, "min_size_ratio": 3.5, "min_speedup_b1": 1.5,
            "goal_speedup_b1": 2.0}
 
@@ -72,39 +74,50 @@ def build(args, work: Path) -> dict[str, Path]:
     return folders
 
 
-def measure_variant(name: str, folder: Path, args, cfg: Int8Config) -> dict:
-    predictor = load_predictor(folder, device="cpu", threads=args.threads)
-    metric = score(predictor, load_tokenizer(folder), cfg)
-    shapes = {f"b{b}": latency_batch(folder, int(b), args.seq_len) for b in args.batch_sizes.split(",")}
-    latency = {key: measure(predictor.logits, batch, iters=_iters(args, batch)) for key, batch in shapes.items()}
-    row = {"folder": str(folder), "backend": predictor.info.backend, "precision": predictor.info.precision,
-           "dev_metric": metric, "size_bytes": predictor.info.size_bytes, "latency": latency}
-    if name.startswith("inc") and not args.no_compile:
-        row["latency_compiled"] = compiled_latency(predictor, shapes, args)
-    print(f"  {name}: dev {100 * metric:.2f}, {row['size_bytes'] / 1e6:.1f} MB, "
-          + ", ".join(f"{k} {v['median_ms']:.1f} ms" for k, v in latency.items()), flush=True)
-    return row
+def load_variants(folders: dict[str, Path], args) -> dict:
+    """Every variant loaded the way ``glue eval`` loads it; the INC model also torch.compile'd."""
+    predictors = {name: load_predictor(folder, device="cpu", threads=args.threads) for name, folder in folders.items()}
+    if "inc_int8_static_max" in predictors and not args.no_compile:
+        predictors[INC_COMPILED] = compiled(folders["inc_int8_static_max"], args.threads)
+    return predictors
 
 
-def _iters(args, batch) -> int:
-    """Fewer timed runs for large batches: each one is already an average over its examples."""
-    return args.iters if len(batch["input_ids"]) == 1 else max(5, args.iters // 3)
+def compiled(folder: Path, threads: int):
+    """The PT2E graph runs Q/DQ in FP32 until inductor lowers it to int8 kernels (freezing on).
 
-
-def compiled_latency(predictor, shapes: dict, args) -> dict:
-    """The PT2E graph runs Q/DQ in FP32 until inductor lowers it to int8 kernels (freezing on)."""
+    Compiled for fixed shapes: each latency shape compiles once, during the warm-up calls.
+    """
     import torch
     import torch._inductor.config as inductor
 
     inductor.freezing = True
-    predictor.module = torch.compile(predictor.module)
-    out = {}
-    for key, batch in shapes.items():
+    predictor = load_predictor(folder, device="cpu", threads=threads)
+    predictor.module = torch.compile(predictor.module, dynamic=False)
+    return predictor
+
+
+def describe(name: str, predictor, folder: Path, cfg: Int8Config, rows: dict) -> dict:
+    """Dev metric (through the GLUE harness) and size of one variant."""
+    if name == INC_COMPILED:  # same weights and graph as the eager INC model; compiling per eval shape is too slow
+        return {**rows["inc_int8_static_max"], "dev_metric_from": "inc_int8_static_max (eager)", "latency": {}}
+    metric = score(predictor, load_tokenizer(folder), cfg)
+    print(f"  {name}: dev {100 * metric:.2f}, {predictor.info.size_bytes / 1e6:.1f} MB", flush=True)
+    return {"folder": str(folder), "backend": predictor.info.backend, "precision": predictor.info.precision,
+            "dev_metric": metric, "size_bytes": predictor.info.size_bytes, "latency": {}}
+
+
+def time_all(predictors: dict, rows: dict, model: Path, args) -> None:
+    """Latency of every variant, round-robin per shape (fair on a shared machine)."""
+    for size in args.batch_sizes.split(","):
+        batch = latency_batch(model, int(size), args.seq_len)
+        rounds = max(2, (args.iters if int(size) == 1 else args.iters // 3) // BLOCK)
         start = time.perf_counter()
-        predictor.logits(batch)  # compiles for this shape
-        out[key] = {**measure(predictor.logits, batch, iters=_iters(args, batch)),
-                    "compile_seconds": time.perf_counter() - start}
-    return out
+        results = measure_interleaved({n: p.logits for n, p in predictors.items()}, batch, rounds=rounds,
+                                      block=BLOCK)
+        for name, result in results.items():
+            rows[name]["latency"][f"b{size}"] = result
+        print(f"  timed batch {size} in {time.perf_counter() - start:.0f} s: "
+              + ", ".join(f"{n} {r['median_ms']:.1f} ms" for n, r in results.items()), flush=True)
 
 
 def ratios(rows: dict) -> dict:
@@ -119,8 +132,6 @@ def ratios(rows: dict) -> dict:
             entry["size_ratio_vs_onnx_fp32"] = ref["size_bytes"] / row["size_bytes"]
             for key, lat in row["latency"].items():
                 entry[f"speedup_{key}_vs_onnx_fp32"] = ref["latency"][key]["median_ms"] / lat["median_ms"]
-            for key, lat in row.get("latency_compiled", {}).items():
-                entry[f"speedup_{key}_compiled_vs_onnx_fp32"] = ref["latency"][key]["median_ms"] / lat["median_ms"]
         out[name] = entry
     return out
 
@@ -148,12 +159,6 @@ def table(rows: dict, rat: dict) -> str:
         cells += [f"{row['latency'][k]['examples_per_second']:.1f}" for k in keys]
         cells += [_fmt(r.get(f"speedup_{k}_vs_onnx_fp32")) for k in keys]
         lines.append("| " + " | ".join(cells) + " |")
-        if "latency_compiled" in row:
-            comp = row["latency_compiled"]
-            lines.append("| " + " | ".join([f"{name} (torch.compile)", "", "", "", ""]
-                                            + [f"{comp[k]['median_ms']:.1f}" for k in keys]
-                                            + [f"{comp[k]['examples_per_second']:.1f}" for k in keys]
-                                            + [_fmt(r.get(f"speedup_{k}_compiled_vs_onnx_fp32")) for k in keys]) + " |")
     return "\n".join(lines)
 
 
@@ -181,7 +186,11 @@ def main(argv=None) -> int:
     folders = build(args, work)
     cfg = Int8Config(calib=args.task, data_dir=args.data_dir, threads=args.threads)
     print("measuring", flush=True)
-    rows = {name: measure_variant(name, folder, args, cfg) for name, folder in folders.items()}
+    predictors = load_variants(folders, args)
+    rows: dict = {}
+    for name, predictor in predictors.items():
+        rows[name] = describe(name, predictor, folders.get(name, folders.get("inc_int8_static_max")), cfg, rows)
+    time_all(predictors, rows, Path(args.model), args)
     rat = ratios(rows)
     quantization = {name: json.loads((f / "quantization.json").read_text()) for name, f in folders.items()
                     if (f / "quantization.json").is_file()}
@@ -190,7 +199,8 @@ def main(argv=None) -> int:
         "settings": {"threads": args.threads, "seq_len": args.seq_len, "batch_sizes": args.batch_sizes,
                      "iters": args.iters, "calib_split": args.calib_split, "calib_size": args.calib_size},
         "machine_shared": True,
-        "note": "2-core machine shared with other jobs while measuring: latencies are medians of repeated runs",
+        "note": ("2-core machine shared with other jobs while measuring: latencies are medians of runs "
+                 "timed round-robin across variants, so a neighbour's load hits every variant alike"),
         "variants": rows, "ratios": rat, "targets": TARGETS, "verdict": verdict(rat),
         "quantization": {k: {f: v.get(f) for f in ("method", "mode", "excluded_layers", "onnxruntime",
                                                    "neural_compressor", "calibration", "dev", "guard")}

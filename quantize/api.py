@@ -15,7 +15,8 @@ from quantize import onnx_int8
 from quantize.calibration import GlueCalibrationReader, calibration_set
 from quantize.config import Int8Config, config_dict
 from quantize.guard import guard_groups, run_guard
-from quantize.measure import latency_batch, logits_on, measure, probe_batches, score, snr_db
+from quantize.measure import (latency_batch, latency_record, logits_on, measure_interleaved, probe_batches,
+                              score, snr_db)
 from quantize.onnx_export import OPSET, export_onnx
 
 def export(model: str | Path, output_dir: str | Path) -> dict[str, Any]:
@@ -73,8 +74,9 @@ def _int8_onnx(cfg: Int8Config, work: Path, out: Path) -> dict[str, Any]:
     shutil.copy(guard.model, out / ONNX_FILE)
     _copy_config_and_tokenizer(fp32.parent, out)
     fp32_size, int8_size = size_on_disk(fp32), size_on_disk(out / ONNX_FILE)
-    fp32_latency = _onnx_latency(fp32, cfg.threads)
-    int8_latency = _onnx_latency(out / ONNX_FILE, cfg.threads)
+    latency = measure_interleaved({"fp32": OnnxPredictor(fp32, threads=cfg.threads).logits,
+                                   "int8": OnnxPredictor(out / ONNX_FILE, threads=cfg.threads).logits},
+                                  latency_batch(out))
     return {
         "precision": "int8",
         "backend": "onnxruntime",
@@ -89,8 +91,7 @@ def _int8_onnx(cfg: Int8Config, work: Path, out: Path) -> dict[str, Any]:
         "quantized_nodes": len(names) - len(guard.excluded_nodes),
         **guard.record(cfg.max_drop, task),
         "size_bytes": {"fp32": fp32_size, "int8": int8_size, "ratio": fp32_size / int8_size},
-        "latency": {"threads": cfg.threads, "fp32": fp32_latency, "int8": int8_latency,
-                    "speedup": fp32_latency["median_ms"] / int8_latency["median_ms"]},
+        "latency": latency_record(latency, cfg.threads),
         "export": export_record,
         "config": config_dict(cfg),
         **provenance(),
@@ -120,10 +121,6 @@ def _onnx_probe(fp32: Path, cfg: Int8Config):
 
 def _score_onnx(path: Path, cfg: Int8Config) -> float:
     return score(OnnxPredictor(path, threads=cfg.threads), load_tokenizer(path.parent), cfg)
-
-
-def _onnx_latency(path: Path, threads: int | None) -> dict[str, float]:
-    return measure(OnnxPredictor(path, threads=threads).logits, latency_batch(path.parent))
 
 
 def _copy_config_and_tokenizer(src: Path, dst: Path) -> None:

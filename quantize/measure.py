@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 
@@ -57,21 +57,43 @@ def synthetic_batch(batch_size: int, seq_len: int, vocab_size: int = 1000, seed:
     return {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
 
 
-def measure(logits: Callable[[Batch], object], batch: Batch, warmup: int = 3, iters: int = 20,
-            min_seconds: float = 0.0) -> dict[str, float]:
-    """Median and p90 latency in ms, and examples per second at the median.
+def measure(logits: Callable[[Batch], object], batch: Batch, warmup: int = 3, iters: int = 20) -> dict[str, float]:
+    """Median and p90 latency in ms of one ``logits(batch)`` callable (see :func:`measure_interleaved`)."""
+    return measure_interleaved({"model": logits}, batch, warmup, iters)["model"]
 
-    The median, not the mean, because the machine may be shared: a neighbour's burst inflates a
-    few runs, not the typical one.
+
+def measure_interleaved(models: Mapping[str, Callable[[Batch], object]], batch: Batch, warmup: int = 3,
+                        rounds: int = 20, block: int = 1) -> dict[str, dict[str, float]]:
+    """Latency of several models on one batch, timed in rounds: ``block`` calls of each per round.
+
+    On a shared machine a neighbour's burst then slows every model alike instead of whichever
+    happened to be timed at that moment, so ratios stay fair. With ``block > 1`` each block
+    starts with one untimed call: switching between runtimes (PyTorch's OpenMP pool, ONNX
+    Runtime's spinning pool) makes the first call after a switch pay for the other's threads.
+    The median, not the mean, so a burst inflates a few runs rather than the typical one.
     """
-    for _ in range(warmup):
-        logits(batch)
-    times: list[float] = []
-    start = time.perf_counter()
-    while len(times) < iters or time.perf_counter() - start < min_seconds:
-        t0 = time.perf_counter()
-        logits(batch)
-        times.append(time.perf_counter() - t0)
+    for logits in models.values():
+        for _ in range(warmup):
+            logits(batch)
+    times: dict[str, list[float]] = {name: [] for name in models}
+    for _ in range(rounds):
+        for name, logits in models.items():
+            if block > 1:
+                logits(batch)
+            for _ in range(block):
+                start = time.perf_counter()
+                logits(batch)
+                times[name].append(time.perf_counter() - start)
+    return {name: _summary(runs, batch) for name, runs in times.items()}
+
+
+def latency_record(latency: Mapping[str, dict], threads: int | None, **extra) -> dict:
+    """FP32 vs INT8 latency as ``quantization.json`` records it."""
+    return {"threads": threads, **latency, **extra,
+            "speedup": latency["fp32"]["median_ms"] / latency["int8"]["median_ms"]}
+
+
+def _summary(times: list[float], batch: Batch) -> dict[str, float]:
     median = float(np.median(times))
     return {"batch_size": len(batch["input_ids"]), "seq_len": int(batch["input_ids"].shape[1]),
             "median_ms": 1000 * median, "p90_ms": 1000 * float(np.percentile(times, 90)),

@@ -56,7 +56,10 @@ def quantizable_nodes(path: Path, op_types: tuple[str, ...]) -> list[str]:
     import onnx
 
     graph = onnx.load(str(path), load_external_data=False).graph
-    return [node.name for node in graph.node if node.op_type in op_types]
+    tables = {t.name for t in graph.initializer if t.data_type == onnx.TensorProto.FLOAT}
+    # A Gather is an embedding lookup only when it reads a float table; the others index shapes.
+    return [node.name for node in graph.node if node.op_type in op_types
+            and (node.op_type != "Gather" or node.input[0] in tables)]
 
 
 def reduce_range() -> bool:

@@ -16,7 +16,7 @@ from eval.tasks import get_task
 from quantize.calibration import calibration_set, inc_run_fn, torch_inputs
 from quantize.config import Int8Config, config_dict
 from quantize.guard import guard_groups, run_guard
-from quantize.measure import latency_batch, measure, score
+from quantize.measure import latency_batch, latency_record, measure_interleaved, score
 
 # Closed registry: our calibration names -> neural-compressor's activation algorithms.
 INC_ALGOS = {"max": "minmax", "entropy": "kl"}
@@ -65,8 +65,18 @@ def _fold_weight_quantization(model):
     from torchao.quantization.pt2e.quantize_pt2e import _quant_node_constraint
 
     constant_fold(model, _quant_node_constraint)
+    _drop_unused_tensors(model)
     model.recompile()
     return model
+
+
+def _drop_unused_tensors(model) -> None:
+    """Delete the FP32 weights that folding replaced; otherwise the archive saves them too."""
+    used = {node.target for node in model.graph.nodes if node.op == "get_attr"}
+    for name, _ in [*model.named_parameters(), *model.named_buffers()]:
+        if name not in used:
+            owner, _, leaf = name.rpartition(".")
+            delattr(model.get_submodule(owner) if owner else model, leaf)
 
 
 def linear_names(model) -> list[str]:
@@ -102,7 +112,7 @@ def int8_torch(cfg: Int8Config, work: Path, out: Path) -> dict[str, Any]:
     fp32_size = size_on_disk(Path(cfg.model)) if Path(cfg.model).is_dir() else 0
     int8_size = size_on_disk(out / INC_FILE)
     shape = latency_batch(out)
-    fp32_latency, int8_latency = measure(fp32.logits, shape), measure(IncPredictor(out, cfg.threads).logits, shape)
+    latency = measure_interleaved({"fp32": fp32.logits, "int8": IncPredictor(out, cfg.threads).logits}, shape)
     return {
         "precision": "int8",
         "backend": "neural-compressor",
@@ -117,8 +127,7 @@ def int8_torch(cfg: Int8Config, work: Path, out: Path) -> dict[str, Any]:
         "quantized_nodes": len(names) - len(guard.excluded_nodes),
         **guard.record(cfg.max_drop, task),
         "size_bytes": {"fp32": fp32_size, "int8": int8_size, "ratio": fp32_size / int8_size if fp32_size else None},
-        "latency": {"threads": cfg.threads, "fp32": fp32_latency, "int8": int8_latency, "compiled": False,
-                    "speedup": fp32_latency["median_ms"] / int8_latency["median_ms"]},
+        "latency": latency_record(latency, cfg.threads, compiled=False),
         "config": config_dict(cfg),
         **provenance(),
     }
