@@ -15,9 +15,9 @@ from quantize import onnx_int8
 from quantize.calibration import GlueCalibrationReader, calibration_set
 from quantize.config import Int8Config, config_dict
 from quantize.guard import guard_groups, run_guard
-from quantize.measure import (latency_batch, latency_record, logits_on, measure_interleaved, probe_batches,
-                              score, snr_db)
+from quantize.measure import latency_batch, latency_record, measure_interleaved, score, snr_probe
 from quantize.onnx_export import OPSET, export_onnx
+
 
 def export(model: str | Path, output_dir: str | Path) -> dict[str, Any]:
     """ONNX FP32 folder (``model.onnx``, config, tokenizer, ``quantization.json``); returns its record."""
@@ -68,9 +68,12 @@ def _int8_onnx(cfg: Int8Config, work: Path, out: Path) -> dict[str, Any]:
 
     task = get_task(cfg.task_for_eval)
     fp32_metric = _score_onnx(fp32, cfg)
-    probe = _onnx_probe(fp32, cfg) if cfg.max_drop is not None else None
-    guard = run_guard(guard_groups(names, cfg.exclude, cfg.guard_granularity), build, lambda path: _score_onnx(path, cfg), fp32_metric,
-                      cfg.max_drop, base=tuple(cfg.exclude), probe=probe)
+    probe = None if cfg.max_drop is None else snr_probe(
+        OnnxPredictor(fp32, threads=cfg.threads), load_tokenizer(fp32.parent), cfg,
+        load=lambda path: OnnxPredictor(path, threads=cfg.threads))
+    groups = guard_groups(names, cfg.exclude, cfg.granularity)
+    guard = run_guard(groups, build, lambda path: _score_onnx(path, cfg), fp32_metric, cfg.max_drop,
+                      base=tuple(cfg.exclude), probe=probe)
     shutil.copy(guard.model, out / ONNX_FILE)
     _copy_config_and_tokenizer(fp32.parent, out)
     fp32_size, int8_size = size_on_disk(fp32), size_on_disk(out / ONNX_FILE)
@@ -110,13 +113,6 @@ def _fp32_onnx(model: str, folder: Path) -> tuple[Path, dict | None]:
         return folder / ONNX_FILE, None
     result = export_onnx(model, folder)
     return result.path, {"max_abs_logit_diff": result.max_abs_diff, "parity_examples": result.parity_examples}
-
-
-def _onnx_probe(fp32: Path, cfg: Int8Config):
-    """Logit SNR against FP32 on a few dev examples: ranks the guard's candidates cheaply."""
-    batches = probe_batches(load_tokenizer(fp32.parent), cfg)
-    reference = logits_on(OnnxPredictor(fp32, threads=cfg.threads), batches)
-    return lambda path: snr_db(reference, logits_on(OnnxPredictor(path, threads=cfg.threads), batches))
 
 
 def _score_onnx(path: Path, cfg: Int8Config) -> float:

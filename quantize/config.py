@@ -45,8 +45,9 @@ class Int8Config:
         percentile: the percentile kept by ``method=percentile``.
         max_drop: accuracy guard, in points of the task's main metric on its dev split; ``None``
             scores FP32 and INT8 on dev but never falls back.
-        guard_granularity: what the guard keeps in FP32: single ``op`` nodes (ONNX; fine-grained,
-            keeps most of the speed) or whole transformer ``layer``s.
+        guard_granularity: what the guard keeps in FP32: single ``op`` nodes (fine-grained, keeps
+            most of the speed) or whole transformer ``layer``s. ``None``: ``op`` for ONNX Runtime,
+            ``layer`` for neural-compressor, where every candidate costs a full re-calibration.
         guard_probe_size: dev examples used to rank the guard's candidates by logit SNR.
         eval_task: task scored by the guard and the report (defaults to ``calib``).
         data_dir: local GLUE folder (TSV or parquet layout); ``None`` reads the Hub.
@@ -71,7 +72,7 @@ class Int8Config:
     exclude: tuple[str, ...] = ()
     percentile: float = 99.999
     max_drop: float | None = None
-    guard_granularity: Granularity = "op"
+    guard_granularity: Granularity | None = None
     guard_probe_size: int = 128
     eval_task: str | None = None
     data_dir: str | None = None
@@ -105,6 +106,12 @@ class Int8Config:
     @property
     def task_for_eval(self) -> str:
         return self.eval_task or self.calib
+
+    @property
+    def granularity(self) -> str:
+        if self.guard_granularity:
+            return self.guard_granularity
+        return "layer" if self.backend == "neural-compressor" else "op"
 
 
 def load_int8_config(recipe: str | Path | None = None, flags: Mapping[str, Any] | None = None,

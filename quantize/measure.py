@@ -32,6 +32,16 @@ def probe_batches(tokenizer, cfg) -> list[Batch]:
     return [batch for _, batch in length_sorted_batches(encoded, cfg.batch_size)]
 
 
+def snr_probe(reference, tokenizer, cfg, load: Callable = lambda model: model) -> Callable[[object], float]:
+    """A guard probe: logit SNR (dB) of a candidate against ``reference`` on a few dev examples.
+
+    ``load`` turns what the guard's ``build`` returns (a path, a predictor) into a predictor.
+    """
+    batches = probe_batches(tokenizer, cfg)
+    expected = logits_on(reference, batches)
+    return lambda model: snr_db(expected, logits_on(load(model), batches))
+
+
 def logits_on(predictor, batches: list[Batch]) -> np.ndarray:
     return np.concatenate([predictor.logits(batch) for batch in batches])
 

@@ -16,7 +16,7 @@ from eval.tasks import get_task
 from quantize.calibration import calibration_set, inc_run_fn, torch_inputs
 from quantize.config import Int8Config, config_dict
 from quantize.guard import guard_groups, run_guard
-from quantize.measure import latency_batch, latency_record, measure_interleaved, score
+from quantize.measure import latency_batch, latency_record, measure_interleaved, score, snr_probe
 
 # Closed registry: our calibration names -> neural-compressor's activation algorithms.
 INC_ALGOS = {"max": "minmax", "entropy": "kl"}
@@ -99,13 +99,16 @@ def int8_torch(cfg: Int8Config, work: Path, out: Path) -> dict[str, Any]:
     tokenizer.save_pretrained(out)
 
     def build(exclude: tuple[str, ...]):
-        return IncPredictor(out, threads=cfg.threads, module=quantize_pt2e(exported, batches, cfg.method, exclude))
+        module = quantize_pt2e(exported, batches, cfg.method, exclude)
+        return IncPredictor(out, threads=cfg.threads, module=module)
 
     task = get_task(cfg.task_for_eval)
     fp32_metric = score(fp32, tokenizer, cfg)
     names = linear_names(fp32.model)
-    guard = run_guard(guard_groups(names, cfg.exclude, cfg.guard_granularity), build, lambda p: score(p, tokenizer, cfg),
-                      fp32_metric, cfg.max_drop, base=tuple(cfg.exclude))
+    groups = guard_groups(names, cfg.exclude, cfg.granularity)
+    probe = snr_probe(fp32, tokenizer, cfg) if cfg.max_drop is not None else None
+    guard = run_guard(groups, build, lambda p: score(p, tokenizer, cfg), fp32_metric, cfg.max_drop,
+                      base=tuple(cfg.exclude), probe=probe)
     guard.model.module.save(example_inputs=torch_inputs(example), output_dir=str(work / "inc"))
     shutil.copy(work / "inc" / INC_FILE, out / INC_FILE)
     shutil.copy(work / "inc" / "qconfig.json", out / "inc_qconfig.json")
