@@ -1,4 +1,4 @@
-"""``distill finetune | general | task | augment | list``: parse flags, load the recipe, call :mod:`distill.api`."""
+"""``distill finetune | general | task | augment | pipeline | list``: parse flags, load the recipe, call the library."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ EPILOG = """examples:
   distill task --task sst2 --teacher runs/teacher-sst2 --student runs/tiny-general --output-dir runs/tiny-sst2
   distill augment --task mrpc --model bert-base --output-dir runs/mrpc-aug
   distill task --recipe recipes/task/tiny_sst2.yaml --set train.batch_size=16
+  distill pipeline recipes/quickstart.yaml
 """
 
 # Named flags per command: flag -> config key. Common training flags map into ``train``.
@@ -63,6 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--recipe", help="a YAML recipe (see `distill list`)")
         command.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                              help="override any recipe key, e.g. --set train.lr=3e-5 (repeatable)")
+    pipeline = sub.add_parser("pipeline", help="teacher -> distillation -> INT8 -> GLUE report from one "
+                              "recipe, skipping finished stages", epilog=EPILOG,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    pipeline.add_argument("recipe", help="a pipeline recipe, e.g. recipes/quickstart.yaml")
+    pipeline.add_argument("--output-dir", help="run folder (default: the recipe's output_dir)")
+    pipeline.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                          help="override a recipe key, e.g. --set student=mini (repeatable)")
     sub.add_parser("list", help="list student presets, teacher aliases, GLUE tasks and shipped recipes")
     return parser
 
@@ -77,6 +85,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "list":
         print(listing())
         return 0
+    if args.command == "pipeline":
+        return _pipeline(args)
     from distill import api
     from distill.config import load_recipe
 
@@ -86,6 +96,14 @@ def _dispatch(args: argparse.Namespace) -> int:
            "augment": api.augment}[args.command]
     out = run(cfg)
     print(f"saved {args.command} output to {out}")
+    return 0
+
+
+def _pipeline(args: argparse.Namespace) -> int:
+    from distill.pipeline import load_pipeline, run_pipeline
+
+    report = run_pipeline(load_pipeline(args.recipe, overrides=args.set, output_dir=args.output_dir))
+    print(f"pipeline complete; report: {report / 'leaderboard.html'}")
     return 0
 
 
@@ -100,7 +118,8 @@ def listing() -> str:
     lines += ["teacher aliases:"] + [f"  {a:10s} {hub}" for a, hub in HUB_ALIASES.items()]
     lines += [f"  {a:10s} packaged {pkg}/{sub}" for a, (pkg, sub) in PACKAGED_ALIASES.items()]
     lines += ["tasks:", "  " + " ".join(TASKS)]
-    recipes = sorted(p for kind in ("general", "task") for p in (RECIPES / kind).glob("*.yaml"))
+    recipes = sorted(RECIPES.glob("*.yaml")) + sorted(
+        p for kind in ("general", "task", "quantize") for p in (RECIPES / kind).glob("*.yaml"))
     lines += ["recipes:"] + [f"  {p.relative_to(RECIPES.parent)}" for p in recipes]
     return "\n".join(lines)
 

@@ -91,6 +91,7 @@ class Stage:
     name: str
     argv: tuple[str, ...]  # the user-facing command, e.g. ("distill", "task", "--task", "sst2", ...)
     output: Path
+    always: bool = False  # cheap and final (the report): run every time, so its output is printed
 
     @property
     def command(self) -> str:
@@ -161,7 +162,7 @@ def plan(cfg: PipelineConfig) -> list[Stage]:
                                              str(results / f"{name}.json")), results / f"{name}.json"))
     report = out / "report"
     stages.append(Stage("report", ("glue", "report", *(str(results / f"{n}.json") for n in scored),
-                                   "--output-dir", str(report)), report))
+                                   "--output-dir", str(report)), report, always=True))
     return stages
 
 
@@ -178,7 +179,7 @@ def run_pipeline(cfg: PipelineConfig, echo=print) -> Path:
         write_atomic(out / "pipeline.yaml", dump_yaml(cfg))
         for number, stage in enumerate(stages, 1):
             marker = out / ".stages" / f"{stage.name}.json"
-            if _done(marker, stage):
+            if not stage.always and _done(marker, stage):
                 echo(f"[{number}/{len(stages)}] {stage.name}: done earlier, skipped")
                 continue
             echo(f"[{number}/{len(stages)}] {stage.name}: {stage.command}")
