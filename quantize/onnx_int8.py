@@ -25,6 +25,15 @@ def _ort():
     return quantization
 
 
+def _flush_every(count: int) -> int | None:
+    """A flush interval that does not divide ``count``.
+
+    ONNX Runtime computes the last range after the loop; when the final flush emptied its buffer
+    it raises "No data is collected" (e.g. 32 examples flushed every 16).
+    """
+    return next((k for k in range(_FLUSH_EVERY, 1, -1) if count % k), None)
+
+
 def check_onnx(path: Path) -> None:
     """Fail with one line when ``path`` is not a readable ONNX model."""
     import onnx
@@ -87,7 +96,8 @@ def quantize_onnx(fp32: Path, out: Path, cfg: Int8Config, reader=None, exclude: 
     if cfg.mode == "dynamic":
         q.quantize_dynamic(str(fp32), str(out), **common)
         return out
-    extra = {"CalibMaxIntermediateOutputs": _FLUSH_EVERY} if cfg.method == "max" else {}
+    flush = _flush_every(len(reader)) if reader is not None and cfg.method == "max" else None
+    extra = {"CalibMaxIntermediateOutputs": flush} if flush else {}
     if cfg.method == "percentile":
         extra["CalibPercentile"] = cfg.percentile
     q.quantize_static(

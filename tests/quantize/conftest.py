@@ -12,8 +12,8 @@ from quantize.config import Int8Config
 
 def tiny_int8_config(model: Path, out: Path, data_dir: Path, **changes) -> Int8Config:
     """Calibrate on 8 SST-2 rows of the 16-row fixture; score on its 16-row dev split."""
-    return Int8Config(model=str(model), output_dir=str(out), calib="sst2", calib_size=8,
-                      data_dir=str(data_dir), **changes)
+    settings = {"calib": "sst2", "calib_size": 8, "data_dir": str(data_dir), **changes}
+    return Int8Config(model=str(model), output_dir=str(out), **settings)
 
 
 @pytest.fixture(scope="session")

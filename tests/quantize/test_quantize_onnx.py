@@ -103,3 +103,8 @@ def test_guard_op_granularity_keeps_single_nodes(tmp_path, tiny_classifier, glue
     record = api.int8(tiny_int8_config(tiny_classifier, tmp_path / "op", glue_tsv, max_drop=12.0))
     assert record["guard"]["fits"] and record["excluded_layers"] == record["excluded_nodes"]
     assert 0 < len(record["excluded_nodes"]) < len(record["guard"]["sensitivity"])
+
+
+def test_calibration_size_that_is_a_multiple_of_the_flush_interval(tmp_path, onnx_fp32, glue_tsv):
+    record = api.int8(tiny_int8_config(onnx_fp32, tmp_path / "sixteen", glue_tsv, calib_size=16))
+    assert record["calibration"]["size"] == 16
