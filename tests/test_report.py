@@ -89,3 +89,10 @@ def test_foreign_or_broken_results_files_are_refused(tmp_path):
         load_results([tmp_path / "broken.json"])
     with pytest.raises(UserError, match="does not exist"):
         load_results([tmp_path / "missing.json"])
+
+
+def test_written_files_are_world_readable(tmp_path):
+    from eval.artifacts import write_json
+
+    path = write_json(tmp_path / "r.json", {"a": 1})
+    assert path.stat().st_mode & 0o777 == 0o644
