@@ -34,7 +34,7 @@ from eval.config import to_dict
 from eval.data import GlueData, load_split
 from eval.errors import UserError
 from eval.harness import EvalSettings, evaluate_task
-from eval.predictors import ModulePredictor
+from eval.predictors import TorchPredictor
 from eval.tasks import GlueTask, get_task
 
 METRICS = "metrics.json"
@@ -278,7 +278,7 @@ def _dev_evaluator(model, tokenizer, task: GlueTask, data_dir: str | None, train
                             data_dir=data_dir, limit=train_cfg.eval_limit, device=dist.device)
 
     def evaluate() -> dict[str, Any]:
-        result = evaluate_task(ModulePredictor(model, dist.device), tokenizer, task, settings, progress=False)
+        result = evaluate_task(TorchPredictor.from_module(model, dist.device), tokenizer, task, settings, progress=False)
         return {"score": result["metrics"][task.main_metric], "metrics": result["metrics"],
                 "num_examples": result["num_examples"]}
 

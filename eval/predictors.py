@@ -95,14 +95,12 @@ def size_on_disk(folder: Path) -> int:
 
 
 class TorchPredictor:
-    """A ``transformers`` ``AutoModelForSequenceClassification`` in eval mode."""
+    """A ``transformers`` sequence classifier in eval mode: loaded from a folder or Hub id, or
+    already in memory (:meth:`from_module`, for dev evaluation during training)."""
 
     def __init__(self, model: str, device: str = "auto"):
-        import torch
         from transformers import AutoConfig, AutoModelForSequenceClassification
 
-        self.torch = torch
-        self.device = resolve_device(device)
         if model.startswith(("/", ".", "~")) and not Path(model).expanduser().exists():
             raise UserError(f"model folder {model} does not exist; pass a model folder, an ONNX "
                             f"folder, or a Hub id")
@@ -112,20 +110,31 @@ class TorchPredictor:
             raise UserError(f"cannot load model {model}: {_first_line(err)}; pass a model folder "
                             f"(config.json + weights), an ONNX folder, or a Hub id") from None
         _require_classifier(model, config.architectures)
-        self.model, loading = AutoModelForSequenceClassification.from_pretrained(
+        loaded, loading = AutoModelForSequenceClassification.from_pretrained(
             model, config=config, output_loading_info=True)
         if loading["missing_keys"]:
             raise UserError(f"model {model} lacks weights {sorted(loading['missing_keys'])[:3]}...; "
                             f"it is not a complete sequence classifier")
-        self.model.to(self.device).eval()
-        self.config = config
-        self.accepts = set(inspect.signature(self.model.forward).parameters)
-        self._order: np.ndarray | None = None
         folder = Path(model)
+        self._attach(loaded, resolve_device(device), model, size_on_disk(folder) if folder.is_dir() else 0)
+        self.model.to(self.device)
+
+    @classmethod
+    def from_module(cls, model, device: str = "cpu") -> "TorchPredictor":
+        """Wrap a model in memory (on ``device`` already); ``logits`` switches it to eval mode."""
+        predictor = cls.__new__(cls)
+        predictor._attach(model, device, "<in-memory>", 0)
+        return predictor
+
+    def _attach(self, model, device: str, path: str, size_bytes: int) -> None:
+        import torch
+
+        self.torch, self.model, self.device, self.config = torch, model, device, model.config
+        self.accepts = set(inspect.signature(model.forward).parameters)
+        self._order: np.ndarray | None = None
         self.info = ModelInfo(
-            path=model, backend="torch", precision=_PRECISIONS.get(str(self.model.dtype), str(self.model.dtype)),
-            parameters=sum(p.numel() for p in self.model.parameters()),
-            size_bytes=size_on_disk(folder) if folder.is_dir() else 0, device=self.device,
+            path=path, backend="torch", precision=_PRECISIONS.get(str(model.dtype), str(model.dtype)),
+            parameters=sum(p.numel() for p in model.parameters()), size_bytes=size_bytes, device=device,
         )
 
     def check_task(self, task: GlueTask) -> None:
@@ -135,6 +144,7 @@ class TorchPredictor:
     def logits(self, batch: Batch) -> np.ndarray:
         torch = self.torch
         inputs = {k: torch.from_numpy(v).to(self.device) for k, v in batch.items() if k in self.accepts}
+        self.model.eval()
         with torch.inference_mode():
             out = self.model(**inputs).logits.float().cpu().numpy()
         return out if self._order is None else out[:, self._order]
@@ -225,28 +235,6 @@ def _read_json(path: Path) -> dict:
 def _first_line(err: Exception) -> str:
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
-
-
-class ModulePredictor:
-    """A sequence classifier already in memory (dev evaluation during training)."""
-
-    def __init__(self, model, device: str = "cpu"):
-        import torch
-
-        self.torch, self.model, self.device = torch, model, device
-        self.accepts = set(inspect.signature(model.forward).parameters)
-        self.info = ModelInfo(path="<in-memory>", backend="torch", precision=str(model.dtype).replace("torch.", ""),
-                              parameters=sum(p.numel() for p in model.parameters()), size_bytes=0, device=device)
-
-    def check_task(self, task: GlueTask) -> None:
-        _check_labels(self.info.path, self.model.config.num_labels, task)
-
-    def logits(self, batch: Batch) -> np.ndarray:
-        torch = self.torch
-        inputs = {k: torch.from_numpy(v).to(self.device) for k, v in batch.items() if k in self.accepts}
-        self.model.eval()
-        with torch.inference_mode():
-            return self.model(**inputs).logits.float().cpu().numpy()
 
 
 class IncPredictor:
