@@ -102,8 +102,30 @@ def collect() -> dict:
         table[task] = rows
     from eval.artifacts import provenance
 
-    return {"schema": "bert-compression-toolkit/distill-glue", "schema_version": 1, "table": table, "runs": runs,
-            **provenance()}
+    return {"schema": "bert-compression-toolkit/distill-glue", "schema_version": 1, "table": table,
+            "targets": targets(table), "runs": runs, **provenance()}
+
+
+def targets(table: dict) -> list[dict]:
+    """The issue's done-when checks, each with its margin (positive = met by that much)."""
+    checks = []
+    sst2, mrpc = table.get("sst2", {}), table.get("mrpc", {})
+    full, base, teacher = (sst2.get(label) for label, _ in (ROWS[3], ROWS[1], ROWS[0]))
+    if full and base:
+        margin = 100 * (full["accuracy"] - base["accuracy"]) - 2.0
+        checks.append({"target": f"sst2: general+task beats label-only by >= 2 accuracy points "
+                                 f"(gain {margin + 2.0:+.2f})", "met": margin >= 0, "margin_points": margin})
+    if full and teacher:
+        retention = full["accuracy"] / teacher["accuracy"]
+        checks.append({"target": "sst2: general+task keeps >= 90% of teacher accuracy (goal 96%)",
+                       "met": retention >= 0.90, "retention": retention, "margin_points": 100 * (retention - 0.90)})
+    full, base = mrpc.get(ROWS[3][0]), mrpc.get(ROWS[1][0])
+    if full and base:
+        for metric in ("f1", "accuracy"):
+            margin = 100 * (full[metric] - base[metric])
+            checks.append({"target": f"mrpc: general+task (augmented) beats label-only on {metric}",
+                           "met": margin > 0, "margin_points": margin})
+    return checks
 
 
 def render(results: dict) -> str:
@@ -116,7 +138,9 @@ def render(results: dict) -> str:
             retention = ", ".join(f"{k} {v:.1%}" for k, v in row.get("retention_of_teacher", {}).items())
             lines.append(f"| {label} | " + " | ".join(f"{100 * row[m]:.2f}" for m in metrics) + f" | {retention} |")
         lines.append("")
-    return "\n".join(lines)
+    lines += ["### targets", ""] + [f"- {'met' if c['met'] else 'MISSED'}: {c['target']} "
+                                   f"(margin {c['margin_points']:+.2f} points)" for c in results.get("targets", [])]
+    return "\n".join(lines) + "\n"
 
 
 def main() -> int:
