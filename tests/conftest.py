@@ -37,9 +37,13 @@ def vocab_file(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tokenizer(vocab_file):
-    from transformers import BertTokenizerFast
+    """A WordPiece tokenizer over VOCAB. Loaded from the folder: with transformers 5,
+    ``BertTokenizerFast(vocab_file=...)`` keeps only the special tokens (every word -> [UNK])."""
+    from transformers import BertTokenizer
 
-    return BertTokenizerFast(vocab_file=str(vocab_file), do_lower_case=True)
+    loaded = BertTokenizer.from_pretrained(str(vocab_file.parent), do_lower_case=True)
+    assert loaded.convert_tokens_to_ids("movie") != loaded.unk_token_id
+    return loaded
 
 
 def tiny_bert_config(layers: int = 2, hidden: int = 32, heads: int = 4, num_labels: int = 2, **extra):

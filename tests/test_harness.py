@@ -16,7 +16,7 @@ from eval.predictors import TorchPredictor, label_order
 from eval.submission import format_predictions
 from eval.tasks import TASKS
 
-from conftest import save_tiny_classifier
+
 
 
 def test_length_sorted_batches_cover_every_example_once(tokenizer, glue_tsv):
@@ -76,7 +76,7 @@ def test_model_checks(tmp_path, tokenizer, tiny_classifier, tiny_regressor):
         TorchPredictor(str(tiny_regressor), device="cpu").check_task(TASKS["sst2"])
     from transformers import BertModel
 
-    from conftest import tiny_bert_config
+    from tests.conftest import tiny_bert_config
 
     BertModel(tiny_bert_config()).save_pretrained(tmp_path / "encoder")
     with pytest.raises(UserError, match="no sequence-classification head"):

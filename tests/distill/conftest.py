@@ -14,17 +14,6 @@ FAST = ["--set", "train.batch_size=4", "--set", "train.max_seq_length=32", "--se
 
 
 @pytest.fixture(scope="session")
-def tokenizer(vocab_file):
-    """Overrides the shared fixture: with transformers 5, ``BertTokenizerFast(vocab_file=...)`` keeps
-    only the special tokens (every word becomes [UNK]); loading the folder reads the whole vocab."""
-    from transformers import BertTokenizer
-
-    loaded = BertTokenizer.from_pretrained(str(vocab_file.parent), do_lower_case=True)
-    assert len(loaded) > 50
-    return loaded
-
-
-@pytest.fixture(scope="session")
 def tiny_teacher(tmp_path_factory, tokenizer) -> Path:
     """A 4-layer, 4-head, width-32 'fine-tuned' sst2 teacher (random weights, named labels)."""
     folder = save_tiny_classifier(tmp_path_factory.mktemp("teachers") / "sst2", tokenizer, layers=4, seed=1)
