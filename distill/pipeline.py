@@ -29,6 +29,7 @@ from typing import Literal
 from eval.artifacts import write_atomic, write_json
 from eval.config import dump_yaml, load_config
 from eval.errors import UserError
+from eval.predictors import is_sequence_classifier
 from eval.tasks import get_task
 
 StageName = Literal["finetune", "general", "augment", "task", "baseline", "int8"]
@@ -256,7 +257,7 @@ def _needs_finetuning(teacher: str, num_labels: int) -> bool:
     if not path.is_file():
         return True  # an alias or Hub id: a pre-trained encoder to fine-tune
     config = json.loads(path.read_text())
-    has_head = any(a.endswith("ForSequenceClassification") for a in config.get("architectures") or [])
+    has_head = is_sequence_classifier(config.get("architectures"))
     labels = len(config.get("id2label") or {}) or config.get("num_labels", 2)
     return not (has_head and labels == num_labels)
 

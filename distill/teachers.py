@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from eval.errors import UserError
+from eval.errors import UserError, first_line
 from eval.tasks import GlueTask
 
 # Closed alias table: short names users type -> Hub ids (or a packaged folder, resolved lazily).
@@ -59,7 +59,7 @@ def _from_pretrained(cls, name: str, what: str, fix: str):
     try:
         return cls.from_pretrained(source)
     except Exception as err:  # OSError, ValueError, JSON errors: one line either way
-        raise UserError(f"cannot load a {what} for {name}: {_first_line(err)}; {fix}") from None
+        raise UserError(f"cannot load a {what} for {name}: {first_line(err)}; {fix}") from None
 
 
 def load_model(name: str, head: str, task: GlueTask | None = None, require_head: bool = False):
@@ -89,7 +89,7 @@ def load_model(name: str, head: str, task: GlueTask | None = None, require_head:
         model, info = classes[head].from_pretrained(resolve_model(name), config=config,
                                                     output_loading_info=True)
     except Exception as err:
-        raise UserError(f"cannot load model {name}: {_first_line(err)}") from None
+        raise UserError(f"cannot load model {name}: {first_line(err)}") from None
     if require_head:
         missing = [k for k in info["missing_keys"] if not k.endswith("position_ids")]
         if missing:
@@ -127,8 +127,3 @@ def check_vocabulary(teacher_tokenizer, student_tokenizer, teacher_name: str, st
     if teacher_tokenizer.tokenize(probe) != student_tokenizer.tokenize(probe):
         raise UserError(f"student {student_name} and teacher {teacher_name} tokenize differently "
                         f"(lower-casing differs); use the teacher's tokenizer for the student")
-
-
-def _first_line(err: Exception) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__

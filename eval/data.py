@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eval.errors import UserError
+from eval.errors import UserError, first_line
 from eval.tasks import TASKS, GlueTask, TsvFormat
 
 log = logging.getLogger(__name__)
@@ -169,9 +169,8 @@ def _load_hub(task: GlueTask, split: str) -> GlueData:
     try:
         dataset = datasets.load_dataset(HUB_DATASET, task.hub_config, split=hub_split)
     except Exception as err:  # offline, no such config, ... : one line, and the way out
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UserError(f"cannot load {HUB_DATASET}/{task.hub_config} ({hub_split}) from the Hub: "
-                        f"{first_line}; pass --data-dir with a local GLUE folder") from None
+                        f"{first_line(err)}; pass --data-dir with a local GLUE folder") from None
     return _from_columns(task, split, dataset.to_dict(), f"hub:{HUB_DATASET}")
 
 

@@ -17,7 +17,7 @@ from typing import Protocol
 import numpy as np
 
 from eval.batching import Batch
-from eval.errors import UserError
+from eval.errors import UserError, first_line
 from eval.tasks import GlueTask
 
 ONNX_FILE = "model.onnx"
@@ -71,7 +71,7 @@ def load_tokenizer(model: str | Path):
     try:
         return AutoTokenizer.from_pretrained(str(folder) if folder.exists() else str(model))
     except Exception as err:
-        raise UserError(f"cannot load a tokenizer from {model}: {_first_line(err)}; "
+        raise UserError(f"cannot load a tokenizer from {model}: {first_line(err)}; "
                         f"save one beside the model (tokenizer.save_pretrained)") from None
 
 
@@ -107,7 +107,7 @@ class TorchPredictor:
         try:
             config = AutoConfig.from_pretrained(model)
         except Exception as err:
-            raise UserError(f"cannot load model {model}: {_first_line(err)}; pass a model folder "
+            raise UserError(f"cannot load model {model}: {first_line(err)}; pass a model folder "
                             f"(config.json + weights), an ONNX folder, or a Hub id") from None
         _require_classifier(model, config.architectures)
         loaded, loading = AutoModelForSequenceClassification.from_pretrained(
@@ -166,7 +166,7 @@ class OnnxPredictor:
         try:
             self.session = ort.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])
         except Exception as err:
-            raise UserError(f"cannot load ONNX model {file}: {_first_line(err)}; re-export it with "
+            raise UserError(f"cannot load ONNX model {file}: {first_line(err)}; re-export it with "
                             f"`quantize export`") from None
         self.input_names = {i.name for i in self.session.get_inputs()}
         config = _read_json(folder / "config.json")
@@ -210,8 +210,13 @@ def _check_labels(model: str, num_labels: int, task: GlueTask) -> None:
                         f"{task.num_labels}; fine-tune it on {task.name} first (`distill finetune --task {task.name}`)")
 
 
+def is_sequence_classifier(architectures: list[str] | None) -> bool:
+    """Whether a config's ``architectures`` name a sequence-classification head."""
+    return any(a.endswith("ForSequenceClassification") for a in architectures or [])
+
+
 def _require_classifier(model: str, architectures: list[str] | None) -> None:
-    if not any(a.endswith("ForSequenceClassification") for a in architectures or []):
+    if not is_sequence_classifier(architectures):
         raise UserError(f"model {model} has no sequence-classification head (architectures: "
                         f"{architectures}); fine-tune it on a task first (`distill finetune`)")
 
@@ -232,9 +237,6 @@ def _read_json(path: Path) -> dict:
         raise UserError(f"{path} is not valid JSON ({err}); re-export the model") from None
 
 
-def _first_line(err: Exception) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
 
 
 class IncPredictor:
@@ -258,7 +260,7 @@ class IncPredictor:
             try:
                 module = torch.export.load(str(folder / INC_FILE)).module()
             except Exception as err:
-                raise UserError(f"cannot load neural-compressor model {folder / INC_FILE}: {_first_line(err)}; "
+                raise UserError(f"cannot load neural-compressor model {folder / INC_FILE}: {first_line(err)}; "
                                 f"re-create it with `quantize int8 --backend neural-compressor`") from None
         self.module = module
         self.num_labels = int(config.get("num_labels") or len(config.get("id2label", {})) or 2)
