@@ -42,3 +42,25 @@ def test_general_needs_max_steps_and_no_logit_loss():
     with pytest.raises(UserError, match="logits"):
         load_recipe("general", flags={"teacher": "t", "student": "tiny", "corpus": "c", "output_dir": "o",
                                       "train.max_steps": 3}, overrides=["losses={logits: 1}"])
+
+
+SIZES = ("tiny", "mini", "small", "medium", "tinybert4")
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_every_size_has_general_sst2_and_mrpc_recipes(size):
+    general = load_recipe("general", RECIPES / "general" / f"{size}.yaml")
+    assert general.student == size
+    for task in ("sst2", "mrpc"):
+        cfg = load_recipe("task", RECIPES / "task" / f"{size}_{task}.yaml")
+        assert cfg.task == task and size in str(cfg.student) and cfg.output_dir.endswith(f"{size}-{task}")
+        assert [p.name for p in cfg.phases] == ["intermediate", "prediction"]
+    assert load_recipe("task", RECIPES / "task" / f"{size}_mrpc.yaml").augmented  # TinyBERT augments small tasks
+
+
+def test_medium_layer_map_comment_matches_the_rule():
+    from distill.layer_map import uniform_layer_map
+
+    teacher_states = [t for t, _ in uniform_layer_map(12, 8)]
+    comment = (RECIPES / "general" / "medium.yaml").read_text().split("teacher hidden states ")[1].split(" (")[0]
+    assert teacher_states == [int(x) for x in comment.split(", ")]
