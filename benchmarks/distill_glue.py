@@ -32,6 +32,18 @@ SST2 = ["--set", "train.train_limit=10000", "--set", "train.max_seq_length=64"]
 MRPC = ["--set", "train.max_seq_length=128"]
 STUDENT = ["--set", "train.lr=3e-4", "--set", "train.batch_size=32"]
 TASK = {"sst2": (GLUE_TSV, SST2), "mrpc": (GLUE_PARQUET, MRPC)}
+# TinyBERT augmentation of the students' training examples (SST-2: the same first 10,000 phrases
+# the label-only baseline sees); distilled students train on originals + variants.
+AUGMENT = {"sst2": ["--set", "variants=4", "--set", "limit=10000", "--set", "max_seq_length=64"],
+           "mrpc": ["--set", "variants=4", "--set", "max_seq_length=128"]}
+BASELINE_EPOCHS = 9
+TASK_EPOCHS = (1, 3)  # (intermediate, prediction) epochs over the augmented set
+
+
+def _without_limit(sizes: list[str]) -> list[str]:
+    """The task's settings minus ``train_limit``: the augmented set was already built from the limited data."""
+    pairs = [sizes[i:i + 2] for i in range(0, len(sizes), 2)]
+    return [x for pair in pairs if not pair[1].startswith("train.train_limit=") for x in pair]
 
 
 def _task_phases(intermediate_epochs: int, prediction_epochs: int) -> list[str]:
@@ -44,35 +56,31 @@ def stages() -> dict[str, list[str]]:
     """Stage name -> `distill` arguments, in run order."""
     out: dict[str, list[str]] = {
         "teacher-sst2": ["finetune", "--model", "minilm-l6", "--task", "sst2", "--data-dir", str(GLUE_TSV),
-                         "--output-dir", str(RUNS / "teacher-sst2"), *SST2, "--set", "train.epochs=1",
-                         "--set", "train.lr=5e-5", "--set", "train.eval_every=100", "--set", "train.save_every=100",
+                         "--output-dir", str(RUNS / "teacher-sst2"), "--set", "train.max_seq_length=64", "--set", "train.epochs=1",
+                         "--set", "train.lr=5e-5", "--set", "train.eval_every=500", "--set", "train.save_every=250",
                          "--set", "train.log_every=20"],
         "teacher-mrpc": ["finetune", "--model", "minilm-l6", "--task", "mrpc", "--data-dir", str(GLUE_PARQUET),
-                         "--output-dir", str(RUNS / "teacher-mrpc"), *MRPC, "--set", "train.epochs=2",
-                         "--set", "train.lr=5e-5", "--set", "train.eval_every=40", "--set", "train.save_every=40"],
+                         "--output-dir", str(RUNS / "teacher-mrpc"), *MRPC, "--set", "train.epochs=4",
+                         "--set", "train.lr=5e-5", "--set", "train.eval_every=50", "--set", "train.save_every=50"],
         "general-tiny": ["general", "--teacher", "minilm-l6", "--student", "tiny", "--corpus", str(CORPUS),
-                         "--output-dir", str(RUNS / "general-tiny"), "--max-steps", "300",
-                         "--set", "train.max_seq_length=64", "--set", "train.batch_size=32",
-                         "--set", "train.lr=5e-4", "--set", "train.warmup=0.05", "--set", "train.save_every=50"],
-        "mrpc-augmented": ["augment", "--task", "mrpc", "--model", "minilm-l6", "--data-dir", str(GLUE_PARQUET),
-                           "--output-dir", str(RUNS / "mrpc-augmented"), "--set", "variants=1",
-                           "--set", "max_seq_length=128"],
+                         "--output-dir", str(RUNS / "general-tiny"), "--max-steps", "1500",
+                         "--set", "train.max_seq_length=128", "--set", "train.batch_size=32",
+                         "--set", "train.lr=5e-4", "--set", "train.warmup=0.05", "--set", "train.save_every=100"],
+        **{f"{task}-augmented": ["augment", "--task", task, "--model", "minilm-l6", "--data-dir", str(data),
+                                 "--output-dir", str(RUNS / f"{task}-augmented"), *AUGMENT[task]]
+           for task, (data, _) in TASK.items()},
     }
     for task, (data, sizes) in TASK.items():
-        epochs = {"sst2": (1, 8), "mrpc": (1, 8)}[task]  # (intermediate, prediction)
-        augmented = ["--augmented", str(RUNS / "mrpc-augmented")] if task == "mrpc" else []
+        augmented = ["--augmented", str(RUNS / f"{task}-augmented")]
         out[f"baseline-tiny-{task}"] = ["finetune", "--model", "tiny", "--tokenizer", "minilm-l6", "--task", task,
                                         "--data-dir", str(data), "--output-dir", str(RUNS / f"baseline-tiny-{task}"),
-                                        *sizes, *STUDENT, "--set", f"train.epochs={sum(epochs)}"]
-        out[f"taskonly-tiny-{task}"] = ["task", "--task", task, "--teacher", str(RUNS / f"teacher-{task}"),
-                                        "--student", "tiny", "--data-dir", str(data), *augmented,
-                                        "--output-dir", str(RUNS / f"taskonly-tiny-{task}"), *sizes, *STUDENT,
-                                        *_task_phases(*epochs)]
-        out[f"full-tiny-{task}"] = ["task", "--task", task, "--teacher", str(RUNS / f"teacher-{task}"),
-                                    "--student", str(RUNS / "general-tiny"), "--data-dir", str(data), *augmented,
-                                    "--output-dir", str(RUNS / f"full-tiny-{task}"), *sizes, *STUDENT,
-                                    *_task_phases(*epochs)]
-    order = ["teacher-sst2", "teacher-mrpc", "general-tiny", "baseline-tiny-sst2", "full-tiny-sst2",
+                                        *sizes, *STUDENT, "--set", f"train.epochs={BASELINE_EPOCHS}"]
+        for name, student in (("taskonly", "tiny"), ("full", str(RUNS / "general-tiny"))):
+            out[f"{name}-tiny-{task}"] = ["task", "--task", task, "--teacher", str(RUNS / f"teacher-{task}"),
+                                          "--student", student, "--data-dir", str(data), *augmented,
+                                          "--output-dir", str(RUNS / f"{name}-tiny-{task}"),
+                                          *_without_limit(sizes), *STUDENT, *_task_phases(*TASK_EPOCHS)]
+    order = ["teacher-sst2", "teacher-mrpc", "general-tiny", "sst2-augmented", "baseline-tiny-sst2", "full-tiny-sst2",
              "taskonly-tiny-sst2", "mrpc-augmented", "baseline-tiny-mrpc", "full-tiny-mrpc", "taskonly-tiny-mrpc"]
     return {name: out[name] for name in order}
 

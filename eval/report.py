@@ -166,17 +166,22 @@ correlation; others: accuracy. * partial Score (mean of the tasks present).</p>
 
 
 def _scatter(title: str, points: list[tuple[str, float, float]]) -> str:
-    """An inline SVG scatter plot with a log-scale x axis."""
-    width, height, pad = 460, 300, 50
+    """A captioned inline SVG scatter plot with a log-scale x axis (empty without points)."""
     if not points:
         return ""
+    return f"<figure><figcaption>{html.escape(title)}</figcaption>{scatter_svg(points)}</figure>"
+
+
+def scatter_svg(points: list[tuple[str, float, float]], x_label: str = "", y_label: str = "") -> str:
+    """A standalone SVG scatter plot of ``(name, x, y)`` points, log-scale x axis, each point labelled."""
+    width, height, pad, label_room = 560, 300, 50, 110  # room on the right for the last point's label
     xs = [math.log10(max(x, 1e-9)) for _, x, _ in points]
     ys = [y for _, _, y in points]
     x0, x1 = min(xs) - 0.1, max(xs) + 0.1
     y0, y1 = min(ys) - 2, max(ys) + 2
 
     def sx(v: float) -> float:
-        return pad + (v - x0) / (x1 - x0) * (width - 2 * pad)
+        return pad + (v - x0) / (x1 - x0) * (width - 2 * pad - label_room)
 
     def sy(v: float) -> float:
         return height - pad - (v - y0) / (y1 - y0) * (height - 2 * pad)
@@ -188,13 +193,17 @@ def _scatter(title: str, points: list[tuple[str, float, float]]) -> str:
         for (name, _, y), x in zip(points, xs))
     ticks = "".join(f'<text x="{sx(v):.1f}" y="{height - pad + 16}" font-size="10" text-anchor="middle">'
                     f"{10 ** v:.3g}</text>" for v in _ticks(x0, x1))
-    return (f'<figure><figcaption>{html.escape(title)}</figcaption>'
-            f'<svg width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">'
+    labels = (f'<text x="{width / 2:.0f}" y="{height - 12}" font-size="11" text-anchor="middle">'
+              f"{html.escape(x_label)}</text>"
+              f'<text x="12" y="{height / 2:.0f}" font-size="11" text-anchor="middle" '
+              f'transform="rotate(-90 12 {height / 2:.0f})">{html.escape(y_label)}</text>')
+    return (f'<svg width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg" '
+            f'font-family="sans-serif"><rect width="100%" height="100%" fill="white"/>{labels}'
             f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="#888"/>'
             f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{height - pad}" stroke="#888"/>'
             f'<text x="{pad - 8}" y="{sy(y1):.1f}" font-size="10" text-anchor="end">{y1:.0f}</text>'
             f'<text x="{pad - 8}" y="{sy(y0):.1f}" font-size="10" text-anchor="end">{y0:.0f}</text>'
-            f"{ticks}{marks}</svg></figure>")
+            f"{ticks}{marks}</svg>")
 
 
 def _ticks(low: float, high: float) -> list[float]:
