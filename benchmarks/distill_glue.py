@@ -60,7 +60,7 @@ def stages() -> dict[str, list[str]]:
                          "--set", "train.lr=5e-5", "--set", "train.eval_every=500", "--set", "train.save_every=250",
                          "--set", "train.log_every=20"],
         "teacher-mrpc": ["finetune", "--model", "minilm-l6", "--task", "mrpc", "--data-dir", str(GLUE_PARQUET),
-                         "--output-dir", str(RUNS / "teacher-mrpc"), *MRPC, "--set", "train.epochs=4",
+                         "--output-dir", str(RUNS / "teacher-mrpc"), *MRPC, "--set", "train.epochs=3",
                          "--set", "train.lr=5e-5", "--set", "train.eval_every=50", "--set", "train.save_every=50"],
         "general-tiny": ["general", "--teacher", "minilm-l6", "--student", "tiny", "--corpus", str(CORPUS),
                          "--output-dir", str(RUNS / "general-tiny"), "--max-steps", "1500",
