@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from eval.artifacts import provenance, write_atomic, write_json
+from eval.console import quiet_third_party_logs
 from eval.data import load_split
 from eval.harness import predict
 from eval.metrics import compute_metrics, predictions_from_logits
@@ -51,25 +52,25 @@ MODELS = (("teacher: MiniLM-L6-H384, fine-tuned (PyTorch FP32)", "teacher", "tea
 THREADS, BATCH = 2, 32
 
 
-def model_folder(run: str, int8: bool, task: str, data_dir: Path, seq: int) -> Path:
+def model_folder(runs: Path, run: str, int8: bool, task: str, data_dir: Path, seq: int) -> Path:
     """The run folder, or its INT8 ONNX copy (built on first use)."""
-    source = Path("runs") / run
+    source = runs / run
     if not int8:
         return source
-    target = Path("runs") / f"int8-{run}"
+    target = runs / f"int8-{run}"
     if not (target / "quantization.json").is_file():
         api.int8(Int8Config(model=str(source), output_dir=str(target), calib=task, data_dir=str(data_dir),
                             max_seq_length=seq, threads=THREADS))
     return target
 
 
-def measure_task(task_name: str, rounds: int) -> dict:
+def measure_task(task_name: str, runs: Path, rounds: int) -> dict:
     task = get_task(task_name)
     data_dir, seq = TASKS[task_name]
     dev = load_split(task, "dev", str(data_dir))
     models = {}
     for label, short, run, int8 in MODELS:
-        folder = model_folder(run.format(task=task_name), int8, task_name, data_dir, seq)
+        folder = model_folder(runs, run.format(task=task_name), int8, task_name, data_dir, seq)
         predictor = load_predictor(folder, device="cpu", threads=THREADS)
         predictor.check_task(task)
         models[label] = {"short": short, "folder": str(folder), "predictor": predictor,
@@ -118,7 +119,7 @@ def render(results: dict) -> str:
 def chart(table: dict) -> str:
     main = table["main_metric"]
     points = [(row["short"], row["examples_per_second"], 100 * row["metrics"][main]) for row in table["rows"].values()]
-    return scatter_svg(points, x_label=f"dev examples/s, 2 CPU threads (log scale)",
+    return scatter_svg(points, x_label="dev examples/s, 2 CPU threads (log scale)",
                        y_label=f"{get_task(table['task']).display_name} dev {main}")
 
 
@@ -126,9 +127,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     parser.add_argument("--rounds", type=int, default=5, help="timed dev passes per model (median reported)")
+    parser.add_argument("--runs", type=Path, default=Path("runs"), help="the runs folder of distill_glue.py")
     args = parser.parse_args(argv)
     torch.set_num_threads(THREADS)
-    results = {"tasks": {task: measure_task(task, args.rounds) for task in args.tasks}, **provenance()}
+    quiet_third_party_logs()
+    results = {"tasks": {task: measure_task(task, args.runs, args.rounds) for task in args.tasks}, **provenance()}
     write_json(RESULTS / "published_results.json", results)
     write_atomic(RESULTS / "published_results.md", render(results))
     for task, table in results["tasks"].items():
