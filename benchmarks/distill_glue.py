@@ -38,6 +38,9 @@ AUGMENT = {"sst2": ["--set", "variants=4", "--set", "limit=10000", "--set", "max
            "mrpc": ["--set", "variants=4", "--set", "max_seq_length=128"]}
 BASELINE_EPOCHS = 9
 TASK_EPOCHS = (1, 3)  # (intermediate, prediction) epochs over the augmented set
+# Dev evaluations (best kept) every N prediction steps: about 9 over the 3 epochs, as many as the
+# label-only baseline gets (one per epoch), so neither side has more chances at a lucky checkpoint.
+EVAL_EVERY = {"sst2": 520, "mrpc": 190}
 
 
 def _without_limit(sizes: list[str]) -> list[str]:
@@ -79,7 +82,8 @@ def stages() -> dict[str, list[str]]:
             out[f"{name}-tiny-{task}"] = ["task", "--task", task, "--teacher", str(RUNS / f"teacher-{task}"),
                                           "--student", student, "--data-dir", str(data), *augmented,
                                           "--output-dir", str(RUNS / f"{name}-tiny-{task}"),
-                                          *_without_limit(sizes), *STUDENT, *_task_phases(*TASK_EPOCHS)]
+                                          *_without_limit(sizes), *STUDENT, "--set", f"train.eval_every={EVAL_EVERY[task]}",
+                                          *_task_phases(*TASK_EPOCHS)]
     order = ["teacher-sst2", "teacher-mrpc", "general-tiny", "sst2-augmented", "baseline-tiny-sst2", "full-tiny-sst2",
              "taskonly-tiny-sst2", "mrpc-augmented", "baseline-tiny-mrpc", "full-tiny-mrpc", "taskonly-tiny-mrpc"]
     return {name: out[name] for name in order}
