@@ -48,7 +48,12 @@ MODELS = (("teacher: MiniLM-L6-H384, fine-tuned (PyTorch FP32)", "teacher", "tea
           ("tiny, task distillation only (PyTorch FP32)", "task KD", "taskonly-tiny-{task}", False),
           ("tiny, general + task distillation (PyTorch FP32)", "general+task KD", "full-tiny-{task}", False),
           ("tiny, general + task distillation, ONNX INT8 static max", "general+task KD INT8", "full-tiny-{task}",
-           True))
+           True),
+          # MRPC only (skipped where the run does not exist): prediction phase on the original pairs
+          ("tiny, general + task distillation, original-pairs prediction (PyTorch FP32)", "KD, orig. pred.",
+           "full-tiny-{task}-origpred", False),
+          ("tiny, general + task distillation, original-pairs prediction, ONNX INT8 static max",
+           "KD, orig. pred. INT8", "full-tiny-{task}-origpred", True))
 THREADS, BATCH = 2, 32
 
 
@@ -70,6 +75,8 @@ def measure_task(task_name: str, runs: Path, rounds: int) -> dict:
     dev = load_split(task, "dev", str(data_dir))
     models = {}
     for label, short, run, int8 in MODELS:
+        if not (runs / run.format(task=task_name)).is_dir():
+            continue
         folder = model_folder(runs, run.format(task=task_name), int8, task_name, data_dir, seq)
         predictor = load_predictor(folder, device="cpu", threads=THREADS)
         predictor.check_task(task)
