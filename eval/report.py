@@ -186,11 +186,17 @@ def scatter_svg(points: list[tuple[str, float, float]], x_label: str = "", y_lab
     def sy(v: float) -> float:
         return height - pad - (v - y0) / (y1 - y0) * (height - 2 * pad)
 
-    marks = "".join(
-        f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="5" fill="#3b6fb6"><title>{html.escape(name)}: '
-        f'{y:.1f}</title></circle><text x="{sx(x) + 7:.1f}" y="{sy(y) - 7:.1f}" font-size="11">'
-        f"{html.escape(name)}</text>"
-        for (name, _, y), x in zip(points, xs))
+    placed: list[tuple[float, float, float]] = []  # (left, right, baseline) of labels already drawn
+    marks = ""
+    for (name, _, y), x in sorted(zip(points, xs), key=lambda p: -p[0][2]):  # top to bottom
+        left, baseline = sx(x) + 7, sy(y) - 7
+        right = left + 6 * len(name)  # about 6 px per character at font-size 11
+        while any(left < r and l < right and abs(baseline - b) < 12 for l, r, b in placed):
+            baseline += 12  # a label in the way: move below it
+        placed.append((left, right, baseline))
+        marks += (f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="5" fill="#3b6fb6"><title>{html.escape(name)}: '
+                  f'{y:.1f}</title></circle><text x="{left:.1f}" y="{baseline:.1f}" font-size="11">'
+                  f"{html.escape(name)}</text>")
     ticks = "".join(f'<text x="{sx(v):.1f}" y="{height - pad + 16}" font-size="10" text-anchor="middle">'
                     f"{10 ** v:.3g}</text>" for v in _ticks(x0, x1))
     labels = (f'<text x="{width / 2:.0f}" y="{height - 12}" font-size="11" text-anchor="middle">'
