@@ -34,8 +34,7 @@ from eval.tasks import get_task
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def positive_rates(task, teacher: str, data, seq: int) -> dict[str, float]:
-    predictor, tokenizer = load_predictor(teacher, device="cpu"), load_tokenizer(teacher)
+def positive_rates(task, predictor, tokenizer, data, seq: int) -> dict[str, float]:
     predicted = predictions_from_logits(task, predict(predictor, tokenizer, data, 32, seq, progress=False).logits)
     labels = np.asarray(data.labels)
     return {"examples": len(labels), "label_positive_rate": float(labels.mean()),
@@ -59,9 +58,11 @@ def main(argv=None) -> int:
                                                   replace=False).tolist())
     sample = dataclasses.replace(augmented, texts=[augmented.texts[i] for i in rows],
                                  labels=[augmented.labels[i] for i in rows])
+    teacher = (load_predictor(args.teacher, device="cpu"), load_tokenizer(args.teacher))  # loaded once
+    dev = load_split(task, "dev", args.data_dir)
     result = {"task": task.name, "teacher": args.teacher, "augmented": args.augmented,
-              "augmented_sample": positive_rates(task, args.teacher, sample, args.max_seq_length),
-              "dev": positive_rates(task, args.teacher, load_split(task, "dev", args.data_dir), args.max_seq_length),
+              "augmented_sample": positive_rates(task, *teacher, sample, args.max_seq_length),
+              "dev": positive_rates(task, *teacher, dev, args.max_seq_length),
               **provenance()}
     write_json(RESULTS / f"augment_label_shift_{task.name}.json", result)
     print({k: result[k] for k in ("augmented_sample", "dev")})

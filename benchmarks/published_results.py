@@ -86,7 +86,9 @@ def measure_task(task_name: str, runs: Path, rounds: int) -> dict:
         for entry in models.values():
             out = predict(entry["predictor"], entry["tokenizer"], dev, BATCH, seq, progress=False)
             entry["seconds"].append(out.seconds)
-            entry["metrics"] = compute_metrics(task, predictions_from_logits(task, out.logits), dev.labels)
+            entry["logits"] = out.logits  # the same every round
+    for entry in models.values():
+        entry["metrics"] = compute_metrics(task, predictions_from_logits(task, entry["logits"]), dev.labels)
     teacher = next(iter(models.values()))
     teacher_seconds = statistics.median(teacher["seconds"])
     rows = {}
