@@ -7,6 +7,13 @@ is several pieces (GloVe from ``glove`` when given, else the model's input embed
 over the pieces). Each of ``variants`` new examples replaces every word, with probability
 ``replace_prob``, by a random candidate; duplicates are dropped; labels are copied.
 
+Pair tasks (MRPC, RTE, ...) need one more choice the reference does not make: what to do with a
+word of the first text that the second text also has (``shared_words``). The reference swaps it
+in the first text only (``free``), which turns many paraphrase pairs into non-paraphrases: on MRPC
+the fine-tuned teacher calls far fewer variants positive than their copied labels say
+(``benchmarks/augment_label_shift.py``). ``tie`` swaps it for the same word in both texts, so
+the pair keeps its overlap; ``keep`` never swaps it.
+
 Unlike the reference, which runs the masked LM once per word of one example at a time, all the
 masked copies of a chunk of examples go through the model in length-sorted batches. Output is
 written in parts of ``chunk_size`` examples (``part-00000.tsv``, ...), each atomically, and a
@@ -63,7 +70,7 @@ def run(cfg) -> Path:
         rng = np.random.default_rng([cfg.seed, number])
         stop = start + cfg.chunk_size
         rows = augment_examples(generator, data.texts[start:stop], data.labels[start:stop], cfg.variants,
-                                cfg.replace_prob, rng)
+                                cfg.replace_prob, rng, cfg.shared_words)
         write_atomic(path, _tsv(task, rows))
         written += 1
     total = sum(1 for _ in _read_parts(out, task))
@@ -203,20 +210,44 @@ class Augmenter:
 
 
 def augment_examples(augmenter: Augmenter, texts: list[tuple[str, ...]], labels: list, variants: int,
-                     replace_prob: float, rng: np.random.Generator) -> list[tuple[tuple[str, ...], object]]:
-    """Originals followed by up to ``variants`` distinct new versions of each; only column 0 changes."""
+                     replace_prob: float, rng: np.random.Generator,
+                     shared_words: str = "free") -> list[tuple[tuple[str, ...], object]]:
+    """Originals followed by up to ``variants`` distinct new versions of each.
+
+    Words of column 0 are swapped; column 1 changes only under ``shared_words="tie"``, where the
+    words it shares with column 0 are swapped the same way (see the module docstring).
+    """
     sentences = [augmenter.words(t[0]) for t in texts]
     options = augmenter.candidates(sentences)
+
+    def draw(word: str, candidates: list[str]) -> str:
+        return str(rng.choice(candidates)) if candidates and rng.random() < replace_prob else word
+
     rows = []
     for text, label, words, choices in zip(texts, labels, sentences, options):
         rows.append((text, label))
-        seen = {" ".join(words)}
+        other = augmenter.words(text[1]) if len(text) > 1 and shared_words != "free" else []
+        shared = set(other)
+        seen = {(" ".join(words), text[1:])}
         for _ in range(variants):
-            new = [str(rng.choice(c)) if c and rng.random() < replace_prob else w for w, c in zip(words, choices)]
-            joined = " ".join(new)
-            if joined not in seen:
-                seen.add(joined)
-                rows.append(((joined, *text[1:]), label))
+            swap: dict[str, str] = {}  # shared word -> its replacement in this variant
+            new = []
+            for word, candidates in zip(words, choices):
+                if word not in shared:
+                    new.append(draw(word, candidates))
+                elif shared_words == "keep":
+                    new.append(word)
+                else:  # tie: one replacement per shared word, used in both texts
+                    if word not in swap:
+                        swap[word] = draw(word, candidates)
+                    new.append(swap[word])
+            rest = text[1:]
+            if any(w != r for w, r in swap.items()):
+                rest = (" ".join(swap.get(w, w) for w in other), *text[2:])
+            key = (" ".join(new), rest)
+            if key not in seen:
+                seen.add(key)
+                rows.append(((key[0], *rest), label))
     return rows
 
 

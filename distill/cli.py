@@ -28,7 +28,8 @@ _FLAGS = {
     "task": {"task": "task", "teacher": "teacher", "student": "student", "augmented": "augmented",
              "data_dir": "data_dir", "output_dir": "output_dir", **_TRAINING_FLAGS},
     "augment": {"task": "task", "model": "model", "data_dir": "data_dir", "output_dir": "output_dir",
-                "seed": "seed", "device": "device", "glove": "glove", "candidates": "candidates"},
+                "seed": "seed", "device": "device", "glove": "glove", "candidates": "candidates",
+                "shared_words": "shared_words"},
 }
 _HELP = {
     "task": "GLUE task (sst2, mrpc, ...; see `distill list`)",
@@ -44,6 +45,8 @@ _HELP = {
     "seed": "random seed", "device": "auto, cpu, cuda, cuda:1, ...",
     "glove": "GloVe text file for multi-piece word neighbours",
     "candidates": "auto, mlm or embedding",
+    "shared_words": "pair tasks, words both texts have: tie (swap in both, default), free (first text only, "
+                    "as TinyBERT) or keep",
 }
 
 

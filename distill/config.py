@@ -171,6 +171,9 @@ class AugmentConfig:
     glove: str | None = None  # a GloVe text file for multi-piece words (TinyBERT); default the model's embeddings
     variants: int = 20  # N new examples per original
     replace_prob: float = 0.4  # p, per word
+    # pair tasks: a first-text word the second text also has is swapped in the first text only
+    # (free, as the TinyBERT reference), the same way in both (tie), or never (keep)
+    shared_words: Literal["free", "tie", "keep"] = "tie"
     top_k: int = 15  # candidates per word
     max_seq_length: int = 128
     batch_size: int = 64

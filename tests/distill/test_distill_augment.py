@@ -54,6 +54,34 @@ def test_variants_change_words_and_keep_labels(tmp_path, tiny_mlm, tokenizer):
     assert options[-1] == [] and len(options[2]) == 3 and "dogs" not in options[2]
 
 
+@pytest.mark.parametrize("mode", ["tie", "keep"])
+def test_pair_words_shared_by_both_texts_are_swapped_together_or_kept(tiny_mlm, tokenizer, mode):
+    import numpy as np
+
+    from distill.teachers import load_model
+
+    mlm = load_model(str(tiny_mlm), "mlm", require_head=True).eval()
+    augmenter = augment.Augmenter(tokenizer, mlm, augment.EmbeddingNeighbours.from_model(mlm, tokenizer), top_k=3,
+                                  max_seq_length=32, batch_size=4, device="cpu")
+    pair = ("the dull movie was really good good .", "really , the film was good .")
+    rows = augment.augment_examples(augmenter, [pair], [1], variants=8, replace_prob=1.0,
+                                    rng=np.random.default_rng(0), shared_words=mode)
+    first, second = augmenter.words(pair[0]), augmenter.words(pair[1])
+    shared = set(first) & set(second)
+    assert rows[0] == (pair, 1) and len(rows) > 2 and all(label == 1 for _, label in rows)
+    for (a, b), _ in rows[1:]:
+        new_first = augmenter.words(a)
+        assert len(new_first) == len(first) and new_first[1] != "dull"  # unshared words are still swapped
+        if mode == "keep":
+            assert b == pair[1] and all(n == w for w, n in zip(first, new_first) if w in shared)
+        else:
+            swap = {w: n for w, n in zip(first, new_first) if w in shared}
+            assert all(n == swap[w] for w, n in zip(first, new_first) if w in shared)  # "good" twice: one choice
+            assert augmenter.words(b) == [swap.get(w, w) for w in second]
+    if mode == "tie":
+        assert any(b != pair[1] for (_, b), _ in rows[1:])
+
+
 def test_glove_neighbours(tmp_path):
     glove = tmp_path / "glove.txt"
     glove.write_text("good 1 0 0\ngreat 0.9 0.1 0\nbad -1 0 0\nawful -0.9 -0.1 0\n")
