@@ -3,12 +3,13 @@
 TinyBERT copies each original's label to its augmented variants, but the prediction phase learns
 the teacher's soft labels on them. When a variant changes the meaning (an MRPC pair that is no
 longer a paraphrase), the two disagree, and the student inherits the teacher's view. This script
-measures that shift on a seeded random sample of an augmented set.
+measures that shift on a seeded random sample of the *variants* (originals left out) of one or
+more augmented sets, e.g. the same data augmented with each ``shared_words`` setting.
 
 Run from the repository root after ``benchmarks/distill_glue.py`` built the runs:
 
     python benchmarks/augment_label_shift.py --task mrpc --teacher runs/teacher-mrpc \\
-        --augmented runs/mrpc-augmented --data-dir ../shared/data/glue_parquet
+        --augmented runs/mrpc-augmented runs/mrpc-augmented-tie --data-dir ../shared/data/glue_parquet
 
 Writes ``benchmarks/results/augment_label_shift_<task>.json``.
 """
@@ -17,12 +18,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from distill.augment import load_augmented
+from distill.augment import META, load_augmented
 from eval.artifacts import provenance, write_json
 from eval.console import quiet_third_party_logs
 from eval.data import load_split
@@ -42,30 +44,44 @@ def positive_rates(task, predictor, tokenizer, data, seq: int) -> dict[str, floa
             "teacher_agrees_with_label": float(np.mean(predicted == labels))}
 
 
+def sample(data, rows: list[int], size: int):
+    """A seeded random subset of ``rows`` of ``data``."""
+    chosen = sorted(np.random.default_rng(0).choice(rows, min(size, len(rows)), replace=False).tolist())
+    return dataclasses.replace(data, texts=[data.texts[i] for i in chosen], labels=[data.labels[i] for i in chosen])
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", default="mrpc")
     parser.add_argument("--teacher", required=True)
-    parser.add_argument("--augmented", required=True)
+    parser.add_argument("--augmented", required=True, nargs="+", help="`distill augment` output folders")
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--sample", type=int, default=1000)
     parser.add_argument("--max-seq-length", type=int, default=128)
     args = parser.parse_args(argv)
     quiet_third_party_logs()
     task = get_task(args.task)
-    augmented = load_augmented(args.augmented, task)
-    rows = sorted(np.random.default_rng(0).choice(len(augmented), min(args.sample, len(augmented)),
-                                                  replace=False).tolist())
-    sample = dataclasses.replace(augmented, texts=[augmented.texts[i] for i in rows],
-                                 labels=[augmented.labels[i] for i in rows])
     teacher = (load_predictor(args.teacher, device="cpu"), load_tokenizer(args.teacher))  # loaded once
-    dev = load_split(task, "dev", args.data_dir)
-    result = {"task": task.name, "teacher": args.teacher, "augmented": args.augmented,
-              "augmented_sample": positive_rates(task, *teacher, sample, args.max_seq_length),
-              "dev": positive_rates(task, *teacher, dev, args.max_seq_length),
-              **provenance()}
+    train, dev = load_split(task, "train", args.data_dir), load_split(task, "dev", args.data_dir)
+    # augmented TSVs hold whitespace-collapsed texts; an augmented row equal to a train row is an original
+    originals = {tuple(" ".join(t.split()) for t in texts) for texts in train.texts}
+    result = {"task": task.name, "teacher": args.teacher,
+              "train_originals": positive_rates(task, *teacher, sample(train, list(range(len(train))), args.sample),
+                                                args.max_seq_length),
+              "dev": positive_rates(task, *teacher, dev, args.max_seq_length), "augmented": {}}
+    for folder in args.augmented:
+        augmented = load_augmented(folder, task)
+        variants = [i for i, texts in enumerate(augmented.texts) if texts not in originals]
+        config = json.loads((Path(folder) / META).read_text())["config"]
+        result["augmented"][folder] = {
+            "settings": {k: config.get(k, "free") for k in ("replace_prob", "variants", "shared_words")},
+            "variants": len(variants),
+            "variants_sample": positive_rates(task, *teacher, sample(augmented, variants, args.sample),
+                                              args.max_seq_length)}
+        print(folder, result["augmented"][folder], flush=True)
+    result.update(provenance())
     write_json(RESULTS / f"augment_label_shift_{task.name}.json", result)
-    print({k: result[k] for k in ("augmented_sample", "dev")})
+    print({k: result[k] for k in ("train_originals", "dev")})
     return 0
 
 

@@ -34,8 +34,19 @@ STUDENT = ["--set", "train.lr=3e-4", "--set", "train.batch_size=32"]
 TASK = {"sst2": (GLUE_TSV, SST2), "mrpc": (GLUE_PARQUET, MRPC)}
 # TinyBERT augmentation of the students' training examples (SST-2: the same first 10,000 phrases
 # the label-only baseline sees); distilled students train on originals + variants.
+MRPC_AUGMENT = ["--set", "variants=4", "--set", "max_seq_length=128"]
 AUGMENT = {"sst2": ["--set", "variants=4", "--set", "limit=10000", "--set", "max_seq_length=64"],
-           "mrpc": ["--set", "variants=4", "--set", "max_seq_length=128"]}
+           "mrpc": [*MRPC_AUGMENT, "--set", "shared_words=free"]}  # free: as the TinyBERT reference
+# Later MRPC variants of the augmentation (stage suffix -> settings on top of MRPC_AUGMENT), each
+# followed by the same general+task distillation: gentler replacement, then words the two
+# sentences share swapped in both (tie) or in neither (keep) instead of in the first only (free).
+MRPC_AUGMENT_VARIANTS = {"p01": ["--set", "shared_words=free", "--set", "replace_prob=0.1"],
+                         "tie": ["--set", "shared_words=tie"],
+                         "keep": ["--set", "shared_words=keep"]}
+# MRPC dev has 408 pairs (one pair = 0.25 accuracy points), so the label-only baseline and the
+# distilled student are also run with more seeds (42 is the default) and compared on the mean.
+SEEDS = (43, 44)
+SEEDED = ("baseline-tiny-mrpc", "full-tiny-mrpc-tie")
 BASELINE_EPOCHS = 9
 TASK_EPOCHS = (1, 3)  # (intermediate, prediction) epochs over the augmented set
 # Dev evaluations (best kept) every N prediction steps: about 9 over the 3 epochs, as many as the
@@ -93,18 +104,21 @@ def stages() -> dict[str, list[str]]:
                                       str(RUNS / "full-tiny-mrpc-origpred"), *MRPC, *STUDENT,
                                       "--set", "train.eval_every=115",
                                       "--set", "phases=[{name: prediction, losses: {logits: 1}, epochs: 8}]"]
-    # MRPC, third variant: gentler augmentation (replace probability 0.1 instead of TinyBERT's 0.4),
-    # so that more variants stay paraphrases; same general-distilled student and phases.
-    out["mrpc-augmented-p01"] = ["augment", "--task", "mrpc", "--model", "minilm-l6", "--data-dir", str(GLUE_PARQUET),
-                                 "--output-dir", str(RUNS / "mrpc-augmented-p01"), *AUGMENT["mrpc"],
-                                 "--set", "replace_prob=0.1"]
     full = out["full-tiny-mrpc"]
-    out["full-tiny-mrpc-p01"] = [str(RUNS / "mrpc-augmented-p01") if a == str(RUNS / "mrpc-augmented") else
-                                 str(RUNS / "full-tiny-mrpc-p01") if a == str(RUNS / "full-tiny-mrpc") else a
-                                 for a in full]
+    for suffix, settings in MRPC_AUGMENT_VARIANTS.items():
+        augmented, student = RUNS / f"mrpc-augmented-{suffix}", RUNS / f"full-tiny-mrpc-{suffix}"
+        out[f"mrpc-augmented-{suffix}"] = ["augment", "--task", "mrpc", "--model", "minilm-l6", "--data-dir",
+                                           str(GLUE_PARQUET), "--output-dir", str(augmented), *MRPC_AUGMENT, *settings]
+        out[f"full-tiny-mrpc-{suffix}"] = [str(augmented) if a == str(RUNS / "mrpc-augmented") else
+                                           str(student) if a == str(RUNS / "full-tiny-mrpc") else a for a in full]
     order = ["teacher-sst2", "teacher-mrpc", "general-tiny", "sst2-augmented", "baseline-tiny-sst2", "full-tiny-sst2",
              "taskonly-tiny-sst2", "mrpc-augmented", "baseline-tiny-mrpc", "full-tiny-mrpc", "taskonly-tiny-mrpc", "full-tiny-mrpc-origpred",
-             "mrpc-augmented-p01", "full-tiny-mrpc-p01"]
+             *(f"{stage}-{suffix}" for suffix in MRPC_AUGMENT_VARIANTS for stage in ("mrpc-augmented", "full-tiny-mrpc"))]
+    for name in SEEDED:
+        for seed in SEEDS:
+            out[f"{name}-seed{seed}"] = [str(RUNS / f"{name}-seed{seed}") if a == str(RUNS / name) else a
+                                         for a in out[name]] + ["--seed", str(seed)]
+            order.append(f"{name}-seed{seed}")
     return {name: out[name] for name in order}
 
 
@@ -114,7 +128,9 @@ ROWS = [("teacher (MiniLM-L6-H384, fine-tuned)", "teacher-{task}"),
         ("tiny, general + task distillation (augmented)", "full-tiny-{task}"),
         ("tiny, general + task distillation (augmented intermediate, original-pairs prediction)",
          "full-tiny-{task}-origpred"),
-        ("tiny, general + task distillation (augmented with replace probability 0.1)", "full-tiny-{task}-p01")]
+        ("tiny, general + task distillation (augmented with replace probability 0.1)", "full-tiny-{task}-p01"),
+        ("tiny, general + task distillation (augmented, shared words swapped in both sentences)", "full-tiny-{task}-tie"),
+        ("tiny, general + task distillation (augmented, shared words kept)", "full-tiny-{task}-keep")]
 
 
 def collect() -> dict:
@@ -139,7 +155,28 @@ def collect() -> dict:
     from eval.artifacts import provenance
 
     return {"schema": "bert-compression-toolkit/distill-glue", "schema_version": 1, "table": table,
-            "targets": targets(table), "runs": runs, **provenance()}
+            "seeds": seed_table(runs), "targets": targets(table) + seed_targets(seed_table(runs)), "runs": runs,
+            **provenance()}
+
+
+def seed_table(runs: dict) -> dict:
+    """Row label -> dev scores of each seed and their mean, for the stages in SEEDED whose seed runs all finished."""
+    out = {}
+    for label, stage in ROWS:
+        name = stage.format(task="mrpc")
+        devs = [runs.get(n, {}).get("dev") for n in (name, *(f"{name}-seed{seed}" for seed in SEEDS))]
+        if name in SEEDED and all(devs):
+            out[label] = {"seeds": [42, *SEEDS], **{m: [d[m] for d in devs] for m in devs[0]},
+                          "mean": {m: sum(d[m] for d in devs) / len(devs) for m in devs[0]}}
+    return out
+
+
+def seed_targets(seeds: dict) -> list[dict]:
+    base = seeds.get(ROWS[1][0])
+    return [{"target": f"mrpc, mean of {len(row['seeds'])} seeds: {label} beats label-only on {metric}",
+             "met": row["mean"][metric] > base["mean"][metric],
+             "margin_points": 100 * (row["mean"][metric] - base["mean"][metric])}
+            for label, row in seeds.items() if base and row is not base for metric in ("f1", "accuracy")]
 
 
 def targets(table: dict) -> list[dict]:
@@ -174,6 +211,13 @@ def render(results: dict) -> str:
         for label, row in rows.items():
             retention = ", ".join(f"{k} {v:.1%}" for k, v in row.get("retention_of_teacher", {}).items())
             lines.append(f"| {label} | " + " | ".join(f"{100 * row[m]:.2f}" for m in metrics) + f" | {retention} |")
+        lines.append("")
+    seeds = results.get("seeds", {})
+    if seeds:
+        lines += ["### mrpc (dev), mean over seeds", "", "| model | seeds | f1 | accuracy |", "|---|---|---|---|"]
+        lines += [f"| {label} | {', '.join(map(str, row['seeds']))} | " + " | ".join(
+            f"{100 * row['mean'][m]:.2f} ({', '.join(f'{100 * v:.2f}' for v in row[m])})" for m in ("f1", "accuracy"))
+            + " |" for label, row in seeds.items()]
         lines.append("")
     lines += ["### targets", ""] + [f"- {'met' if c['met'] else 'MISSED'}: {c['target']} "
                                    f"(margin {c['margin_points']:+.2f} points)" for c in results.get("targets", [])]
