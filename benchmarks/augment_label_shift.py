@@ -74,7 +74,8 @@ def main(argv=None) -> int:
         variants = [i for i, texts in enumerate(augmented.texts) if texts not in originals]
         config = json.loads((Path(folder) / META).read_text())["config"]
         result["augmented"][folder] = {
-            "settings": {k: config.get(k, "free") for k in ("replace_prob", "variants", "shared_words")},
+            "settings": {"replace_prob": config["replace_prob"], "variants": config["variants"],
+                         "shared_words": config.get("shared_words", "free")},  # older folders: free
             "variants": len(variants),
             "variants_sample": positive_rates(task, *teacher, sample(augmented, variants, args.sample),
                                               args.max_seq_length)}

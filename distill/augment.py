@@ -211,7 +211,7 @@ class Augmenter:
 
 def augment_examples(augmenter: Augmenter, texts: list[tuple[str, ...]], labels: list, variants: int,
                      replace_prob: float, rng: np.random.Generator,
-                     shared_words: str = "free") -> list[tuple[tuple[str, ...], object]]:
+                     shared_words: str = "tie") -> list[tuple[tuple[str, ...], object]]:
     """Originals followed by up to ``variants`` distinct new versions of each.
 
     Words of column 0 are swapped; column 1 changes only under ``shared_words="tie"``, where the
