@@ -82,6 +82,7 @@ def finetune(cfg: FinetuneConfig) -> Path:
         model = _new_student(cfg.model, vocab_config, task, cfg.train.seed)
     else:
         tokenizer = load_tokenizer(cfg.model)
+        torch.manual_seed(cfg.train.seed)  # a pre-trained encoder's new head: the same init for the same seed
         model = load_model(cfg.model, "classifier", task)
     batches = _glue_batches(task, _train_data(task, cfg.data_dir, None, cfg.train), tokenizer, cfg.train, dist)
     seed_everything(cfg.train.seed + dist.rank)
