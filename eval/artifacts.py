@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as _dt
+import errno
+import fcntl
 import importlib.metadata
 import json
 import os
@@ -11,6 +13,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from eval.errors import UserError
 
 _LIBRARIES = ("torch", "transformers", "datasets", "evaluate", "onnxruntime", "onnx",
               "neural-compressor", "numpy")
@@ -36,7 +40,53 @@ def write_atomic(path: str | Path, data: bytes | str) -> Path:
 
 
 def write_json(path: str | Path, obj: Any) -> Path:
-    return write_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    """Atomic, strict JSON: NaN and infinities are refused rather than written as invalid JSON.
+
+    Raises:
+        UserError: ``obj`` holds NaN or an infinity (a diverged run, or NaN in the data).
+    """
+    try:
+        text = json.dumps(obj, indent=2, sort_keys=False, allow_nan=False)
+    except ValueError:
+        raise UserError(f"refusing to write {path}: it would hold NaN or Infinity (a diverged run, or "
+                        f"NaN in the data); check the inputs and the learning rate") from None
+    return write_atomic(path, text + "\n")
+
+
+LOCK_FILE = ".lock"
+
+
+class folder_lock:
+    """An exclusive lock on an output folder, released by the kernel even after ``kill -9``.
+
+    Every command that writes a run folder holds it for its whole run, so two commands (or two
+    pipelines) never write one folder at once. ``with folder_lock(out):`` creates ``out``.
+
+    Raises:
+        UserError: another process holds the folder.
+    """
+
+    def __init__(self, folder: str | Path, what: str = "run"):
+        self.folder, self.what = Path(folder), what
+
+    def __enter__(self) -> "folder_lock":
+        if self.folder.exists() and not self.folder.is_dir():
+            raise UserError(f"output {self.folder} is a file; pass a folder to --output-dir")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.handle = (self.folder / LOCK_FILE).open("a")
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            self.handle.close()
+            if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            raise UserError(f"another {self.what} is writing {self.folder}; wait for it to finish or use "
+                            f"another --output-dir") from None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        fcntl.flock(self.handle, fcntl.LOCK_UN)
+        self.handle.close()
 
 
 def library_versions() -> dict[str, str | None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sys
@@ -11,6 +12,19 @@ from eval.errors import UserError
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+
+# File-system failures every command can meet, as the fix a user can apply.
+_OS_FIXES = {
+    errno.ENOSPC: "the disk is full; free space and re-run the same command (finished work is kept)",
+    errno.EDQUOT: "the disk quota is exceeded; free space and re-run the same command (finished work is kept)",
+    errno.EACCES: "permission denied; choose a folder you can write to (e.g. another --output-dir)",
+    errno.EPERM: "operation not permitted; choose a folder you can write to (e.g. another --output-dir)",
+    errno.EROFS: "the file system is read-only; choose another --output-dir",
+    errno.ENOTDIR: "a path component is a file, not a folder; pass a path inside a folder",
+    errno.EISDIR: "it is a folder where a file was expected; pass a file path",
+    errno.ENAMETOOLONG: "the path is too long; use a shorter one",
+    errno.ENOENT: "no such file or folder; check the path",
+}
 
 
 def quiet_third_party_logs() -> None:
@@ -26,14 +40,31 @@ def quiet_third_party_logs() -> None:
         pass
 
 
+def os_error_message(err: OSError) -> str:
+    """One line for a file-system error: what failed, on which path, and the fix."""
+    where = f" ({err.filename})" if err.filename else ""
+    fix = _OS_FIXES.get(err.errno, "check the path and the free disk space")
+    return f"{err.strerror or type(err).__name__}{where}: {fix}"
+
+
 def run_command(handler: Callable[[], int | None]) -> int:
-    """Run a command's body; bad input becomes ``error: ...`` on stderr and exit code 2."""
+    """Run a command's body; expected failures become ``error: ...`` on stderr and exit code 2.
+
+    Bad input (``UserError``), file-system failures (full disk, read-only or missing folders)
+    and running out of memory are expected on real machines and get one line naming the fix.
+    Anything else is a bug in the toolkit and keeps its traceback.
+    """
     try:
         return handler() or 0
     except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_USER_ERROR
+        message = str(err)
+    except OSError as err:
+        message = os_error_message(err)
+    except MemoryError:
+        message = "out of memory; lower --batch-size or max_seq_length, or use a machine with more memory"
     except KeyboardInterrupt:
         print("interrupted; completed checkpoints are kept, re-run the same command to resume",
               file=sys.stderr)
         return EXIT_INTERRUPTED
+    print(f"error: {' '.join(message.split())}", file=sys.stderr)
+    return EXIT_USER_ERROR

@@ -191,3 +191,22 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "glue_data").is_dir():
         pytest.skip("../shared/data is not beside this checkout")
     return SHARED_DATA
+
+
+def assert_user_error(main, argv: list[str], capsys, *fragments: str, nothing_written: Path | None = None) -> str:
+    """Run a command's ``main(argv)`` in-process and check it failed the way bad input must.
+
+    Exit code 2, a last stderr line ``error: ...`` holding every fragment, no traceback and, when
+    ``nothing_written`` is given, that path still absent. Returns the error line.
+    """
+    code = main(argv)
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert code == 2, f"exit {code}, stderr: {captured.err[-2000:]}"
+    assert lines and lines[-1].startswith("error: "), captured.err[-2000:]
+    assert "Traceback" not in captured.err
+    for fragment in fragments:
+        assert fragment in lines[-1], f"{fragment!r} not in {lines[-1]!r}"
+    if nothing_written is not None:
+        assert not Path(nothing_written).exists(), f"{nothing_written} was written"
+    return lines[-1]
