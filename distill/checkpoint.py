@@ -11,6 +11,7 @@ into place, so a crash leaves either the previous checkpoint or the new one.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from pathlib import Path
@@ -20,15 +21,16 @@ import torch
 import yaml
 from safetensors.torch import load_model, save_model
 
-from eval.artifacts import write_atomic
-from eval.config import dump_yaml, to_dict
+from eval.artifacts import LOCK_FILE, write_atomic
+from eval.config import dump_yaml, from_dict, to_dict
 from eval.errors import UserError
 
 RUN_CONFIG = "run_config.yaml"
 WEIGHTS = "model.safetensors"
 STATE = "trainer_state.pt"
 # Fields that may change between a run and its resumption without changing the result.
-_RESUMABLE_FIELDS = {("train", "device"), ("device",)}
+_RESUMABLE_FIELDS = {("train", "device"), ("device",), ("train", "log_every"), ("train", "save_every"),
+                     ("train", "checkpoint_limit"), ("train", "keep_checkpoints"), ("train", "eval_batch_size")}
 
 
 def _comparable(config: Any) -> dict:
@@ -57,28 +59,41 @@ def prepare_output_dir(output_dir: str | Path, config: Any) -> bool:
         raise UserError(f"output {folder} is a file; pass a folder to --output-dir")
     config_file = folder / RUN_CONFIG
     if config_file.is_file():
-        try:
-            saved = yaml.safe_load(config_file.read_text())
-        except yaml.YAMLError:
-            saved = None
-        if _comparable(saved or {}) != _comparable(config) and _holds_work(folder):
-            keys = _differences(_comparable(saved or {}), _comparable(config))
+        saved = _saved_config(config_file, type(config))
+        if saved != _comparable(config) and _holds_work(folder):
+            keys = _differences(saved, _comparable(config))
             raise UserError(f"output folder {folder} holds a different run (differs in {', '.join(keys[:4])}); "
                             f"pass another --output-dir, or delete that folder to start over")
         if _holds_work(folder):
             return True
         # A run that failed before its first checkpoint (a typo in a path, say) left only its
         # config: nothing to lose, so the corrected command starts afresh in the same folder.
-    elif folder.is_dir() and any(folder.iterdir()):
+    elif folder.is_dir() and any(p.name != LOCK_FILE for p in folder.iterdir()):
         raise UserError(f"output folder {folder} is not empty and holds no run_config.yaml; pass an empty "
                         f"or new --output-dir")
     write_atomic(config_file, dump_yaml(config))
     return False
 
 
+def _saved_config(path: Path, cls: type) -> dict:
+    """A saved run config as the current config class reads it (fields added since get their defaults)."""
+    try:
+        saved = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return {}
+    if not isinstance(saved, dict):
+        return {}
+    if not dataclasses.is_dataclass(cls):
+        return _comparable(saved)
+    try:
+        return _comparable(from_dict(cls, _comparable(saved)))
+    except UserError:  # a field that no longer exists, or a value that is no longer valid
+        return _comparable(saved)
+
+
 def _holds_work(folder: Path) -> bool:
-    """Whether a run folder holds anything besides its config and log (checkpoints, weights, parts)."""
-    return any(p.is_file() and p.name not in (RUN_CONFIG, "train_log.jsonl") for p in folder.rglob("*"))
+    """Whether a run folder holds anything besides its config, log and lock (checkpoints, weights, parts)."""
+    return any(p.is_file() and p.name not in (RUN_CONFIG, "train_log.jsonl", LOCK_FILE) for p in folder.rglob("*"))
 
 
 def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:

@@ -19,7 +19,8 @@ EPILOG = """examples:
 """
 
 # Named flags per command: flag -> config key. Common training flags map into ``train``.
-_TRAINING_FLAGS = {"max_steps": "train.max_steps", "seed": "train.seed", "device": "train.device"}
+_TRAINING_FLAGS = {"max_steps": "train.max_steps", "seed": "train.seed", "device": "train.device",
+                   "keep_checkpoints": "train.keep_checkpoints"}
 _FLAGS = {
     "finetune": {"task": "task", "model": "model", "tokenizer": "tokenizer", "data_dir": "data_dir",
                  "output_dir": "output_dir", **_TRAINING_FLAGS},
@@ -61,9 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help_text in helps.items():
         command = sub.add_parser(name, help=help_text, epilog=EPILOG,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-        for flag in _FLAGS[name]:
+        for flag in (f for f in _FLAGS[name] if f != "keep_checkpoints"):
             command.add_argument("--" + flag.replace("_", "-"), dest=flag, help=_HELP.get(flag),
                                  type=int if flag in ("max_steps", "seed") else str)
+        if name != "augment":
+            command.add_argument("--keep-checkpoints", action="store_const", const=True, default=None,
+                                 dest="keep_checkpoints",
+                                 help="keep the training checkpoints once the run completes (default: removed)")
         command.add_argument("--recipe", help="a YAML recipe (see `distill list`)")
         command.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                              help="override any recipe key, e.g. --set train.lr=3e-5 (repeatable)")

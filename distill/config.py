@@ -13,6 +13,9 @@ INTERMEDIATE_LOSSES = ("embedding", "hidden", "attention")
 PREDICTION_LOSSES = ("logits", "labels")
 LOSS_NAMES = INTERMEDIATE_LOSSES + PREDICTION_LOSSES
 AttentionMode = Literal["auto", "per_head", "head_mean"]
+# BERT-family models have at most 512 positions; a longer limit is a typo, and a huge one would
+# allocate huge batches before any model could refuse them.
+MAX_SEQ_LENGTH = 512
 
 
 @dataclass(frozen=True)
@@ -39,18 +42,20 @@ class TrainSettings:
     log_every: int = 20
     eval_every: int = 0  # optimizer steps between dev evaluations; 0 = once per epoch
     save_every: int = 200  # optimizer steps between checkpoints
-    keep_checkpoints: int = 2
+    checkpoint_limit: int = 2  # checkpoints kept while the run is unfinished (for resuming)
+    keep_checkpoints: bool = False  # keep them once the run completes (default: removed)
     eval_batch_size: int = 64
     eval_limit: int | None = None  # score only the first N dev examples
     train_limit: int | None = None
     shuffle: bool = True
 
     def __post_init__(self):
-        positive = ("batch_size", "grad_accum", "max_seq_length", "log_every", "save_every",
-                    "keep_checkpoints", "eval_batch_size")
+        positive = ("batch_size", "grad_accum", "log_every", "save_every", "checkpoint_limit", "eval_batch_size")
         bad = [n for n in positive if getattr(self, n) < 1]
         if bad:
             raise ValueError(f"{', '.join('train.' + n for n in bad)} must be at least 1")
+        if not 8 <= self.max_seq_length <= MAX_SEQ_LENGTH:
+            raise ValueError(f"train.max_seq_length must be between 8 and {MAX_SEQ_LENGTH}, got {self.max_seq_length}")
         if self.lr <= 0 or self.epochs <= 0:
             raise ValueError("train.lr and train.epochs must be positive")
         if not 0 <= self.warmup < 1:
@@ -120,6 +125,10 @@ class GeneralConfig:
     layer_map: LayerMapSpec = "uniform"
     attention_mode: AttentionMode = "auto"
     losses: dict[str, float] = field(default_factory=lambda: {"attention": 1.0, "hidden": 1.0, "embedding": 1.0})
+    # A folder for the teacher's outputs on the corpus: with it, the corpus is read once into
+    # packed sequences, the teacher runs once over them, and every later pass (and every other run
+    # on the same corpus and teacher) reads its outputs from disk. For corpora that fit on disk.
+    teacher_cache: str | None = None
     train: TrainSettings = TrainSettings()
 
     def __post_init__(self):
@@ -149,6 +158,9 @@ class TaskConfig:
     layer_map: LayerMapSpec = "uniform"
     attention_mode: AttentionMode = "auto"
     phases: tuple[Phase, ...] = field(default_factory=_default_phases)
+    # A folder for the teacher's outputs on the training examples, computed once and shared by
+    # every phase, epoch, seed and student size that trains on the same examples and teacher.
+    teacher_cache: str | None = None
     train: TrainSettings = TrainSettings()
 
     def __post_init__(self):

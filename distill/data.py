@@ -88,21 +88,45 @@ class CorpusBatches:
                 batch = []
 
     def _sequences(self) -> Iterator[list[int]]:
-        body = self.max_seq_length - 2
-        cls, sep = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
-        produced = False
+        """Packed sequences, pass after pass over the corpus."""
         while True:
-            buffer: list[int] = []
-            for ids in self._documents_tokenized():
-                buffer.extend(ids)
-                buffer.append(sep)
-                while len(buffer) >= body:
-                    produced = True
-                    yield [cls, *buffer[:body], sep]
-                    buffer = buffer[body:]
+            produced = False
+            for ids in self.one_pass():
+                produced = True
+                yield ids
             if not produced:
                 raise UserError(f"corpus {self.source} holds less than one {self.max_seq_length}-token sequence "
                                 f"of text; point --corpus at real text")
+
+    def one_pass(self) -> Iterator[list[int]]:
+        """The corpus once, as ``[CLS] ... [SEP]`` sequences of exactly ``max_seq_length`` tokens."""
+        body = self.max_seq_length - 2
+        cls, sep = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
+        buffer: list[int] = []
+        for ids in self._documents_tokenized():
+            buffer.extend(ids)
+            buffer.append(sep)
+            while len(buffer) >= body:
+                yield [cls, *buffer[:body], sep]
+                buffer = buffer[body:]
+
+    def materialize(self, limit: int) -> Encoded:
+        """The whole corpus as packed sequences in memory (one pass), for a finite corpus.
+
+        Raises:
+            UserError: the corpus is empty or holds more than ``limit`` sequences.
+        """
+        sequences = []
+        for ids in self.one_pass():
+            sequences.append(ids)
+            if len(sequences) > limit:
+                raise UserError(f"corpus {self.source} holds more than {limit:,} sequences of "
+                                f"{self.max_seq_length} tokens, too many to store the teacher's outputs; "
+                                f"drop teacher_cache to stream it")
+        if not sequences:
+            raise UserError(f"corpus {self.source} holds less than one {self.max_seq_length}-token sequence "
+                            f"of text; point --corpus at real text")
+        return Encoded(sequences, [[0] * len(ids) for ids in sequences], self.tokenizer.pad_token_id or 0)
 
     def _documents_tokenized(self) -> Iterator[list[int]]:
         chunk: list[str] = []

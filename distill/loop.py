@@ -183,7 +183,7 @@ def train(model: nn.Module, batches: Batches, step_fn: StepFn, settings: TrainSe
             if step % settings.save_every == 0 or step == steps:
                 save_checkpoint(work_dir, step, model, {**state, "optimizer": optimizer.state_dict(),
                                                         "scheduler": scheduler.state_dict()},
-                                config, dist.rank, dist.world_size, settings.keep_checkpoints)
+                                config, dist.rank, dist.world_size, settings.checkpoint_limit)
     finally:
         bar.close()
         if log:

@@ -18,6 +18,7 @@ from torch.nn import functional as F
 
 from distill.features import Features
 from distill.layer_map import LayerMap
+from distill.teacher_outputs import TeacherNeeds
 from eval.errors import UserError
 
 
@@ -141,8 +142,13 @@ class DistillLoss(nn.Module):
         return "attention" in self.weights
 
     @property
-    def needs_teacher_logits(self) -> bool:
-        return "logits" in self.weights
+    def teacher_needs(self) -> TeacherNeeds:
+        """The teacher outputs this loss reads: stated here once, used to pick the teacher's source."""
+        layers = tuple(t for t, s in self.layer_map if s > 0)
+        hidden = ((0,) if "embedding" in self.weights else ()) + (layers if "hidden" in self.weights else ())
+        return TeacherNeeds(hidden=tuple(sorted(set(hidden))),
+                            attention=layers if self.needs_attention else (),
+                            head_mean=self.attention_mode == "head_mean", logits="logits" in self.weights)
 
     def forward(self, student: Features, teacher: Features, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Returns each enabled loss (unweighted) and ``loss``, their weighted sum (a scalar)."""

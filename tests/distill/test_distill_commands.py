@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from distill import cli
 from tests.distill.conftest import FAST
@@ -29,9 +30,40 @@ def test_finetune_writes_a_loadable_classifier(tmp_path, tiny_teacher, glue_tsv)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["completed"] and 0 <= metrics["dev"]["accuracy"] <= 1
     assert metrics["throughput"]["examples_per_second"] > 0
-    assert (out / "run_config.yaml").is_file() and (out / "checkpoints" / "step_3").is_dir()
+    assert (out / "run_config.yaml").is_file() and not (out / "checkpoints").exists()  # removed once done
     lines = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert [line["step"] for line in lines if "step" in line and "loss" in line] == [1, 2, 3]
+    assert {oct(p.stat().st_mode & 0o777) for p in out.iterdir() if p.is_file()} == {"0o644"}
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(out / "README.md")
+    [result] = card.data.eval_results
+    assert (result.dataset_type, result.dataset_config, result.metric_type) == ("nyu-mll/glue", "sst2", "accuracy")
+    assert result.metric_value == round(metrics["dev"]["accuracy"], 6)
+    assert f"distill finetune --recipe {out / 'run_config.yaml'}" in card.text
+
+
+def test_keep_checkpoints_keeps_them_after_the_run(tmp_path, tiny_teacher, glue_tsv):
+    out = tmp_path / "ft"
+    assert cli.main(["finetune", "--model", str(tiny_teacher), "--task", "sst2", "--data-dir", str(glue_tsv),
+                     "--output-dir", str(out), "--max-steps", "2", "--keep-checkpoints", *FAST]) == 0
+    assert (out / "checkpoints" / "step_2").is_dir()
+
+
+def test_same_seed_gives_identical_weights_head_included(tmp_path, tiny_mlm, glue_tsv):
+    """A pre-trained encoder without a classifier head: the new head must come from --seed too."""
+    from safetensors.torch import load_file
+
+    def run(name: str, seed: int):
+        out = tmp_path / name
+        assert cli.main(["finetune", "--model", str(tiny_mlm), "--task", "sst2", "--data-dir", str(glue_tsv),
+                         "--output-dir", str(out), "--max-steps", "2", "--seed", str(seed), *FAST]) == 0
+        return load_file(out / "model.safetensors")
+
+    first, again, other = run("a", 7), run("b", 7), run("c", 8)
+    assert first.keys() == again.keys()
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert not torch.equal(first["classifier.weight"], other["classifier.weight"])
 
 
 def test_finetune_preset_is_the_label_only_baseline(tmp_path, tiny_teacher, glue_parquet):

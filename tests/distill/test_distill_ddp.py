@@ -19,7 +19,7 @@ def test_two_process_gloo_task_distillation(tmp_path, tiny_teacher, glue_tsv):
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                "-m", "distill.cli", "task", "--task", "sst2", "--teacher", str(tiny_teacher), "--student", "tiny",
                "--data-dir", str(glue_tsv), "--output-dir", str(out), "--max-steps", "2", *FAST,
-               "--set", "train.save_every=1"]
+               "--set", "train.save_every=1", "--keep-checkpoints"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -6,8 +6,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from distill import api
+from distill import api, task_distill
 from distill.config import load_recipe
+from distill.teacher_outputs import LiveTeacher
 
 pytestmark = pytest.mark.integration
 
@@ -16,7 +17,7 @@ def _config(tmp_path, name, teacher, glue_tsv):
     return load_recipe("task", flags={"task": "sst2", "teacher": str(teacher), "student": "tiny",
                                       "data_dir": str(glue_tsv), "output_dir": str(tmp_path / name)},
                        overrides=["train.batch_size=4", "train.max_seq_length=32", "train.save_every=2",
-                                  "train.device=cpu", "train.eval_limit=4",
+                                  "train.device=cpu", "train.eval_limit=4", "train.keep_checkpoints=true",
                                   "phases=[{name: intermediate, losses: {hidden: 1, attention: 1}, epochs: 1},"
                                   " {name: prediction, losses: {logits: 1}, epochs: 2}]"])
 
@@ -25,14 +26,14 @@ def test_interrupted_task_distillation_matches_uninterrupted(tmp_path, tiny_teac
     reference = api.task_distill(_config(tmp_path, "reference", tiny_teacher, glue_tsv))
 
     config = _config(tmp_path, "resumed", tiny_teacher, glue_tsv)
-    real_step = api._distill_step
+    real_step = task_distill.distill_step
     calls = {"n": 0}
 
-    def interrupting_step(teacher, loss, cache):  # Ctrl-C at the 3rd batch of the prediction phase
-        step = real_step(teacher, loss, cache)
+    def interrupting_step(teacher_outputs):  # Ctrl-C at the 3rd batch of the prediction phase
+        step = real_step(teacher_outputs)
 
         def wrapped(model, batch):
-            if not loss.needs_hidden:
+            if not isinstance(teacher_outputs, LiveTeacher):  # stored logits: the prediction phase
                 calls["n"] += 1
                 if calls["n"] == 3:
                     raise KeyboardInterrupt
@@ -40,7 +41,7 @@ def test_interrupted_task_distillation_matches_uninterrupted(tmp_path, tiny_teac
 
         return wrapped
 
-    monkeypatch.setattr(api, "_distill_step", interrupting_step)
+    monkeypatch.setattr(task_distill, "distill_step", interrupting_step)
     with pytest.raises(KeyboardInterrupt):
         api.task_distill(config)
     out = tmp_path / "resumed"
@@ -48,7 +49,7 @@ def test_interrupted_task_distillation_matches_uninterrupted(tmp_path, tiny_teac
     assert [p.name for p in (out / "checkpoints").iterdir()] == ["step_2"]
     assert not (out / "metrics.json").exists()
 
-    monkeypatch.setattr(api, "_distill_step", real_step)
+    monkeypatch.setattr(task_distill, "distill_step", real_step)
     resumed = api.task_distill(config)
     for name in ("model.safetensors",):
         expected, got = load_file(reference / name), load_file(resumed / name)

@@ -1,0 +1,68 @@
+"""Builders the stages share: students, frozen teachers, training batches and the dev evaluator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from distill import augment as augment_module
+from distill.config import TrainSettings
+from distill.data import GlueBatches
+from distill.loop import Distributed
+from distill.students import get_student
+from distill.teachers import set_task_labels
+from eval.batching import encode
+from eval.data import GlueData, load_split
+from eval.errors import UserError
+from eval.harness import EvalSettings, evaluate_task
+from eval.predictors import TorchPredictor
+
+
+def new_student(choice, vocab_config, task, seed: int) -> nn.Module:
+    """A randomly initialised classifier of a preset or custom shape, the same for the same seed."""
+    from transformers import BertForSequenceClassification
+
+    config = get_student(choice).bert_config(vocab_config)
+    set_task_labels(config, task)
+    torch.manual_seed(seed)  # the same initial student in every process
+    return BertForSequenceClassification(config)
+
+
+def frozen(model: nn.Module, dist: Distributed) -> nn.Module:
+    """A teacher on the run's device, in eval mode, with no gradients."""
+    model.to(dist.device).eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    return model
+
+
+def train_data(task, data_dir: str | None, augmented: str | None, settings: TrainSettings) -> GlueData:
+    """The labeled training examples: the task's train split, or a `distill augment` folder."""
+    data = augment_module.load_augmented(augmented, task) if augmented else load_split(task, "train", data_dir)
+    if data.labels is None:
+        raise UserError(f"{task.display_name} train split has no labels")
+    return data.select(settings.train_limit) if settings.train_limit else data
+
+
+def glue_batches(task, data: GlueData, tokenizer, settings: TrainSettings, dist: Distributed) -> GlueBatches:
+    encoded = encode(tokenizer, data, settings.max_seq_length)
+    return GlueBatches(encoded, data.labels, settings.batch_size, settings.seed, settings.shuffle,
+                       dist.rank, dist.world_size, task.is_regression)
+
+
+def dev_evaluator(model: nn.Module, tokenizer, task, data_dir: str | None, settings: TrainSettings,
+                  dist: Distributed):
+    """A function scoring ``model`` (as it is now) on the task's dev split through the GLUE harness."""
+    eval_settings = EvalSettings(split="dev", batch_size=settings.eval_batch_size,
+                                 max_seq_length=settings.max_seq_length, data_dir=data_dir,
+                                 limit=settings.eval_limit, device=dist.device)
+
+    def evaluate() -> dict[str, Any]:
+        result = evaluate_task(TorchPredictor.from_module(model, dist.device), tokenizer, task, eval_settings,
+                               progress=False)
+        return {"score": result["metrics"][task.main_metric], "metrics": result["metrics"],
+                "num_examples": result["num_examples"]}
+
+    return evaluate

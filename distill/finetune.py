@@ -1,0 +1,44 @@
+"""``distill finetune``: fine-tune a teacher, or a randomly initialised student preset, on a task's labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from distill.builders import dev_evaluator, glue_batches, new_student, train_data
+from distill.config import FinetuneConfig
+from distill.loop import seed_everything, train
+from distill.objectives import LabelObjective, label_step
+from distill.run_folder import RunFolder
+from distill.students import is_preset
+from distill.teachers import card_name, load_config, load_model, load_tokenizer
+from eval.tasks import get_task
+
+DEFAULT_VOCAB_SOURCE = "minilm-l6"
+
+
+def finetune(cfg: FinetuneConfig) -> Path:
+    """Fine-tune ``cfg.model`` on ``cfg.task``; the folder keeps the best dev checkpoint. Returns the folder."""
+    task = get_task(cfg.task)
+    with RunFolder.start(cfg, cfg.train) as run:
+        if run.finished:
+            return run.out
+        if is_preset(cfg.model):  # the label-only baseline: a random student with the teacher's vocabulary
+            vocab = cfg.tokenizer or DEFAULT_VOCAB_SOURCE
+            tokenizer = load_tokenizer(vocab)
+            model = new_student(cfg.model, load_config(vocab), task, cfg.train.seed)
+            summary = (f"A `{cfg.model}` student trained from random initialisation on the labels of "
+                       f"{task.display_name} only (the label-only baseline), with the vocabulary of {vocab}.")
+        else:
+            tokenizer = load_tokenizer(cfg.model)
+            torch.manual_seed(cfg.train.seed)  # a pre-trained encoder's new head: the same init for the same seed
+            model = load_model(cfg.model, "classifier", task)
+            summary = f"{card_name(cfg.model)} fine-tuned on the labels of {task.display_name}."
+        batches = glue_batches(task, train_data(task, cfg.data_dir, None, cfg.train), tokenizer, cfg.train, run.dist)
+        seed_everything(cfg.train.seed + run.dist.rank)
+        result = train(LabelObjective(model, task.is_regression), batches, label_step, cfg.train, run.out, cfg,
+                       run.dist, evaluate=dev_evaluator(model, tokenizer, task, cfg.data_dir, cfg.train, run.dist),
+                       on_best=lambda: run.save_model(model, tokenizer), description=f"finetune {task.name}")
+        return run.finish("finetune", result, task, summary=summary,
+                          base_model=None if is_preset(cfg.model) else card_name(cfg.model), tags=("fine-tuned",))

@@ -1,0 +1,58 @@
+"""``distill general``: distil a pre-trained teacher's attention and hidden states into a random student on raw text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from distill.builders import frozen
+from distill.config import GeneralConfig
+from distill.data import CorpusBatches, GlueBatches
+from distill.loop import seed_everything, train
+from distill.objectives import DistillObjective, build_distill_loss, distill_step
+from distill.run_folder import RunFolder
+from distill.students import get_student
+from distill.teacher_outputs import LiveTeacher, teacher_source
+from distill.teachers import card_name, load_model, load_tokenizer
+
+# With teacher_cache the whole corpus is held as packed sequences and its teacher outputs on
+# disk; beyond this many sequences (about 128M tokens at length 128) stream it instead.
+MAX_CACHED_SEQUENCES = 1_000_000
+
+
+def general_distill(cfg: GeneralConfig) -> Path:
+    """Train ``cfg.student`` from random init to match ``cfg.teacher`` on ``cfg.corpus``; returns the folder."""
+    with RunFolder.start(cfg, cfg.train) as run:
+        if run.finished:
+            return run.out
+        tokenizer = load_tokenizer(cfg.teacher)
+        teacher = frozen(load_model(cfg.teacher, "base"), run.dist)
+        torch.manual_seed(cfg.train.seed)  # the same initial student in every process
+        from transformers import BertModel
+
+        student = BertModel(get_student(cfg.student).bert_config(teacher.config), add_pooling_layer=False)
+        loss = build_distill_loss(cfg.losses, cfg.layer_map, cfg.attention_mode, teacher, student)
+        corpus = CorpusBatches(cfg.corpus, tokenizer, cfg.train.max_seq_length, cfg.train.batch_size,
+                               cfg.train.seed, run.dist.rank, run.dist.world_size)
+        epochs, record = None, {}
+        if cfg.teacher_cache:  # finite corpus: packed once, teacher outputs read from disk on every pass
+            encoded = corpus.materialize(MAX_CACHED_SEQUENCES)
+            batches = GlueBatches(encoded, None, cfg.train.batch_size, cfg.train.seed, True, run.dist.rank,
+                                  run.dist.world_size)
+            epochs = cfg.train.max_steps * cfg.train.grad_accum / batches.batches_per_epoch
+            teacher_outputs, seconds = teacher_source(teacher, loss.teacher_needs, encoded, cfg.teacher_cache,
+                                                      cfg.train.eval_batch_size, run.dist.device)
+            record = {"corpus_sequences": len(encoded), "teacher_outputs_seconds": seconds}
+        else:
+            batches, teacher_outputs = corpus, LiveTeacher(teacher, loss.teacher_needs)
+        seed_everything(cfg.train.seed + run.dist.rank)
+        result = train(DistillObjective(student, loss), batches, distill_step(teacher_outputs), cfg.train, run.out,
+                       cfg, run.dist, epochs=epochs, description="general distillation")
+        run.save_model(student, tokenizer)
+        spec = get_student(cfg.student)
+        summary = (f"A student of {spec.layers} layers, hidden size {spec.hidden} and {spec.heads} heads, general-distilled from {card_name(cfg.teacher)} on "
+                   f"unlabeled text ({cfg.corpus}): embedding, hidden-state and attention losses, "
+                   f"{result['steps']} steps. Fine-tune or task-distill it on a task before use.")
+        return run.finish("general", {**result, "details": record}, summary=summary, base_model=card_name(cfg.teacher),
+                          tags=("distillation", "tinybert", "general-distillation"))

@@ -1,0 +1,151 @@
+"""A stage's output folder from start to finish: lock, resume or refuse, save the model, record, tidy up.
+
+Every `distill` stage reads the same way::
+
+    with RunFolder.start(cfg, cfg.train) as run:
+        if run.finished:
+            return run.out
+        ... build the model and data, then loop.train(...) ...
+        return run.finish("finetune", result, task, model=model, tokenizer=tokenizer)
+
+``finish`` writes ``metrics.json`` (the run's record, with ``"completed": true``), a model card,
+makes every file readable by others (0644), and removes training checkpoints unless the config
+keeps them: resuming needs them only while the run is unfinished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from distill.checkpoint import RUN_CONFIG, prepare_output_dir
+from distill.config import TrainSettings
+from distill.loop import Distributed, setup_distributed
+from eval.artifacts import folder_lock, provenance, write_json
+from eval.config import to_dict
+from eval.errors import UserError
+from eval.model_card import ModelCard, write_model_card
+
+METRICS = "metrics.json"
+PHASE_DONE = "phase.json"
+
+
+class RunFolder:
+    """One stage's output folder, held under a lock for the whole run (rank 0 under ``torchrun``)."""
+
+    def __init__(self, out: Path, cfg: Any, dist: Distributed):
+        self.out, self.cfg, self.dist = out, cfg, dist
+        self._lock: folder_lock | None = None
+
+    @classmethod
+    def start(cls, cfg: Any, train: TrainSettings | None = None, device: str = "auto") -> "RunFolder":
+        dist = setup_distributed(train.device if train else device)
+        return cls(Path(cfg.output_dir), cfg, dist)
+
+    def __enter__(self) -> "RunFolder":
+        if self.dist.is_main:
+            self._lock = folder_lock(self.out).__enter__()
+            prepare_output_dir(self.out, self.cfg)
+        self.barrier()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._lock is not None:
+            self._lock.__exit__(*exc)
+
+    @property
+    def finished(self) -> bool:
+        return is_finished(self.out)
+
+    def save_model(self, model: nn.Module, tokenizer, folder: Path | None = None) -> None:
+        """``save_pretrained`` model and tokenizer into ``folder`` (default: the run folder), atomically per file."""
+        if self.dist.is_main:
+            save_model_folder(model, tokenizer, folder or self.out)
+
+    def finish(self, stage: str, result: dict, task=None, summary: str | None = None, base_model: str | None = None,
+               tags: tuple[str, ...] = ()) -> Path:
+        """Record the finished run, write its model card (when ``summary`` is given), tidy the folder.
+
+        Returns:
+            The run folder.
+        """
+        if self.dist.is_main:
+            best = result.get("best")
+            record = {
+                "stage": stage, "completed": True, "task": task.name if task else None,
+                "main_metric": task.main_metric if task else None,
+                "dev": best["metrics"] if best else None, "best_step": best["step"] if best else None,
+                "steps": result.get("steps"), "history": result.get("history"),
+                "last_log": result.get("last_log"), "throughput": result.get("throughput"),
+                **{key: result[key] for key in ("phases", "details") if key in result},
+                "config": to_dict(self.cfg), **provenance(),
+            }
+            if summary is not None:
+                write_model_card(self.out, self._card(stage, summary, task, best, base_model, tags))
+            keep = getattr(getattr(self.cfg, "train", None), "keep_checkpoints", False)
+            if not keep:
+                remove_checkpoints(self.out)
+            share_files(self.out)
+            write_json(self.out / METRICS, record)  # last: its "completed" marks the whole folder done
+        self.barrier()
+        return self.out
+
+    def _card(self, stage: str, summary: str, task, best: dict | None, base_model: str | None,
+              tags: tuple[str, ...]) -> ModelCard:
+        train = getattr(self.cfg, "train", None)
+        settings = {"stage": f"distill {stage}", "recipe": f"{RUN_CONFIG} (beside the weights)"}
+        if train is not None:
+            settings.update({"learning rate": train.lr, "batch size": train.batch_size,
+                             "max sequence length": train.max_seq_length, "seed": train.seed})
+        if best:
+            settings["dev evaluation step kept"] = best["step"]
+        return ModelCard(title=self.out.name, summary=summary, task=task, metrics=best["metrics"] if best else None,
+                         base_model=base_model, tags=tags, settings=settings,
+                         command=f"distill {stage} --recipe {self.out / RUN_CONFIG}")
+
+    def barrier(self) -> None:
+        if self.dist.world_size > 1:
+            torch.distributed.barrier()
+
+
+def is_finished(out: Path) -> bool:
+    """Whether ``out`` holds a completed run (its ``metrics.json`` says so)."""
+    metrics = Path(out) / METRICS
+    if not metrics.is_file():
+        return False
+    try:
+        return bool(json.loads(metrics.read_text()).get("completed", False))
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        raise UserError(f"{metrics} is corrupt; delete it to let the run resume from its last checkpoint") from None
+
+
+def save_model_folder(model: nn.Module, tokenizer, folder: Path) -> None:
+    """``save_pretrained`` model and tokenizer into ``folder``, each file replaced atomically."""
+    tmp = folder / ".tmp-model"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    share_files(tmp)
+    for file in tmp.iterdir():
+        os.replace(file, folder / file.name)
+    tmp.rmdir()
+
+
+def remove_checkpoints(out: Path) -> None:
+    """Delete the training checkpoints of a finished run (its own and its phases')."""
+    for folder in [out / "checkpoints", *out.glob("*/checkpoints")]:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def share_files(folder: Path) -> None:
+    """Files 0644 and folders 0755: model folders are meant to be copied, served and shared."""
+    for path in [folder, *folder.rglob("*")]:
+        if path.is_symlink():
+            continue
+        path.chmod(0o755 if path.is_dir() else 0o644)

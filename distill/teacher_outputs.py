@@ -1,0 +1,323 @@
+"""What a loss needs from the teacher, and where it comes from: a live forward pass or a stored one.
+
+:class:`TeacherNeeds` names the teacher outputs a loss reads (hidden-state indices, attention
+layers, logits). A stage asks its loss once, and the answer decides the source:
+
+- logits alone: the teacher runs once over the training examples before the loop, and its
+  logits stay in memory (the prediction phase then trains at the student's speed);
+- hidden states or attention with ``teacher_cache`` set: the teacher runs once over the examples
+  and every output is written to a memory-mapped store on disk, which later runs with other
+  seeds, other student sizes or more epochs read instead of running the teacher again;
+- otherwise the teacher runs on every batch (:class:`LiveTeacher`), as TinyBERT does.
+
+The store is keyed by the teacher's weights and the exact token ids, so a changed teacher or
+other data never reads stale outputs. Hidden states and attention scores are stored in float16
+(half the disk; targets differ from the live ones by float16 rounding only), logits in float32.
+Building resumes after an interruption, and a lock lets two runs share one store safely.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from distill.features import Features, extract
+from eval.artifacts import folder_lock, write_json
+from eval.batching import Encoded, length_sorted_batches
+from eval.errors import UserError
+
+TeacherSource = Callable[[dict[str, torch.Tensor]], Features]
+STORE_VERSION = 1
+_MANIFEST = "manifest.json"
+_PROGRESS = "progress.json"
+_FLUSH_EVERY = 50  # batches between progress records while building
+
+
+@dataclass(frozen=True)
+class TeacherNeeds:
+    """The teacher outputs a loss reads.
+
+    Attributes:
+        hidden: hidden-state indices (0 is the embedding output).
+        attention: layer numbers (1-based) whose pre-softmax scores are compared.
+        head_mean: attention is compared averaged over heads, so only the mean is kept.
+        logits: the prediction layer's output.
+    """
+
+    hidden: tuple[int, ...] = ()
+    attention: tuple[int, ...] = ()
+    head_mean: bool = False
+    logits: bool = False
+
+    @property
+    def intermediate(self) -> bool:
+        return bool(self.hidden or self.attention)
+
+    def outputs(self) -> list[str]:
+        """Names of the stored arrays these needs read."""
+        heads = "mean" if self.head_mean else "all"
+        return ([f"hidden-{i}" for i in self.hidden] + [f"attention-{i}-{heads}" for i in self.attention]
+                + (["logits"] if self.logits else []))
+
+
+class LiveTeacher:
+    """The teacher's forward pass on every batch, asking only for what the loss reads."""
+
+    def __init__(self, teacher: nn.Module, needs: TeacherNeeds):
+        self.teacher, self.needs = teacher, needs
+
+    def __call__(self, batch: dict[str, torch.Tensor]) -> Features:
+        with torch.no_grad():
+            return extract(self.teacher, batch, hidden=bool(self.needs.hidden), attention=bool(self.needs.attention))
+
+
+def teacher_source(teacher: nn.Module, needs: TeacherNeeds, encoded: Encoded, cache_dir: str | None,
+                   batch_size: int, device: str) -> tuple[TeacherSource, float | None]:
+    """The cheapest correct source of ``needs`` for training on ``encoded``.
+
+    Returns:
+        The source (``batch -> Features``; batches carry ``rows``, their example positions) and
+        the seconds spent running the teacher ahead of training (``None`` for a live teacher).
+    """
+    if cache_dir is None and needs.intermediate:
+        return LiveTeacher(teacher, needs), None
+    started = time.perf_counter()
+    if cache_dir is None:
+        store: OutputStore = MemoryStore(teacher, needs, encoded, batch_size, device)
+    else:
+        store = DiskStore.open(Path(cache_dir), teacher, needs, encoded, batch_size, device)
+    return store.features, time.perf_counter() - started
+
+
+class OutputStore:
+    """Teacher outputs for every example of a fixed set, read back as padded batches."""
+
+    needs: TeacherNeeds
+    lengths: np.ndarray
+    arrays: dict[str, np.ndarray]
+
+    def features(self, batch: dict[str, torch.Tensor]) -> Features:
+        rows = batch["rows"].cpu().numpy()
+        width = batch["input_ids"].shape[1]
+        device = batch["input_ids"].device
+        hidden = self._sparse({i: self._tokens(f"hidden-{i}", rows, width) for i in self.needs.hidden})
+        heads = "mean" if self.needs.head_mean else "all"
+        attention = {i: self._squares(f"attention-{i}-{heads}", rows, width) for i in self.needs.attention}
+        to = lambda t: None if t is None else t.to(device)  # noqa: E731
+        return Features(
+            attention_mask=batch["attention_mask"],
+            hidden_states=tuple(map(to, hidden)) if self.needs.hidden else None,
+            attention_scores=tuple(map(to, self._sparse({i - 1: a for i, a in attention.items()})))
+            if self.needs.attention else None,
+            logits=to(torch.from_numpy(np.asarray(self.arrays["logits"][rows], dtype=np.float32)))
+            if self.needs.logits else None,
+        )
+
+    @staticmethod
+    def _sparse(by_index: dict[int, torch.Tensor]) -> list[torch.Tensor | None]:
+        """A list indexable like ``hidden_states``: the stored entries, ``None`` elsewhere."""
+        out: list[torch.Tensor | None] = [None] * (max(by_index) + 1 if by_index else 0)
+        for index, value in by_index.items():
+            out[index] = value
+        return out
+
+    def _tokens(self, name: str, rows: np.ndarray, width: int) -> torch.Tensor:
+        array, starts = self.arrays[name], self.token_offsets
+        out = np.zeros((len(rows), width, array.shape[-1]), dtype=np.float32)
+        for n, row in enumerate(rows):
+            out[n, : self.lengths[row]] = array[starts[row]:starts[row + 1]]
+        return torch.from_numpy(out)
+
+    def _squares(self, name: str, rows: np.ndarray, width: int) -> torch.Tensor:
+        array, starts, heads = self.arrays[name], self.square_offsets(name), self.heads(name)
+        out = np.zeros((len(rows), heads, width, width), dtype=np.float32)
+        for n, row in enumerate(rows):
+            length = int(self.lengths[row])
+            out[n, :, :length, :length] = array[starts[row]:starts[row + 1]].reshape(heads, length, length)
+        return torch.from_numpy(out)
+
+    @property
+    def token_offsets(self) -> np.ndarray:
+        return _offsets(self.lengths)
+
+    def square_offsets(self, name: str) -> np.ndarray:
+        return _offsets(self.heads(name) * self.lengths.astype(np.int64) ** 2)
+
+    def heads(self, name: str) -> int:
+        return 1 if name.endswith("-mean") else self.teacher_heads
+
+
+class MemoryStore(OutputStore):
+    """Logits of every example, computed once and kept in memory (no disk)."""
+
+    def __init__(self, teacher: nn.Module, needs: TeacherNeeds, encoded: Encoded, batch_size: int, device: str):
+        if needs.intermediate:
+            raise ValueError("MemoryStore keeps logits only; use DiskStore for hidden states and attention")
+        self.needs, self.lengths = needs, encoded.lengths
+        self.arrays = {"logits": np.zeros((len(encoded), teacher.config.num_labels), dtype=np.float32)}
+        for rows, features in _teacher_pass(teacher, needs, encoded, batch_size, device):
+            self.arrays["logits"][rows] = features.logits.float().cpu().numpy()
+
+
+class DiskStore(OutputStore):
+    """Teacher outputs on disk under ``root/<key>/``, one ``.npy`` file per output, memory-mapped."""
+
+    def __init__(self, folder: Path, needs: TeacherNeeds, lengths: np.ndarray, teacher_heads: int):
+        self.folder, self.needs, self.lengths, self.teacher_heads = folder, needs, lengths, teacher_heads
+        self.arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in needs.outputs()}
+
+    @classmethod
+    def open(cls, root: Path, teacher: nn.Module, needs: TeacherNeeds, encoded: Encoded, batch_size: int,
+             device: str) -> "DiskStore":
+        """Open the store of this teacher and these inputs, first computing any output it lacks."""
+        folder = root / store_key(teacher, encoded)
+        with folder_lock(folder, what="teacher-output build"):
+            manifest = _read_manifest(folder)
+            missing = [name for name in needs.outputs() if name not in manifest.get("outputs", [])]
+            if missing:
+                _build(folder, teacher, needs, encoded, missing, batch_size, device)
+                manifest = {"version": STORE_VERSION, "examples": len(encoded),
+                            "teacher_heads": teacher.config.num_attention_heads,
+                            "outputs": sorted({*manifest.get("outputs", []), *missing})}
+                np.save(folder / "lengths.npy", encoded.lengths)
+                write_json(folder / _MANIFEST, manifest)
+        return cls(folder, needs, encoded.lengths, int(manifest["teacher_heads"]))
+
+
+def store_key(teacher: nn.Module, encoded: Encoded) -> str:
+    """A digest of the teacher's weights and the exact inputs: a store is valid for both or neither."""
+    digest = hashlib.sha256(f"v{STORE_VERSION}".encode())
+    for name, tensor in sorted(teacher.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    for ids, types in zip(encoded.input_ids, encoded.token_type_ids):
+        digest.update(np.asarray(ids, dtype=np.int64).tobytes() + b"|" + np.asarray(types, dtype=np.int8).tobytes())
+    return digest.hexdigest()[:20]
+
+
+def _read_manifest(folder: Path) -> dict:
+    path = folder / _MANIFEST
+    if not path.is_file():
+        return {}
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        manifest = None
+    if not isinstance(manifest, dict) or manifest.get("version") != STORE_VERSION:
+        raise UserError(f"teacher-output store {folder} is corrupt or from another version; delete that "
+                        f"folder and re-run (it is rebuilt)")
+    return manifest
+
+
+def _build(folder: Path, teacher: nn.Module, needs: TeacherNeeds, encoded: Encoded, names: list[str],
+           batch_size: int, device: str) -> None:
+    """One teacher pass writing ``names`` (resumes a pass that was interrupted)."""
+    partial = folder / ".partial"
+    progress = _read_progress(partial, names)
+    if progress is None:
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        progress = {"outputs": names, "batches": 0}
+        write_json(partial / _PROGRESS, progress)
+    shapes = _shapes(teacher, encoded, names)
+    arrays = {name: np.lib.format.open_memmap(partial / f"{name}.npy", mode="r+" if progress["batches"] else "w+",
+                                              dtype=dtype, shape=shape)
+              for name, (shape, dtype) in shapes.items()}
+    token_starts = _offsets(encoded.lengths)
+    square_starts = {n: _offsets((teacher.config.num_attention_heads if n.endswith("-all") else 1)
+                                 * encoded.lengths.astype(np.int64) ** 2) for n in names if n.startswith("attention")}
+    pass_needs = _needs_of(names, needs.head_mean)
+    done = progress["batches"]
+    from tqdm.auto import tqdm
+
+    batches = _teacher_pass(teacher, pass_needs, encoded, batch_size, device, skip=done)
+    for number, (rows, features) in enumerate(tqdm(batches, desc="teacher outputs", unit="batch",
+                                                     total=-(-len(encoded) // batch_size), initial=done), done + 1):
+        for name, array in arrays.items():
+            _write(name, array, rows, features, encoded.lengths, token_starts, square_starts.get(name))
+        if number % _FLUSH_EVERY == 0:
+            _flush(arrays, partial, names, number)
+    _flush(arrays, partial, names, -1)
+    for name in names:
+        (partial / f"{name}.npy").replace(folder / f"{name}.npy")
+    shutil.rmtree(partial)
+
+
+def _read_progress(partial: Path, names: list[str]) -> dict | None:
+    try:
+        progress = json.loads((partial / _PROGRESS).read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return progress if progress.get("outputs") == names and progress.get("batches", 0) >= 0 else None
+
+
+def _flush(arrays: dict[str, np.ndarray], partial: Path, names: list[str], batches: int) -> None:
+    for array in arrays.values():
+        array.flush()
+    write_json(partial / _PROGRESS, {"outputs": names, "batches": batches})
+
+
+def _needs_of(names: list[str], head_mean: bool) -> TeacherNeeds:
+    hidden = tuple(int(n.split("-")[1]) for n in names if n.startswith("hidden-"))
+    attention = tuple(int(n.split("-")[1]) for n in names if n.startswith("attention-"))
+    return TeacherNeeds(hidden, attention, head_mean, "logits" in names)
+
+
+def _shapes(teacher: nn.Module, encoded: Encoded, names: list[str]) -> dict[str, tuple[tuple[int, ...], type]]:
+    config = teacher.config
+    tokens = int(encoded.lengths.sum())
+    squares = int((encoded.lengths.astype(np.int64) ** 2).sum())
+    shapes = {}
+    for name in names:
+        if name == "logits":
+            shapes[name] = ((len(encoded), config.num_labels), np.float32)
+        elif name.startswith("hidden-"):
+            shapes[name] = ((tokens, config.hidden_size), np.float16)
+        else:
+            heads = config.num_attention_heads if name.endswith("-all") else 1
+            shapes[name] = ((heads * squares,), np.float16)
+    return shapes
+
+
+def _write(name: str, array: np.ndarray, rows: np.ndarray, features: Features, lengths: np.ndarray,
+           token_starts: np.ndarray, square_starts: np.ndarray | None) -> None:
+    if name == "logits":
+        array[rows] = features.logits.float().cpu().numpy()
+        return
+    index = int(name.split("-")[1])
+    if name.startswith("hidden-"):
+        values = features.hidden_states[index].float().cpu().numpy()
+        for n, row in enumerate(rows):
+            array[token_starts[row]:token_starts[row + 1]] = values[n, : lengths[row]]
+        return
+    scores = features.attention_scores[index - 1].float()
+    if name.endswith("-mean"):
+        scores = scores.mean(dim=1, keepdim=True)
+    scores = scores.cpu().numpy()
+    for n, row in enumerate(rows):
+        length = int(lengths[row])
+        array[square_starts[row]:square_starts[row + 1]] = scores[n, :, :length, :length].reshape(-1)
+
+
+def _teacher_pass(teacher: nn.Module, needs: TeacherNeeds, encoded: Encoded, batch_size: int, device: str,
+                  skip: int = 0):
+    """``(rows, Features)`` for every example, in length-sorted batches (little padding)."""
+    live = LiveTeacher(teacher, needs)
+    for number, (rows, padded) in enumerate(length_sorted_batches(encoded, batch_size)):
+        if number < skip:
+            continue
+        inputs = {k: torch.from_numpy(v).to(device) for k, v in padded.items()}
+        yield rows, live(inputs)
+
+
+def _offsets(sizes: np.ndarray) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(np.asarray(sizes, dtype=np.int64))])
