@@ -35,7 +35,7 @@ import torch
 
 from distill.checkpoint import prepare_output_dir
 from distill.teachers import load_model, load_tokenizer
-from eval.artifacts import provenance, write_atomic, write_json
+from eval.artifacts import folder_lock, provenance, write_atomic, write_json
 from eval.config import to_dict
 from eval.data import GlueData, load_split
 from eval.errors import UserError
@@ -43,13 +43,19 @@ from eval.predictors import resolve_device
 from eval.tasks import GlueTask, get_task
 
 META = "augment.json"
+_QUERY_BLOCK = 1024  # words whose neighbours are looked up at once
 
 
 def run(cfg) -> Path:
     """Augment ``cfg.task``'s training split into ``cfg.output_dir``; returns that folder."""
     task = get_task(cfg.task)
     out = Path(cfg.output_dir)
-    prepare_output_dir(out, cfg)
+    with folder_lock(out):
+        prepare_output_dir(out, cfg)
+        return _run(cfg, task, out)
+
+
+def _run(cfg, task: GlueTask, out: Path) -> Path:
     data = load_split(task, "train", cfg.data_dir)
     if cfg.limit:
         data = data.select(cfg.limit)
@@ -143,8 +149,9 @@ class EmbeddingNeighbours:
         if not known:
             return {w: [] for w in words}
         queries = torch.nn.functional.normalize(torch.stack([v for _, v in known]).float(), dim=-1)
-        similarity = queries @ self.matrix.T  # [words, vocabulary]
-        top = similarity.topk(min(k + 1, similarity.shape[1]), dim=-1).indices.tolist()
+        top: list[list[int]] = []
+        for block in queries.split(_QUERY_BLOCK):  # [block, vocabulary] similarities at a time: bounded memory
+            top += (block @ self.matrix.T).topk(min(k + 1, self.matrix.shape[0]), dim=-1).indices.tolist()
         found = {w: [self.words[i] for i in row if self.words[i] != w][:k] for (w, _), row in zip(known, top)}
         return {w: found.get(w, []) for w in words}
 
@@ -162,6 +169,14 @@ class Augmenter:
         self.allowed[[i for w, i in vocab.items() if w.isalpha() and w not in tokenizer.all_special_tokens]] = True
 
     def words(self, text: str) -> list[str]:
+        """The words of ``text`` up to the model's length limit (the rest would be truncated in training).
+
+        Cutting first keeps the work per example bounded: the masked-LM step runs one copy of the
+        sentence per word, which would grow with the square of an unbounded text's length.
+        """
+        offsets = self.tokenizer(text, add_special_tokens=False, truncation=True, max_length=self.max_seq_length,
+                                 return_offsets_mapping=True)["offset_mapping"]
+        text = text[: offsets[-1][1]] if offsets else ""
         backend = self.tokenizer.backend_tokenizer
         normalized = backend.normalizer.normalize_str(text) if backend.normalizer else text
         return [word for word, _ in backend.pre_tokenizer.pre_tokenize_str(normalized)]

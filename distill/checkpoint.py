@@ -21,7 +21,7 @@ import torch
 import yaml
 from safetensors.torch import load_model, save_model
 
-from eval.artifacts import LOCK_FILE, write_atomic
+from eval.artifacts import write_atomic
 from eval.config import dump_yaml, from_dict, to_dict
 from eval.errors import UserError
 
@@ -68,7 +68,7 @@ def prepare_output_dir(output_dir: str | Path, config: Any) -> bool:
             return True
         # A run that failed before its first checkpoint (a typo in a path, say) left only its
         # config: nothing to lose, so the corrected command starts afresh in the same folder.
-    elif folder.is_dir() and any(p.name != LOCK_FILE for p in folder.iterdir()):
+    elif folder.is_dir() and any(folder.iterdir()):
         raise UserError(f"output folder {folder} is not empty and holds no run_config.yaml; pass an empty "
                         f"or new --output-dir")
     write_atomic(config_file, dump_yaml(config))
@@ -92,8 +92,8 @@ def _saved_config(path: Path, cls: type) -> dict:
 
 
 def _holds_work(folder: Path) -> bool:
-    """Whether a run folder holds anything besides its config, log and lock (checkpoints, weights, parts)."""
-    return any(p.is_file() and p.name not in (RUN_CONFIG, "train_log.jsonl", LOCK_FILE) for p in folder.rglob("*"))
+    """Whether a run folder holds anything besides its config and log (checkpoints, weights, parts)."""
+    return any(p.is_file() and p.name not in (RUN_CONFIG, "train_log.jsonl") for p in folder.rglob("*"))
 
 
 def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:

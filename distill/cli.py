@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from eval.console import quiet_third_party_logs, run_command
+from eval.errors import UserError
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
@@ -72,13 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--recipe", help="a YAML recipe (see `distill list`)")
         command.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                              help="override any recipe key, e.g. --set train.lr=3e-5 (repeatable)")
-    pipeline = sub.add_parser("pipeline", help="teacher -> distillation -> INT8 -> GLUE report from one "
-                              "recipe, skipping finished stages", epilog=EPILOG,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
-    pipeline.add_argument("recipe", help="a pipeline recipe, e.g. recipes/quickstart.yaml")
-    pipeline.add_argument("--output-dir", help="run folder (default: the recipe's output_dir)")
-    pipeline.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                          help="override a recipe key, e.g. --set student=mini (repeatable)")
+    # `distill pipeline RECIPE` is handled by the orchestrator before this parser runs (the
+    # `distill` console command starts in pipeline.cli); listed here so --help shows it.
+    sub.add_parser("pipeline", help="run a whole recipe: teacher -> distillation -> INT8 -> report "
+                   "(same as `pipeline run RECIPE`)", add_help=False)
     sub.add_parser("list", help="list student presets, teacher aliases, GLUE tasks and shipped recipes")
     return parser
 
@@ -94,7 +92,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(listing())
         return 0
     if args.command == "pipeline":
-        return _pipeline(args)
+        raise UserError("`distill pipeline` is run by the `distill` console command or `pipeline run RECIPE`")
     from distill import api
     from distill.config import load_recipe
 
@@ -104,14 +102,6 @@ def _dispatch(args: argparse.Namespace) -> int:
            "augment": api.augment}[args.command]
     out = run(cfg)
     print(f"saved {args.command} output to {out}")
-    return 0
-
-
-def _pipeline(args: argparse.Namespace) -> int:
-    from distill.pipeline import load_pipeline, run_pipeline
-
-    report = run_pipeline(load_pipeline(args.recipe, overrides=args.set, output_dir=args.output_dir))
-    print(f"pipeline complete; report: {report / 'leaderboard.html'}")
     return 0
 
 

@@ -53,7 +53,10 @@ def write_json(path: str | Path, obj: Any) -> Path:
     return write_atomic(path, text + "\n")
 
 
-LOCK_FILE = ".lock"
+def lock_file(folder: str | Path) -> Path:
+    """The lock of a folder: a hidden file beside it, so model folders stay clean to ship."""
+    folder = Path(folder)
+    return folder.parent / f".{folder.name}.lock"
 
 
 class folder_lock:
@@ -73,7 +76,7 @@ class folder_lock:
         if self.folder.exists() and not self.folder.is_dir():
             raise UserError(f"output {self.folder} is a file; pass a folder to --output-dir")
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.handle = (self.folder / LOCK_FILE).open("a")
+        self.handle = lock_file(self.folder).open("a")
         try:
             fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as err:

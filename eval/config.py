@@ -9,6 +9,7 @@ the library; nothing in a recipe is imported or executed.
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import difflib
 import types
@@ -152,7 +153,7 @@ def _convert(hint: Any, value: Any, path: str, errors: list[str]) -> Any:
             return tuple(_convert(a, v, f"{path}[{i}]", errors) for i, (a, v) in enumerate(zip(args, value)))
         item = args[0] if args else Any
         return tuple(_convert(item, v, f"{path}[{i}]", errors) for i, v in enumerate(value))
-    if origin in (dict, Mapping, typing.Mapping) or hint is dict:
+    if origin in (dict, Mapping, typing.Mapping, collections.abc.Mapping) or hint is dict:
         if not isinstance(value, Mapping):
             errors.append(f"{path}: expected a mapping, got {value!r}")
             return None

@@ -6,7 +6,6 @@ from typing import Sequence
 
 import numpy as np
 
-from eval.glue_metric import GlueMetric
 from eval.tasks import GlueTask
 
 
@@ -27,6 +26,8 @@ def compute_metrics(task: GlueTask, predictions: np.ndarray, labels: Sequence[fl
         The task's metrics as fractions in [0, 1] (correlations in [-1, 1]), keyed as Hugging
         Face's GLUE metric keys them.
     """
+    from eval.glue_metric import GlueMetric  # imports `evaluate` (seconds): only when scoring
+
     metric = GlueMetric(config_name=task.name, keep_in_memory=True)
     result = metric.compute(predictions=np.asarray(predictions), references=np.asarray(labels))
     return {name: float(result[name]) for name in task.metrics}

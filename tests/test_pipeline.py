@@ -1,7 +1,8 @@
-"""`distill pipeline`: the stage plan, skipping finished stages, and resuming after kill -9."""
+"""The orchestrator: recipes expand into typed stages, validate as a whole, run resumably."""
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -10,97 +11,222 @@ from pathlib import Path
 
 import pytest
 
-from distill.pipeline import PipelineConfig, StageSettings, load_pipeline, plan, run_pipeline
 from eval.errors import UserError
+from pipeline import cli
+from pipeline.recipe import load_plan
+from pipeline.runner import command, run_plan, select
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _names(stages):
-    return [s.name for s in stages]
+def _recipe(tmp_path: Path, text: str, name: str = "recipe.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
 
 
-def test_full_plan_order_and_commands(tmp_path):
-    cfg = PipelineConfig(task="mrpc", teacher="minilm-l6", student="tiny", output_dir=str(tmp_path),
-                         data_dir="glue", corpus="corpus.txt", augment=True,
-                         stages={"task": StageSettings(set=("train.epochs=1",))})
-    stages = plan(cfg)
-    assert _names(stages) == ["finetune", "general", "augment", "task", "baseline", "int8", "eval-teacher",
-                              "eval-student", "eval-baseline", "eval-student-int8", "report"]
-    task = stages[3]
-    assert task.argv[:2] == ("distill", "task")
-    assert task.command.endswith("--set train.epochs=1")
-    assert f"--student {tmp_path}/general" in task.command  # general distillation feeds task distillation
-    assert f"--augmented {tmp_path}/augmented" in task.command
-    assert f"--teacher {tmp_path}/teacher" in task.command  # the fine-tuned teacher, not the pre-trained one
-    assert stages[1].command.startswith("distill general --teacher minilm-l6")
+def _names(plan):
+    return [s.name for s in plan.stages]
+
+
+def test_full_plan_order_wiring_and_commands(tmp_path):
+    recipe = _recipe(tmp_path, f"""task: mrpc
+teacher: minilm-l6
+student: tiny
+output_dir: {tmp_path}/run
+data_dir: glue
+corpus: corpus.txt
+augment: true
+stages:
+  task: {{train: {{epochs: 1}}}}
+  general: {{train: {{max_steps: 10}}}}
+""")
+    plan = load_plan(recipe)
+    assert _names(plan) == ["finetune", "general", "augment", "task", "baseline", "int8", "eval-teacher",
+                            "eval-student", "eval-baseline", "eval-student-int8", "report"]
+    task = plan.stage("task")
+    run = tmp_path / "run"
+    assert (task.config.teacher, task.config.student, task.config.augmented) == (
+        str(run / "teacher"), str(run / "general"), str(run / "augmented"))  # stages feed each other
+    assert task.config.train.epochs == 1 and task.after == ("finetune", "general", "augment")
+    assert command(plan, task) == ("distill", "task", "--recipe", str(run / "recipes" / "task.yaml"))
+    assert plan.stage("int8").config.model == str(run / "student")
+    report = command(plan, plan.stage("report"))
+    assert report[:2] == ("glue", "report") and str(run / "results" / "student-int8.json") in report
 
 
 def test_plan_skips_teacher_finetuning_when_the_head_fits(tmp_path, tiny_classifier):
-    cfg = PipelineConfig(task="sst2", teacher=str(tiny_classifier), student="tiny", output_dir=str(tmp_path),
-                         baseline=False, int8=False)
-    assert _names(plan(cfg)) == ["task", "eval-teacher", "eval-student", "report"]
-    cfg = PipelineConfig(task="mnli", teacher=str(tiny_classifier), student="tiny", output_dir=str(tmp_path))
-    assert _names(plan(cfg))[0] == "finetune"  # 2 labels do not fit MNLI's 3
+    base = f"teacher: {tiny_classifier}\nstudent: tiny\noutput_dir: {tmp_path}/run\n"
+    plan = load_plan(_recipe(tmp_path, "task: sst2\nbaseline: false\nint8: false\n" + base))
+    assert _names(plan) == ["task", "eval-teacher", "eval-student", "report"]
+    assert _names(load_plan(_recipe(tmp_path, "task: mnli\n" + base, "mnli.yaml")))[0] == "finetune"  # 2 != 3 labels
 
 
-def test_every_shipped_pipeline_recipe_validates():
-    recipes = sorted((ROOT / "recipes").glob("*.yaml"))
-    assert recipes, "no pipeline recipes shipped"
-    for recipe in recipes:
-        cfg = load_pipeline(recipe)
-        assert plan(cfg)[-1].name == "report"
-        assert recipe.read_text().startswith("#") and "distill pipeline" in recipe.read_text().split("\n\n")[0]
+SHIPPED = sorted([*ROOT.glob("recipes/*.yaml"), *ROOT.glob("recipes/glue/*.yaml")])
 
 
-def test_bad_pipeline_recipe_lists_every_error(tmp_path):
-    recipe = tmp_path / "bad.yaml"
-    recipe.write_text("task: sst3\nteacher: minilm-l6\nstudnet: tiny\nstages: {distil: {}}\noutput_dir: x\n"
-                      "eval: {batch_size: many}\n")
+@pytest.mark.parametrize("recipe", SHIPPED, ids=lambda p: p.relative_to(ROOT / "recipes").as_posix())
+def test_every_shipped_pipeline_recipe_validates(recipe):
+    plan = load_plan(recipe)
+    assert plan.stages[-1].name == "report"
+    header = recipe.read_text().split("\n\n")[0]
+    assert recipe.read_text().startswith("#") and ("distill pipeline" in header or "pipeline run" in header)
+
+
+def test_a_bad_recipe_lists_every_error_with_its_stage_and_runs_nothing(tmp_path, capsys):
+    recipe = _recipe(tmp_path, f"""task: sst2
+teacher: minilm-l6
+student: tiny
+output_dir: {tmp_path}/run
+stages:
+  finetune: {{train: {{bach_size: 4}}}}
+  task: {{phases: [{{name: a, losses: {{hiden: 1}}}}], train: {{lr: fast}}}}
+  int8: {{per_chanel: false}}
+  baseline: {{set: [train.lr=1], model: other}}
+""")
+    started = time.perf_counter()
+    assert cli.main(["run", str(recipe)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert time.perf_counter() - started < 60  # validation only (the issue's bar is 5 s on an idle machine)
+    assert err.startswith("error: 5 problems in the recipe, nothing was run") and "\n" not in err
+    for fragment in ("stage 'finetune'", "'train.bach_size' (did you mean 'batch_size'?)", "unknown losses ['hiden']",
+                     "train.lr: expected float, got 'fast'", "stage 'int8'", "'per_chanel' (did you mean 'per_channel'?)",
+                     "stage 'baseline': 'set' lists", "'model' is set by the pipeline itself"):
+        assert fragment in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_recipe_level_typos_are_reported_together(tmp_path):
+    recipe = _recipe(tmp_path, "task: sst3\nteacher: minilm-l6\nstudnet: tiny\noutput_dir: x\n"
+                               "eval: {batch_size: many}\nkind: pipeline\n")
     with pytest.raises(UserError) as err:
-        load_pipeline(recipe)
+        load_plan(recipe)
     message = str(err.value)
     assert "unknown key 'studnet' (did you mean 'student'?)" in message
-    assert "missing required key 'student'" in message
-    assert "eval.batch_size: expected int" in message
+    assert "missing required key 'student'" in message and "eval.batch_size: expected int" in message
+    with pytest.raises(UserError, match="unknown kind 'pipelines'"):
+        load_plan(recipe, overrides=["kind=pipelines"])
 
 
-def _pipeline_recipe(tmp_path, teacher, data_dir) -> Path:
-    recipe = tmp_path / "tiny.yaml"
-    steps = "[train.max_steps=2, train.batch_size=4, train.max_seq_length=16, train.eval_limit=8]"
-    recipe.write_text(f"""# A tiny pipeline for tests.
+def test_explicit_stages_refer_to_each_other_by_name(tmp_path):
+    recipe = _recipe(tmp_path, f"""kind: stages
+output_dir: {tmp_path}/run
+stages:
+  - {{name: teacher, run: finetune, config: {{model: minilm-l6, task: rte}}}}
+  - {{name: student, run: task, config: {{task: rte, teacher: "@teacher", student: mini}}}}
+  - {{name: quantized, run: int8, config: {{model: "@student", calib: rte, max_drop: 0.5}}}}
+""")
+    plan = load_plan(recipe)
+    assert plan.stage("quantized").after == ("student",) and plan.stage("student").after == ("teacher",)
+    assert plan.stage("student").config.teacher == str(tmp_path / "run" / "teacher")
+    bad = _recipe(tmp_path, f"kind: stages\noutput_dir: {tmp_path}/r\nstages:\n"
+                            "  - {name: s, run: task, config: {task: rte, teacher: '@nope', student: tiny}}\n", "bad.yaml")
+    with pytest.raises(UserError, match="'@nope' names no earlier stage"):
+        load_plan(bad)
+
+
+def test_study_grid_names_dependencies_and_one_row_selection(tmp_path):
+    recipe = _recipe(tmp_path, f"""kind: study
+output_dir: {tmp_path}/run
+teacher: minilm-l6
+sizes: {{tiny: {{}}, mini: {{general: {{train: {{lr: 1.0e-4}}}}}}}}
+seeds: [1, 2]
+general: {{corpus: corpus.txt, train: {{max_steps: 5}}}}
+student: {{train: {{lr: 3.0e-4}}}}
+tasks:
+  mrpc: {{data_dir: parquet, teacher: {{train: {{epochs: 3}}}}, distill: {{train: {{epochs: 2}}}}}}
+  wnli: {{seeds: [7], augment: null}}
+""")
+    plan = load_plan(recipe)
+    names = _names(plan)
+    assert names[:2] == ["general-tiny", "general-mini"]
+    assert {"teacher-mrpc", "augment-mrpc", "tiny-mrpc-scratch-s1", "mini-mrpc-pretrained-s2",
+            "tiny-mrpc-distilled-s2-int8", "eval-mini-wnli-distilled-s7-int8", "report"} <= set(names)
+    assert "augment-wnli" not in names and not any(n.startswith("tiny-wnli") and "-s1" in n for n in names)
+    row = plan.stage("mini-mrpc-distilled-s2")
+    assert row.config.train.seed == 2 and row.config.train.lr == 3e-4 and row.config.train.epochs == 2
+    assert row.config.augmented.endswith("augment-mrpc") and row.config.data_dir == "parquet"
+    assert plan.stage("general-mini").config.train.lr == 1e-4
+    assert plan.stage("tiny-wnli-distilled-s7").config.augmented is None
+    assert {s.name for s in select(plan, ["tiny-mrpc-distilled-s1-int8"])} == {
+        "tiny-mrpc-distilled-s1-int8", "tiny-mrpc-distilled-s1", "teacher-mrpc", "general-tiny", "augment-mrpc"}
+    with pytest.raises(UserError, match="no stage named nope"):
+        select(plan, ["nope"])
+
+
+def test_a_second_run_on_the_same_folder_is_refused(tmp_path):
+    from eval.artifacts import folder_lock
+
+    recipe = _recipe(tmp_path, f"kind: stages\noutput_dir: {tmp_path}/run\nstages: []\n")
+    with folder_lock(tmp_path / "run"):
+        with pytest.raises(UserError, match="another pipeline is writing"):
+            run_plan(load_plan(recipe))
+
+
+def _tiny_recipe(tmp_path: Path, teacher: Path, data_dir: Path) -> Path:
+    fast = "{max_steps: 2, batch_size: 4, max_seq_length: 16, eval_limit: 8}"
+    return _recipe(tmp_path, f"""# A tiny pipeline for tests: every stage, INT8 included.
 task: sst2
 teacher: {teacher}
 student: tiny
 output_dir: {tmp_path / "run"}
 data_dir: {data_dir}
-int8: false
 stages:
-  task: {{set: [train.max_steps=2, train.batch_size=4, train.max_seq_length=16, train.eval_limit=8,
-               "phases=[{{name: intermediate, losses: {{hidden: 1.0}}, epochs: 1}}, {{name: prediction, losses: {{logits: 1.0}}, epochs: 1}}]"]}}
-  baseline: {{set: {steps}}}
+  task:
+    train: {fast}
+    phases: [{{name: intermediate, losses: {{hidden: 1.0}}, epochs: 1}}, {{name: prediction, losses: {{logits: 1.0}}, epochs: 1}}]
+  baseline: {{train: {fast}}}
+  int8: {{calib_size: 8, max_seq_length: 16, batch_size: 8}}
 eval: {{batch_size: 8, max_seq_length: 16}}
-""")
-    return recipe
+""", "tiny.yaml")
 
 
 @pytest.mark.integration
-def test_pipeline_resumes_after_kill_9_without_redoing_finished_stages(tmp_path, tiny_classifier, glue_tsv):
-    recipe = _pipeline_recipe(tmp_path, tiny_classifier, glue_tsv)
+def test_pipeline_resumes_after_kill_9_and_commands_reproduce_stages(tmp_path, tiny_classifier, glue_tsv):
+    from safetensors.torch import load_file
+
+    recipe = _tiny_recipe(tmp_path, tiny_classifier, glue_tsv)
     run = tmp_path / "run"
-    command = [sys.executable, "-m", "distill.cli", "pipeline", str(recipe)]
-    first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    argv = [sys.executable, "-m", "pipeline", "run", str(recipe)]
+    first = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     marker = run / ".stages" / "task.json"
-    deadline = time.time() + 240
+    deadline = time.time() + 600
     while not marker.exists() and first.poll() is None and time.time() < deadline:
         time.sleep(0.2)
     assert marker.exists(), first.communicate()[0].decode()[-2000:]
     os.kill(first.pid, signal.SIGKILL)  # somewhere in the baseline stage
     first.wait()
-    second = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    second = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-2000:]
     assert "task: done earlier, skipped" in second.stdout
     board = json.loads((run / "report" / "leaderboard.json").read_text())
-    assert {r["model"] for r in board["rows"]} == {"student", "baseline", tiny_classifier.name}
-    third = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert third.returncode == 0 and third.stdout.count("done earlier, skipped") == 5
+    assert {r["model"] for r in board["rows"]} == {"student", "baseline", "student-int8", tiny_classifier.name}
+    timings = json.loads((run / "timings.json").read_text())
+    assert timings["stages"]["int8"]["cpu_seconds"] > 0 and timings["total"]["seconds"] > 0
+    third = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert third.returncode == 0 and third.stdout.count("done earlier, skipped") == 7  # all but the report
+
+    # Each line of commands.sh is the stage: rerun the baseline's line from scratch, same weights.
+    line = next(line for line in (run / "commands.sh").read_text().splitlines() if "recipes/baseline.yaml" in line)
+    before = load_file(run / "baseline" / "model.safetensors")
+    os.rename(run / "baseline", tmp_path / "baseline-first")
+    rerun = subprocess.run([sys.executable, "-m", "distill.cli", *shlex.split(line)[1:]], cwd=ROOT,
+                           capture_output=True, text=True, timeout=900)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    after = load_file(run / "baseline" / "model.safetensors")
+    assert before.keys() == after.keys() and all((before[k] == after[k]).all() for k in before)
+
+
+@pytest.mark.integration
+def test_independent_stages_run_side_by_side(tmp_path, tiny_classifier, glue_tsv):
+    fast = "{max_steps: 1, batch_size: 4, max_seq_length: 16, eval_limit: 4}"
+    recipe = _recipe(tmp_path, f"""kind: stages
+output_dir: {tmp_path}/run
+stages:
+  - {{name: a, run: finetune, config: {{model: tiny, tokenizer: {tiny_classifier}, task: sst2, data_dir: {glue_tsv}, train: {fast}}}}}
+  - {{name: b, run: finetune, config: {{model: tiny, tokenizer: {tiny_classifier}, task: sst2, data_dir: {glue_tsv}, train: {fast}}}}}
+""")
+    lines: list[str] = []
+    run_plan(load_plan(recipe), jobs=2, echo=lines.append)
+    assert {line.split(":")[0] for line in lines if "finished after" in line} == {"a", "b"}
+    assert (tmp_path / "run" / "logs" / "a.log").is_file() and (tmp_path / "run" / ".stages" / "b.json").is_file()

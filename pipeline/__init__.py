@@ -1,0 +1,5 @@
+"""The orchestrator: recipes that chain `distill`, `quantize` and `glue` stages into one resumable run.
+
+It is the only package that imports all three (``eval`` is the base; ``distill`` and ``quantize``
+build on it and never import each other or this package).
+"""

@@ -1,0 +1,99 @@
+"""The stage kinds a recipe can chain: which command runs each, and the typed config it takes.
+
+Each kind is one toolkit command. Its config class is the one that command itself uses
+(``distill.config``, ``quantize.config``, ``eval.harness.EvalSettings``), so a recipe is checked
+with the command's own rules before anything runs, and the command line printed for a stage is
+exactly what the stage runs: ``distill task --recipe RUN/recipes/NAME.yaml`` for training and
+quantization stages (their resolved config, written beside the run), plain flags for ``glue``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from distill.config import CONFIGS as DISTILL_CONFIGS
+from eval.config import from_dict
+from eval.harness import EvalSettings
+from quantize.config import Int8Config
+
+
+@dataclass(frozen=True)
+class EvalStage:
+    """``glue eval``: score one model folder on one task and write its results file."""
+
+    model: str
+    task: str
+    output: str
+    settings: EvalSettings = EvalSettings()
+
+
+@dataclass(frozen=True)
+class ReportStage:
+    """``glue report``: a leaderboard from results files."""
+
+    results: tuple[str, ...]
+    output_dir: str
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One stage kind.
+
+    Attributes:
+        program: the console command (``distill``, ``quantize``, ``glue``).
+        module: what ``python -m`` runs for it (the command's own entry point).
+        subcommand: e.g. ``task``.
+        config: the config class the command reads.
+        output_key: the config field naming the stage's output.
+        argv: builds the command-line arguments after the subcommand, from the config and the
+            path of the stage's resolved recipe file (``None`` for kinds that take flags).
+    """
+
+    program: str
+    module: str
+    subcommand: str
+    config: type
+    output_key: str
+    argv: Callable[[Any, Path], tuple[str, ...]] | None = None
+
+    def build(self, data: Mapping[str, Any], where: str) -> Any:
+        """The typed config of one stage; every problem in one ``UserError`` prefixed with ``where``."""
+        return from_dict(self.config, data, where)
+
+    def command(self, config: Any, recipe_file: Path) -> tuple[str, ...]:
+        args = self.argv(config, recipe_file) if self.argv else ("--recipe", str(recipe_file))
+        return (self.program, self.subcommand, *args)
+
+    @property
+    def writes_recipe(self) -> bool:
+        return self.argv is None
+
+
+def _eval_argv(cfg: EvalStage, _: Path) -> tuple[str, ...]:
+    settings = cfg.settings
+    args = ["--model", cfg.model, "--task", cfg.task, "--split", settings.split,
+            "--batch-size", str(settings.batch_size), "--max-seq-length", str(settings.max_seq_length)]
+    for flag, value in (("--data-dir", settings.data_dir), ("--limit", settings.limit), ("--threads", settings.threads)):
+        if value is not None:
+            args += [flag, str(value)]
+    if settings.device != "auto":
+        args += ["--device", settings.device]
+    return (*args, "--output", cfg.output)
+
+
+def _report_argv(cfg: ReportStage, _: Path) -> tuple[str, ...]:
+    return (*cfg.results, "--output-dir", cfg.output_dir)
+
+
+KINDS: Mapping[str, Kind] = {
+    **{name: Kind("distill", "distill.cli", name, cls, "output_dir") for name, cls in DISTILL_CONFIGS.items()},
+    "int8": Kind("quantize", "quantize.cli", "int8", Int8Config, "output_dir"),
+    "eval": Kind("glue", "eval.cli", "eval", EvalStage, "output", _eval_argv),
+    "report": Kind("glue", "eval.cli", "report", ReportStage, "output_dir", _report_argv),
+}
+
+
+def config_keys(kind: str) -> list[str]:
+    return [f.name for f in fields(KINDS[kind].config)]

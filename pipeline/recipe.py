@@ -1,0 +1,438 @@
+"""Pipeline recipes: YAML -> a validated plan of typed stages, every error found before anything runs.
+
+Three kinds of recipe, all expanding into the same list of :class:`Stage`:
+
+- ``kind: pipeline`` (the default) — one task, one student: teacher fine-tuning (when the teacher
+  has no head for the task), general distillation (with ``corpus``), augmentation, task
+  distillation, a label-only baseline, INT8, ``glue eval`` of every model and a report.
+  ``stages.<name>`` holds settings for that stage as a mapping of its command's config keys
+  (e.g. ``stages: {task: {train: {lr: 3.0e-4}}}``), optionally on top of a stage recipe file
+  (``recipe: recipes/task/tiny_sst2.yaml``).
+- ``kind: study`` — a grid: every task × student size × seed, with label-only students from
+  random init and from the general-distilled checkpoint, task-distilled students and their INT8
+  copies, all scored and reported together (see ``recipes/glue/leaderboard.yaml``).
+- ``kind: stages`` — an explicit list of ``{name, run, config}`` entries.
+
+Inside a stage's settings, a string ``@name`` stands for the output of stage ``name``; that is
+how stages depend on each other. Each stage's settings are built into the config class of the
+command that runs it (:mod:`pipeline.kinds`), so a misspelt key, a wrong type or an option the
+command does not take fails here, with the stage named, together with every other problem.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+from eval.config import from_dict, read_yaml, to_dict
+from eval.errors import UserError
+from eval.harness import EvalSettings
+from eval.predictors import is_sequence_classifier
+from eval.tasks import get_task
+from pipeline.kinds import KINDS, EvalStage, ReportStage
+
+REFERENCE = "@"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of a run, ready to go: its kind, typed config, output and the stages it reads."""
+
+    name: str
+    kind: str
+    config: Any
+    after: tuple[str, ...] = ()
+    always: bool = False  # cheap and final (the report): run every time, so its output is printed
+
+    @property
+    def output(self) -> Path:
+        return Path(getattr(self.config, KINDS[self.kind].output_key))
+
+
+@dataclass(frozen=True)
+class Plan:
+    output_dir: Path
+    stages: tuple[Stage, ...]
+    recipe: Mapping[str, Any]  # the recipe as loaded (overrides applied), saved beside the run
+
+    def stage(self, name: str) -> Stage:
+        return next(s for s in self.stages if s.name == name)
+
+
+# --------------------------------------------------------------------------------- recipe schemas
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """How every model of a run is scored (``glue eval``)."""
+
+    batch_size: int = 64
+    max_seq_length: int = 128
+    limit: int | None = None
+
+
+@dataclass(frozen=True)
+class TaskPipeline:
+    """One task, one student: from a pre-trained (or fine-tuned) teacher to a reported INT8 student.
+
+    Attributes:
+        teacher: pre-trained or already fine-tuned teacher (alias, folder or Hub id); when it
+            already has the task's classifier head, fine-tuning is skipped.
+        student: a student preset (``tiny``, ``mini``, ...) or a student folder.
+        corpus: unlabeled text for general distillation; without it the student starts from random.
+        augment: TinyBERT data augmentation, and task distillation on the augmented set.
+        baseline: also fine-tune the same student on labels only, for the report's comparison.
+        int8: quantize the distilled student.
+        stages: settings per stage (``finetune``, ``general``, ``augment``, ``task``,
+            ``baseline``, ``int8``), as mappings of that command's config keys.
+    """
+
+    task: str
+    teacher: str
+    student: str
+    output_dir: str
+    kind: Literal["pipeline"] = "pipeline"
+    data_dir: str | None = None
+    corpus: str | None = None
+    augment: bool = False
+    baseline: bool = True
+    int8: bool = True
+    stages: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    eval: EvalOptions = EvalOptions()
+
+
+@dataclass(frozen=True)
+class StudyTask:
+    """One task of a study: its data, its seeds and settings layered onto the study's."""
+
+    data_dir: str | None = None
+    seeds: tuple[int, ...] | None = None  # default: the study's seeds
+    teacher: Mapping[str, Any] = field(default_factory=dict)  # `distill finetune` of the teacher
+    augment: Mapping[str, Any] | None = field(default_factory=dict)  # null: no augmentation
+    student: Mapping[str, Any] = field(default_factory=dict)  # every student stage of this task
+    baseline: Mapping[str, Any] = field(default_factory=dict)  # label-only students
+    distill: Mapping[str, Any] = field(default_factory=dict)  # `distill task`
+    int8: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StudySize:
+    """Settings for one student size, layered onto the study's."""
+
+    general: Mapping[str, Any] = field(default_factory=dict)
+    student: Mapping[str, Any] = field(default_factory=dict)
+
+
+VARIANTS = ("scratch", "pretrained", "distilled")
+
+
+@dataclass(frozen=True)
+class Study:
+    """Every task × student size × seed: label-only from random init (``scratch``), label-only from
+    the general-distilled checkpoint (``pretrained``), task-distilled (``distilled``) and its INT8.
+
+    A student stage's settings are layered ``student`` < ``sizes.<size>.student`` <
+    ``tasks.<task>.student`` < ``baseline`` or ``distill`` < ``tasks.<task>.baseline`` or
+    ``tasks.<task>.distill`` < its seed.
+
+    Stage names: ``teacher-<task>``, ``general-<size>``, ``augment-<task>``,
+    ``<size>-<task>-<variant>-s<seed>``, ``<size>-<task>-distilled-s<seed>-int8``, and
+    ``eval-<stage>`` for each model (results in ``results/<stage>.json``), then ``report``.
+    """
+
+    output_dir: str
+    teacher: str
+    sizes: Mapping[str, StudySize]
+    tasks: Mapping[str, StudyTask]
+    kind: Literal["study"] = "study"
+    seeds: tuple[int, ...] = (42,)
+    variants: tuple[Literal["scratch", "pretrained", "distilled"], ...] = VARIANTS
+    general: Mapping[str, Any] = field(default_factory=dict)
+    student: Mapping[str, Any] = field(default_factory=dict)  # every student stage of every task
+    baseline: Mapping[str, Any] = field(default_factory=dict)  # every label-only student
+    distill: Mapping[str, Any] = field(default_factory=dict)  # every task-distilled student
+    int8: Mapping[str, Any] = field(default_factory=dict)
+    eval: EvalOptions = EvalOptions()
+
+
+@dataclass(frozen=True)
+class StageEntry:
+    name: str
+    run: Literal["finetune", "general", "augment", "task", "int8", "eval", "report"]
+    config: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Stages:
+    """An explicit list of stages; ``@name`` in a stage's config is the output of stage ``name``."""
+
+    output_dir: str
+    stages: tuple[StageEntry, ...]
+    kind: Literal["stages"] = "stages"
+
+
+SCHEMAS = {"pipeline": TaskPipeline, "study": Study, "stages": Stages}
+
+
+# ---------------------------------------------------------------------------------------- loading
+
+
+def load_plan(recipe: str | Path, overrides: list[str] | None = None, output_dir: str | None = None) -> Plan:
+    """Read, expand and validate a recipe: every problem of every stage in one ``UserError``.
+
+    Args:
+        overrides: ``key=value`` items applied to the recipe (``--set``), values read as YAML.
+        output_dir: replaces the recipe's ``output_dir``.
+    """
+    import yaml
+
+    data = read_yaml(recipe)
+    for item in overrides or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--set {item!r} is not key=value (e.g. --set student=mini)")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as err:
+            raise UserError(f"--set {item!r}: the value is not valid YAML ({str(err).splitlines()[0]})") from None
+        _assign(data, key.strip().split("."), value)
+    if output_dir is not None:
+        data["output_dir"] = output_dir
+    kind = data.get("kind", "pipeline")
+    if kind not in SCHEMAS:
+        raise UserError(f"recipe {recipe}: unknown kind {kind!r}; choose one of {', '.join(SCHEMAS)}")
+    cfg = from_dict(SCHEMAS[kind], data, f"recipe {recipe}")
+    specs = {"pipeline": _task_pipeline, "study": _study, "stages": _explicit}[kind](cfg)
+    return Plan(Path(cfg.output_dir), _validate(specs, Path(cfg.output_dir)), to_dict(cfg))
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """A stage before validation: its settings as plain data, ``@name`` references unresolved."""
+
+    name: str
+    kind: str
+    data: dict[str, Any]
+    always: bool = False
+    problems: tuple[str, ...] = ()  # found while expanding (an unreadable included recipe...)
+
+
+def _validate(specs: list[_Spec], out: Path) -> tuple[Stage, ...]:
+    errors: list[str] = []
+    outputs: dict[str, str] = {}
+    stages: list[Stage] = []
+    names = [s.name for s in specs]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        errors.append(f"stage {dup!r} is defined more than once")
+    for spec in specs:
+        kind = KINDS[spec.kind]
+        data = merge(spec.data)
+        data.setdefault(kind.output_key, str(_default_output(out, spec)))
+        after: list[str] = []
+        data = _resolve(data, outputs, after, spec.name, errors)
+        errors += [f"stage {spec.name!r}: {p}" for p in spec.problems]
+        try:
+            config = kind.build(data, f"stage {spec.name!r} ({kind.program} {kind.subcommand})")
+        except UserError as err:
+            errors.append(str(err))
+            config = None
+        outputs[spec.name] = str(data[kind.output_key])
+        if config is not None:
+            stages.append(Stage(spec.name, spec.kind, config, tuple(dict.fromkeys(after)), spec.always))
+    if errors:
+        raise UserError(f"{len(errors)} problem{'s' if len(errors) > 1 else ''} in the recipe, nothing was run: "
+                        + " | ".join(errors))
+    return tuple(stages)
+
+
+def _default_output(out: Path, spec: _Spec) -> Path:
+    if spec.kind == "eval":
+        return out / "results" / f"{spec.name.removeprefix('eval-')}.json"
+    return out / spec.name
+
+
+def _resolve(value: Any, outputs: dict[str, str], after: list[str], stage: str, errors: list[str]) -> Any:
+    """Replace ``@name`` strings by that (earlier) stage's output; note the dependency."""
+    if isinstance(value, Mapping):
+        return {k: _resolve(v, outputs, after, stage, errors) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_resolve(v, outputs, after, stage, errors) for v in value]
+    if isinstance(value, str) and value.startswith(REFERENCE):
+        name = value[len(REFERENCE):]
+        if name not in outputs:
+            errors.append(f"stage {stage!r}: {value!r} names no earlier stage")
+            return value
+        after.append(name)
+        return outputs[name]
+    return value
+
+
+def _assign(data: dict, keys: list[str], value: Any) -> None:
+    for key in keys[:-1]:
+        node = data.get(key)
+        if not isinstance(node, dict):
+            node = data[key] = {}
+        data = node
+    data[keys[-1]] = value
+
+
+def merge(*layers: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Deep-merge mappings into plain dicts, later layers winning; lists and scalars are replaced whole."""
+    out: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in (layer or {}).items():
+            if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+                out[key] = merge(out[key], value)
+            else:
+                out[key] = to_dict(value)
+    return out
+
+
+# ------------------------------------------------------------------------------------- templates
+
+
+def _stage_settings(entry: Mapping[str, Any] | None, wired: Mapping[str, Any]) -> tuple[dict, list[str]]:
+    """A stage's settings: an optional included ``recipe`` < the entry's keys < the pipeline's wiring.
+
+    Keys the pipeline wires itself (teacher, student, output...) may not be set in the entry.
+    """
+    entry = dict(entry or {})
+    problems = []
+    base: dict[str, Any] = {}
+    include = entry.pop("recipe", None)
+    if include is not None:
+        try:
+            base = read_yaml(include)
+        except UserError as err:
+            problems.append(str(err))
+    if "set" in entry:
+        problems.append("'set' lists of key=value strings are not taken in pipeline recipes; write the "
+                        "settings as a mapping, e.g. {train: {lr: 3.0e-4}}")
+        entry.pop("set")
+    problems += [f"{key!r} is set by the pipeline itself ({wired[key]!r}); change it at the top of the recipe"
+                 for key in entry if key in wired]
+    return merge(base, entry, wired), problems
+
+
+def _spec(name: str, kind: str, entry: Mapping[str, Any] | None, wired: Mapping[str, Any]) -> _Spec:
+    data, problems = _stage_settings(entry, wired)
+    return _Spec(name, kind, data, problems=tuple(problems))
+
+
+def _eval_specs(models: Mapping[str, str], task: str, options: EvalOptions, data_dir: str | None) -> list[_Spec]:
+    settings = {"split": "dev", "batch_size": options.batch_size, "max_seq_length": options.max_seq_length,
+                "data_dir": data_dir, "limit": options.limit}
+    return [_Spec(f"eval-{name}", "eval", {"model": model, "task": task, "settings": settings})
+            for name, model in models.items()]
+
+
+def _report_spec(evals: list[_Spec]) -> _Spec:
+    return _Spec("report", "report", {"results": [REFERENCE + s.name for s in evals]}, always=True)
+
+
+def _task_pipeline(cfg: TaskPipeline) -> list[_Spec]:
+    unknown = sorted(set(cfg.stages) - {"finetune", "general", "augment", "task", "baseline", "int8"})
+    if unknown:
+        raise UserError(f"unknown stages {unknown} in stages:; choose from finetune, general, augment, task, "
+                        f"baseline, int8")
+    task = get_task(cfg.task)
+    out = Path(cfg.output_dir)
+    data = {"data_dir": cfg.data_dir} if cfg.data_dir else {}
+    specs: list[_Spec] = []
+    teacher = cfg.teacher
+    if _needs_finetuning(cfg.teacher, task.num_labels):
+        specs.append(_spec("finetune", "finetune", cfg.stages.get("finetune"),
+                           {"model": cfg.teacher, "task": cfg.task, **data, "output_dir": str(out / "teacher")}))
+        teacher = "@finetune"
+    student = cfg.student
+    if cfg.corpus:
+        specs.append(_spec("general", "general", cfg.stages.get("general"),
+                           {"teacher": cfg.teacher, "student": cfg.student, "corpus": cfg.corpus}))
+        student = "@general"
+    augmented = {}
+    if cfg.augment:
+        specs.append(_spec("augment", "augment", cfg.stages.get("augment"),
+                           {"task": cfg.task, "model": cfg.teacher, **data, "output_dir": str(out / "augmented")}))
+        augmented = {"augmented": "@augment"}
+    specs.append(_spec("task", "task", cfg.stages.get("task"),
+                       {"task": cfg.task, "teacher": teacher, "student": student, **data, **augmented,
+                        "output_dir": str(out / "student")}))
+    scored = {"teacher": teacher, "student": "@task"}
+    if cfg.baseline:
+        specs.append(_spec("baseline", "finetune", cfg.stages.get("baseline"),
+                           {"model": cfg.student, "tokenizer": teacher, "task": cfg.task, **data}))
+        scored["baseline"] = "@baseline"
+    if cfg.int8:
+        specs.append(_spec("int8", "int8", cfg.stages.get("int8"),
+                           {"model": "@task", "calib": cfg.task, **data, "output_dir": str(out / "student-int8")}))
+        scored["student-int8"] = "@int8"
+    evals = _eval_specs(scored, cfg.task, cfg.eval, cfg.data_dir)
+    return [*specs, *evals, _report_spec(evals)]
+
+
+def _study(cfg: Study) -> list[_Spec]:
+    from distill.students import STUDENTS
+
+    unknown_sizes = sorted(set(cfg.sizes) - set(STUDENTS))
+    if unknown_sizes:
+        raise UserError(f"unknown student sizes {unknown_sizes}; choose from {', '.join(STUDENTS)}")
+    specs: list[_Spec] = []
+    if {"pretrained", "distilled"} & set(cfg.variants):
+        specs += [_spec(f"general-{size}", "general", merge(cfg.general, plan.general),
+                        {"teacher": cfg.teacher, "student": size}) for size, plan in cfg.sizes.items()]
+    evals: list[_Spec] = []
+    for name, task in cfg.tasks.items():
+        task_specs = _study_task(cfg, name, task)
+        specs += task_specs
+        models = {s.name: REFERENCE + s.name for s in task_specs if s.kind in ("finetune", "task", "int8")}
+        evals += _eval_specs(models, name, cfg.eval, task.data_dir)
+    return [*specs, *evals, _report_spec(evals)]
+
+
+def _study_task(cfg: Study, name: str, task: StudyTask) -> list[_Spec]:
+    """The teacher, augmentation and every student stage of one task of a study."""
+    data = {"data_dir": task.data_dir} if task.data_dir else {}
+    specs = [_spec(f"teacher-{name}", "finetune", task.teacher, {"model": cfg.teacher, "task": name, **data})]
+    augmented = {}
+    if task.augment is not None and "distilled" in cfg.variants:
+        specs.append(_spec(f"augment-{name}", "augment", task.augment, {"task": name, "model": cfg.teacher, **data}))
+        augmented = {"augmented": f"@augment-{name}"}
+    wiring = {
+        "scratch": ("finetune", {"model": "{size}", "tokenizer": cfg.teacher, "task": name, **data}),
+        "pretrained": ("finetune", {"model": "@general-{size}", "task": name, **data}),
+        "distilled": ("task", {"task": name, "teacher": f"@teacher-{name}", "student": "@general-{size}",
+                               **data, **augmented}),
+    }
+    for size, plan in cfg.sizes.items():
+        student = merge(cfg.student, plan.student, task.student)
+        for seed in task.seeds or cfg.seeds:
+            for variant in cfg.variants:
+                kind, wired = wiring[variant]
+                row = f"{size}-{name}-{variant}-s{seed}"
+                own = (cfg.distill, task.distill) if variant == "distilled" else (cfg.baseline, task.baseline)
+                specs.append(_spec(row, kind, merge(student, *own, {"train": {"seed": seed}}),
+                                   {k: v.format(size=size) if isinstance(v, str) else v for k, v in wired.items()}))
+                if variant == "distilled":
+                    specs.append(_spec(f"{row}-int8", "int8", merge(cfg.int8, task.int8),
+                                       {"model": f"@{row}", "calib": name, **data}))
+    return specs
+
+
+def _explicit(cfg: Stages) -> list[_Spec]:
+    return [_Spec(entry.name, entry.run, dict(entry.config), always=entry.run == "report") for entry in cfg.stages]
+
+
+def _needs_finetuning(teacher: str, num_labels: int) -> bool:
+    """True unless the teacher folder already holds a classifier for the task's label count."""
+    path = Path(teacher).expanduser() / "config.json"
+    if not path.is_file():
+        return True  # an alias or Hub id: a pre-trained encoder to fine-tune
+    try:
+        config = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise UserError(f"{path} is not valid JSON; pass a model folder written by save_pretrained") from None
+    has_head = is_sequence_classifier(config.get("architectures"))
+    labels = len(config.get("id2label") or {}) or config.get("num_labels", 2)
+    return not (has_head and labels == num_labels)

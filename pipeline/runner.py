@@ -1,0 +1,209 @@
+"""Run a plan: each stage as the command a user could type, finished stages skipped, kill -9 safe.
+
+Stages run as child processes (``python -m distill.cli task --recipe ...``), not in this process:
+the command printed for a stage (and kept in ``commands.sh``) is then exactly what ran, every
+stage starts with a clean interpreter (memory, thread pools and global library state are not
+carried from one model to the next), and a stage that crashes cannot take the others' results
+with it. What is lost is a few seconds of start-up per stage, small next to training.
+
+Resuming: a stage that exits 0 leaves a marker ``.stages/<name>.json`` holding its resolved
+config; a re-run skips stages whose marker matches and whose output exists, and re-runs the
+others, whose commands resume from their own last checkpoint. Markers and every file the stages
+write are written atomically, so ``kill -9`` at any moment leaves either a finished stage or one
+that resumes. A lock stops two runs from sharing one output folder, and child processes die with
+the pipeline (Linux) instead of racing a re-run.
+
+With ``jobs > 1`` independent stages run side by side, each with ``cores / jobs`` threads and its
+output in ``logs/<name>.log``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+from eval.artifacts import folder_lock, write_atomic, write_json
+from eval.config import dump_yaml, to_dict
+from eval.errors import UserError
+from pipeline.kinds import KINDS
+from pipeline.recipe import Plan, Stage
+
+MARKERS = ".stages"
+RECIPES = "recipes"
+LOGS = "logs"
+TIMINGS = "timings.json"
+
+
+def stage_recipe(plan: Plan, stage: Stage) -> Path:
+    return plan.output_dir / RECIPES / f"{stage.name}.yaml"
+
+
+def command(plan: Plan, stage: Stage) -> tuple[str, ...]:
+    """The command line of a stage, as a user would type it."""
+    return KINDS[stage.kind].command(stage.config, stage_recipe(plan, stage))
+
+
+def select(plan: Plan, only: Iterable[str] | None) -> list[Stage]:
+    """The stages named in ``only`` and every stage they read from (all stages when ``only`` is empty).
+
+    Raises:
+        UserError: a name that is not a stage of the plan.
+    """
+    if not only:
+        return list(plan.stages)
+    names = {s.name for s in plan.stages}
+    unknown = sorted(set(only) - names)
+    if unknown:
+        raise UserError(f"no stage named {', '.join(unknown)} in this recipe; `pipeline plan RECIPE` lists them")
+    wanted: set[str] = set()
+    todo = list(only)
+    while todo:
+        name = todo.pop()
+        if name not in wanted:
+            wanted.add(name)
+            todo += plan.stage(name).after
+    return [s for s in plan.stages if s.name in wanted]
+
+
+@dataclass
+class _Running:
+    stage: Stage
+    process: subprocess.Popen
+    started: float
+    log: object | None
+
+
+def run_plan(plan: Plan, only: Iterable[str] | None = None, jobs: int = 1, echo: Callable[[str], None] = print) -> Path:
+    """Run every unfinished stage of ``plan`` (or of ``only`` and what they need); returns the output folder.
+
+    Raises:
+        UserError: another run holds the folder, or a stage failed (its own error is above or in its log).
+    """
+    if jobs < 1:
+        raise UserError(f"--jobs must be at least 1, got {jobs}")
+    out = plan.output_dir
+    stages = select(plan, only)
+    with folder_lock(out, what="pipeline"):
+        write_atomic(out / "pipeline.yaml", dump_yaml(plan.recipe))
+        _write_commands(plan, stages)
+        todo, running, failed = list(stages), {}, []
+        finished: set[str] = {s.name for s in plan.stages} - {s.name for s in stages}
+        number = {s.name: i for i, s in enumerate(stages, 1)}
+        try:
+            while todo or running:
+                for stage in [s for s in todo if set(s.after) <= finished]:
+                    if len(running) >= jobs or failed:
+                        break
+                    todo.remove(stage)
+                    prefix = f"[{number[stage.name]}/{len(stages)}] {stage.name}"
+                    if not stage.always and _done(plan, stage):
+                        echo(f"{prefix}: done earlier, skipped")
+                        finished.add(stage.name)
+                        continue
+                    echo(f"{prefix}: {shlex.join(command(plan, stage))}")
+                    running[stage.name] = _start(plan, stage, jobs)
+                if not running:
+                    if todo and not failed:  # cannot happen for a validated plan: stages read earlier ones
+                        raise UserError(f"stages {[s.name for s in todo]} wait for stages that never run")
+                    break
+                name, code = _wait(running, plan, echo)
+                (finished.add(name) if code == 0 else failed.append((name, code)))
+        except BaseException:
+            for job in running.values():
+                job.process.send_signal(signal.SIGINT)
+            for job in running.values():
+                job.process.wait()
+            raise
+        if failed:
+            where = ", ".join(f"{name!r} (exit {code})" for name, code in failed)
+            raise UserError(f"stage {where} failed; fix the error above (or in {out / LOGS}) and re-run the same "
+                            f"command to resume from there")
+        _write_timings(plan)
+    return out
+
+
+def _start(plan: Plan, stage: Stage, jobs: int) -> _Running:
+    kind = KINDS[stage.kind]
+    if kind.writes_recipe:
+        write_atomic(stage_recipe(plan, stage), dump_yaml(stage.config))
+    argv = [sys.executable, "-m", kind.module, *command(plan, stage)[1:]]
+    env, log = None, None
+    if jobs > 1:  # share the cores, and keep the stages' progress bars apart
+        threads = str(max(1, (os.cpu_count() or 1) // jobs))
+        env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+        (plan.output_dir / LOGS).mkdir(parents=True, exist_ok=True)
+        log = (plan.output_dir / LOGS / f"{stage.name}.log").open("w")
+    process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT if log else None,
+                               preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+    return _Running(stage, process, time.time(), log)
+
+
+def _wait(running: dict[str, _Running], plan: Plan, echo) -> tuple[str, int]:
+    """Reap the next stage to finish; record its marker when it succeeded."""
+    pids = {job.process.pid: name for name, job in running.items()}
+    while True:
+        pid, status, usage = os.wait4(-1, 0)
+        if pid in pids:
+            break
+    job = running.pop(pids[pid])
+    job.process.returncode = code = os.waitstatus_to_exitcode(status)
+    if job.log:
+        job.log.close()
+    seconds = round(time.time() - job.started, 1)
+    if code == 0:
+        write_json(_marker(plan, job.stage), {
+            "stage": job.stage.name, "command": shlex.join(command(plan, job.stage)),
+            "config": to_dict(job.stage.config), "output": str(job.stage.output),
+            "seconds": seconds, "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1)})
+    if len(running) or job.log:
+        echo(f"{job.stage.name}: {'finished' if code == 0 else f'failed (exit {code})'} after {seconds:.0f} s")
+    return job.stage.name, code
+
+
+def _marker(plan: Plan, stage: Stage) -> Path:
+    return plan.output_dir / MARKERS / f"{stage.name}.json"
+
+
+def _done(plan: Plan, stage: Stage) -> bool:
+    try:
+        marker = json.loads(_marker(plan, stage).read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return False
+    return (isinstance(marker, dict) and marker.get("config") == json.loads(json.dumps(to_dict(stage.config)))
+            and stage.output.exists())
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _write_commands(plan: Plan, stages: list[Stage]) -> None:
+    """A shell script of the exact commands, so every reported number can be reproduced by hand."""
+    lines = ["#!/usr/bin/env bash", "# The commands this pipeline runs, in order (stage recipes in recipes/).",
+             "set -euo pipefail"]
+    write_atomic(plan.output_dir / "commands.sh", "\n".join(lines + [shlex.join(command(plan, s)) for s in stages]) + "\n")
+
+
+def _write_timings(plan: Plan) -> None:
+    """Wall and CPU seconds of every stage that ran (from its marker), and their totals."""
+    stages = {}
+    for stage in plan.stages:
+        try:
+            marker = json.loads(_marker(plan, stage).read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        stages[stage.name] = {"kind": stage.kind, "seconds": marker.get("seconds"),
+                              "cpu_seconds": marker.get("cpu_seconds")}
+    total = {key: round(sum(s[key] or 0 for s in stages.values()), 1) for key in ("seconds", "cpu_seconds")}
+    write_json(plan.output_dir / TIMINGS, {"stages": stages, "total": total})
