@@ -16,7 +16,7 @@ from pathlib import Path
 
 from eval.errors import UserError, first_line
 from eval.labels import Label, LabelScheme, read_labels, read_texts
-from eval.tasks import TASKS, GlueTask, TsvFormat
+from eval.tasks import TASKS, GlueTask, Task, TsvFormat
 from eval.text_files import check_text_file, decode_error
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ class GlueData:
         source: where the data came from (a file path or ``hub:nyu-mll/glue``).
     """
 
-    task: GlueTask
+    task: Task
     split: str
     texts: list[tuple[str, ...]]
     labels: list[Label] | None
@@ -53,7 +53,7 @@ class GlueData:
                         self.indices[:count], self.source)
 
 
-def load_split(task: GlueTask, split: str, data_dir: str | Path | None = None) -> GlueData:
+def load_split(task: Task, split: str, data_dir: str | Path | None = None) -> GlueData:
     """Load one split of a task.
 
     Args:
@@ -68,6 +68,10 @@ def load_split(task: GlueTask, split: str, data_dir: str | Path | None = None) -
             labels, empty texts for task specs), or the Hub is unreachable.
     """
     task.split(split)  # validates the split name
+    if not task.is_glue:
+        from eval.spec_data import load_spec_split
+
+        return load_spec_split(task, split)
     if data_dir is None:
         return _load_hub(task, split)
     root = Path(data_dir).expanduser()

@@ -1,4 +1,12 @@
-"""Score a predictor on GLUE splits and build the results document (lm-eval style provenance)."""
+"""Score a predictor on task splits (GLUE or task specs) and build the results document (lm-eval style).
+
+Results document, schema version 2: ``results`` maps each task name to its split, example counts,
+``metrics``, ``main_metric``, ``undefined_metrics`` (correlations reported as 0.0 because a side
+was constant; see :mod:`eval.metrics`), ``throughput`` and ``task_info``: the task's display name,
+metrics, main metric, ``is_glue`` and ``score_group`` (whether and how it counts towards the GLUE
+Score), label names and the spec file of a custom task (:func:`eval.tasks.task_metadata`), so a
+report can show any task without reading its spec.
+"""
 
 from __future__ import annotations
 
@@ -14,12 +22,12 @@ from eval.artifacts import provenance
 from eval.batching import encode, length_sorted_batches
 from eval.data import GlueData, load_split
 from eval.errors import UserError
-from eval.metrics import compute_metrics, predictions_from_logits
+from eval.metrics import predictions_from_logits, score
 from eval.predictors import Predictor, load_predictor, load_tokenizer
-from eval.tasks import GlueTask
+from eval.tasks import Task, task_metadata
 
 RESULTS_SCHEMA = "bert-compression-toolkit/glue-results"
-RESULTS_VERSION = 1
+RESULTS_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -66,7 +74,7 @@ def predict(predictor: Predictor, tokenizer, data: GlueData, batch_size: int, ma
     return Predictions(logits, seconds, int(encoded.lengths.sum()))
 
 
-def evaluate_task(predictor: Predictor, tokenizer, task: GlueTask, settings: EvalSettings,
+def evaluate_task(predictor: Predictor, tokenizer, task: Task, settings: EvalSettings,
                   progress: bool = True) -> dict[str, Any]:
     """Score one task split; returns the per-task entry of a results document."""
     data = load_split(task, settings.split, settings.data_dir)
@@ -78,20 +86,22 @@ def evaluate_task(predictor: Predictor, tokenizer, task: GlueTask, settings: Eva
         data = data.select(settings.limit)
     predictor.check_task(task)
     out = predict(predictor, tokenizer, data, settings.batch_size, settings.max_seq_length, progress)
-    metrics = compute_metrics(task, predictions_from_logits(task, out.logits), data.labels)
+    scores = score(task, predictions_from_logits(task, out.logits), data.labels)
     return {
         "task": task.name,
         "split": settings.split,
         "num_examples": len(data),
         "num_examples_full": full_size,
-        "metrics": metrics,
+        "metrics": scores.values,
         "main_metric": task.main_metric,
+        "undefined_metrics": list(scores.undefined),
         "data_source": data.source,
         "throughput": out.throughput(),
+        "task_info": task_metadata(task),
     }
 
 
-def evaluate_model(model: str | Path, tasks: Iterable[GlueTask], settings: EvalSettings = EvalSettings(),
+def evaluate_model(model: str | Path, tasks: Iterable[Task], settings: EvalSettings = EvalSettings(),
                    progress: bool = True) -> dict[str, Any]:
     """Load a model once and score it on several tasks; returns the full results document."""
     tasks = list(tasks)
