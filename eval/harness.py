@@ -10,6 +10,7 @@ report can show any task without reading its spec.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,10 +29,19 @@ from eval.tasks import Task, task_metadata
 
 RESULTS_SCHEMA = "bert-compression-toolkit/glue-results"
 RESULTS_VERSION = 2
+MIN_SEQ_LENGTH = 8  # [CLS], [SEP] and a few tokens: anything shorter scores truncated noise
+DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
 @dataclass(frozen=True)
 class EvalSettings:
+    """How to score: split, batching, data location, limits and device; validated at construction.
+
+    Raises:
+        UserError: a value out of range (batch size, sequence length, limit and threads at least
+            1, 8, 1, 1) or a device other than ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+    """
+
     split: str = "dev"
     batch_size: int = 32
     max_seq_length: int = 128
@@ -39,6 +49,16 @@ class EvalSettings:
     limit: int | None = None  # score only the first N examples (smoke runs)
     device: str = "auto"
     threads: int | None = None
+
+    def __post_init__(self):
+        for name, least in (("batch_size", 1), ("max_seq_length", MIN_SEQ_LENGTH), ("limit", 1), ("threads", 1)):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
+                flag = "--" + name.replace("_", "-")
+                raise UserError(f"{name.replace('_', ' ')} {value!r} is out of range: {flag} must be an "
+                                f"integer of at least {least}")
+        if not isinstance(self.device, str) or not DEVICE.fullmatch(self.device):
+            raise UserError(f"unknown device {self.device!r}; pass --device auto, cpu, cuda or cuda:N")
 
 
 @dataclass(frozen=True)
@@ -71,6 +91,10 @@ def predict(predictor: Predictor, tokenizer, data: GlueData, batch_size: int, ma
         bar.update(len(rows))
     bar.close()
     assert logits is not None  # load_split never returns an empty split
+    broken = int((~np.isfinite(logits).all(axis=1)).sum())
+    if broken:
+        raise UserError(f"the model gave NaN or infinite outputs for {broken} of {len(data)} {data.task.name} "
+                        f"examples; its weights are broken (a diverged run?): retrain it or take an earlier checkpoint")
     return Predictions(logits, seconds, int(encoded.lengths.sum()))
 
 

@@ -13,6 +13,7 @@ use ``.csv`` for files whose fields are quoted.
 from __future__ import annotations
 
 import csv
+import logging
 from contextlib import contextmanager
 from pathlib import Path
 from types import MappingProxyType
@@ -31,6 +32,7 @@ BUILDERS: Mapping[str, tuple[str, Mapping[str, Any]]] = MappingProxyType({
     "parquet": ("parquet", {}),
 })
 _TEXT_FORMATS = ("csv", "tsv", "json")
+_NO_ROWS = "corresponds to no data"  # how datasets refuses a file with a header and no rows
 
 
 def load_spec_split(task: CustomTask, split: str):
@@ -82,6 +84,8 @@ def _read_file(path: Path, key: str, task: CustomTask) -> dict[str, list]:
         with _quiet(datasets):
             dataset = datasets.load_dataset(builder, data_files={key: str(path)}, split=key, **options)
     except Exception as err:  # datasets wraps pandas / pyarrow errors of many types
+        if _NO_ROWS in str(err):
+            raise UserError(f"{path} has no rows: the {key} split of task {task.name} is empty") from None
         raise UserError(f"cannot read {path} as {fmt.upper()}: {_cause(err)}; check that it is a valid "
                         f"{fmt.upper()} file") from None
     return dataset.to_dict()
@@ -103,18 +107,22 @@ def _read_hub(task: CustomTask, where: DataSplit) -> dict[str, list]:
 
 @contextmanager
 def _quiet(datasets) -> Iterator[None]:
-    """No "Generating split" progress bars for small local files."""
+    """No "Generating split" bars, and no log lines of its own: a failure is reported once, as one line."""
     enabled = datasets.is_progress_bar_enabled()
+    logger = logging.getLogger("datasets")
+    level = logger.level
     datasets.disable_progress_bars()
+    logger.setLevel(logging.CRITICAL)
     try:
         yield
     finally:
+        logger.setLevel(level)
         if enabled:
             datasets.enable_progress_bars()
 
 
 def _cause(err: BaseException) -> str:
-    """The innermost cause's first line: ``datasets`` wraps the parser's own message."""
-    while err.__cause__ is not None or err.__context__ is not None:
-        err = err.__cause__ or err.__context__
+    """The first line of the innermost explicit cause: ``datasets`` wraps the parser's own message."""
+    while err.__cause__ is not None:
+        err = err.__cause__
     return first_line(err)
