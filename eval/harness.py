@@ -75,8 +75,17 @@ class Predictions:
 
 def predict(predictor: Predictor, tokenizer, data: GlueData, batch_size: int, max_seq_length: int,
             progress: bool = True) -> Predictions:
-    """Run a predictor over a split in length-sorted batches and return logits in split order."""
+    """Run a predictor over a split in length-sorted batches and return logits in split order.
+
+    Raises:
+        UserError: an example is longer than the model's positions (``max_seq_length`` too large
+            for it), or the model gave NaN or infinite outputs.
+    """
     encoded = encode(tokenizer, data, max_seq_length)
+    limit, longest = position_limit(predictor, tokenizer), int(encoded.lengths.max())
+    if limit is not None and longest > limit:
+        raise UserError(f"{data.task.name} has examples of {longest} tokens but the model takes at most {limit} "
+                        f"positions; pass --max-seq-length {limit} or less")
     logits: np.ndarray | None = None
     seconds = 0.0
     bar = tqdm(total=len(data), desc=f"{data.task.name}/{data.split}", unit="ex", disable=not progress,
@@ -96,6 +105,13 @@ def predict(predictor: Predictor, tokenizer, data: GlueData, batch_size: int, ma
         raise UserError(f"the model gave NaN or infinite outputs for {broken} of {len(data)} {data.task.name} "
                         f"examples; its weights are broken (a diverged run?): retrain it or take an earlier checkpoint")
     return Predictions(logits, seconds, int(encoded.lengths.sum()))
+
+
+def position_limit(predictor: Predictor, tokenizer) -> int | None:
+    """The most tokens a model takes: its position embeddings, else the limit its tokenizer records."""
+    config = getattr(predictor, "config", None)  # PyTorch predictors carry the model config
+    limit = getattr(config, "max_position_embeddings", None) or getattr(tokenizer, "model_max_length", None)
+    return limit if isinstance(limit, int) and 0 < limit < 1_000_000 else None  # tokenizers say 1e30 for "none"
 
 
 def evaluate_task(predictor: Predictor, tokenizer, task: Task, settings: EvalSettings,

@@ -38,6 +38,7 @@ from eval.config import load_config
 from eval.errors import UserError
 from eval.labels import LabelScheme
 from eval.metrics import METRICS
+from eval.tasks import IS_REGRESSION, NUM_LABELS, is_glue_name
 
 # Spec key of a split -> the harness's split name.
 SPLIT_KEYS: Mapping[str, str] = MappingProxyType({"train": "train", "validation": "dev", "test": "test"})
@@ -124,13 +125,8 @@ class CustomTask:
         if problems:
             raise UserError(f"task spec {self.spec}: {'; '.join(problems)}")
 
-    @property
-    def is_regression(self) -> bool:
-        return not self.label_names
-
-    @property
-    def num_labels(self) -> int:
-        return len(self.label_names) or 1
+    is_regression = IS_REGRESSION
+    num_labels = NUM_LABELS
 
     @property
     def splits(self) -> Mapping[str, DataSplit]:
@@ -188,9 +184,7 @@ def load_task_spec(path: str | Path) -> CustomTask:
 
 
 def _problems(task: CustomTask) -> list[str]:
-    from eval.tasks import is_glue_name
-
-    problems = []
+    problems: list[str] = []
     if not _NAME.fullmatch(task.name):
         problems.append(f"name {task.name!r} must be letters, digits, '.', '_' or '-' (it names files)")
     elif is_glue_name(task.name):

@@ -53,6 +53,11 @@ def _splits(dev_tsv: str = "dev.tsv", dev_hub: str = "validation", test_tsv: str
     })
 
 
+# Both task types (GLUE entries and task specs) derive these two from ``label_names``.
+IS_REGRESSION = property(lambda task: not task.label_names, doc="No label names: the labels are scores.")
+NUM_LABELS = property(lambda task: len(task.label_names) or 1, doc="Model outputs: one per class, or 1 score.")
+
+
 @dataclass(frozen=True)
 class GlueTask:
     """Everything the toolkit needs to know about one GLUE task.
@@ -91,14 +96,8 @@ class GlueTask:
 
     is_glue: ClassVar[bool] = True
     spec: ClassVar[str | None] = None  # a registry entry, not read from a task spec file
-
-    @property
-    def is_regression(self) -> bool:
-        return not self.label_names
-
-    @property
-    def num_labels(self) -> int:
-        return len(self.label_names) or 1
+    is_regression = IS_REGRESSION
+    num_labels = NUM_LABELS
 
     def split(self, name: str) -> Split:
         try:

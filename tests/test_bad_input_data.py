@@ -249,3 +249,13 @@ def test_constant_predictions_write_valid_json(tiny_regressor, tmp_path, capsys)
 
 def test_spec_records_helper_cycles_labels():
     assert [r["label"] for r in spec_records(3, ["a", "b"])] == ["a", "b", "a"]
+
+
+def test_sequences_longer_than_the_model_are_refused(tiny_classifier, tmp_path, capsys):
+    """The tiny models have 64 positions; with --max-seq-length 100000 nothing is truncated."""
+    long_text = [{"text": " ".join(["the movie"] * 60), "label": "pos"}]
+    args = spec(long_text)(tmp_path)
+    out = tmp_path / "out.json"
+    _run(["eval", "--model", str(tiny_classifier), *args, "--max-seq-length", "100000", "--output", str(out)],
+         capsys, out, "has examples of 122 tokens but the model takes at most 64 positions", "--max-seq-length 64")
+    assert main(["eval", "--model", str(tiny_classifier), *args, "--max-seq-length", "64", "--output", str(out)]) == 0
