@@ -94,11 +94,14 @@ def read_texts(columns: Sequence[Sequence[Any]], names: Sequence[str], where: st
 def _class_id(value: Any, scheme: LabelScheme) -> tuple[int, str]:
     if value is None or _is_nan(value) or value == "":
         return 0, "missing"
+    if isinstance(value, (bool, np.bool_)):  # a CSV column of True/False is read as booleans
+        value = str(bool(value))
+        value = value if value in scheme.names else value.lower()
     if isinstance(value, str):
         if value in scheme.names:
             return scheme.names[value], ""
         return 0, f"is not one of {scheme.expected}"
-    if isinstance(value, (bool, np.bool_)) or not _is_integral(value):
+    if not _is_integral(value):
         return 0, f"is not one of {scheme.expected}"
     number = int(value)
     if str(number) in scheme.names:

@@ -51,6 +51,9 @@ def test_regression_and_integer_labels(custom_regression_task, custom_pair_task,
     stars = write_task(tmp_path, fmt="jsonl", labels=[1, 2, 3],
                        spec={"label_names": [1, 2, 3], "metrics": ["accuracy", "f1_macro"]})
     assert load_split(get_task(stars), "dev").labels[:3] == [0, 1, 2]
+    # a CSV column of true/false is read as booleans; they match names spelled either way
+    flags = write_task(tmp_path / "flags", labels=["true", "false"], spec={"label_names": ["false", "true"]})
+    assert load_split(get_task(flags), "dev").labels[:2] == [1, 0]
 
 
 def test_id_column_and_paths_relative_to_the_spec(tmp_path, monkeypatch):
