@@ -99,8 +99,7 @@ def _read_hub(task: CustomTask, where: DataSplit) -> dict[str, list]:
         with _quiet(datasets):
             dataset = datasets.load_dataset(hub.path, hub.name, split=where.hub_split)
     except Exception as err:  # offline, no such dataset, config or split: one line and the way out
-        name = f"{hub.path}/{hub.name}" if hub.name else hub.path
-        raise UserError(f"cannot load {name} ({where.hub_split}) for task {task.name}: {_cause(err)}; "
+        raise UserError(f"cannot load {where.dataset} ({where.hub_split}) for task {task.name}: {_cause(err)}; "
                         f"check dataset in {task.spec}, or use data_files with local copies") from None
     return dataset.to_dict()
 

@@ -90,10 +90,11 @@ class DataSplit:
     file: str | None = None
     hub_split: str | None = None
     labeled: bool = True
+    dataset: str | None = None  # for a Hub split: path[/config]
 
     @property
     def where(self) -> str:
-        return self.file or f"hub split {self.hub_split!r}"
+        return self.file or f"hub:{self.dataset} ({self.hub_split})"
 
 
 @dataclass(frozen=True)
@@ -119,14 +120,13 @@ class CustomTask:
 
     score_group: ClassVar[str | None] = None
     is_glue: ClassVar[bool] = False
+    is_regression = IS_REGRESSION
+    num_labels = NUM_LABELS
 
     def __post_init__(self):
         problems = _problems(self)
         if problems:
             raise UserError(f"task spec {self.spec}: {'; '.join(problems)}")
-
-    is_regression = IS_REGRESSION
-    num_labels = NUM_LABELS
 
     @property
     def splits(self) -> Mapping[str, DataSplit]:
@@ -135,7 +135,9 @@ class CustomTask:
             found = {key: DataSplit(key, file=path, labeled=key != "test") for key, path in self.data_files.items()}
         else:
             names = dict(self.dataset.splits) or {key: key for key in SPLIT_KEYS}
-            found = {key: DataSplit(key, hub_split=split, labeled=key != "test") for key, split in names.items()}
+            dataset = "/".join(filter(None, (self.dataset.path, self.dataset.name)))
+            found = {key: DataSplit(key, hub_split=split, labeled=key != "test", dataset=dataset)
+                     for key, split in names.items()}
         return MappingProxyType({SPLIT_KEYS[key]: found[key] for key in SPLIT_KEYS if key in found})
 
     def split(self, name: str) -> DataSplit:

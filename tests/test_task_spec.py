@@ -143,6 +143,7 @@ def test_hub_dataset_splits_are_asked_for_by_name(tmp_path, monkeypatch):
     assert list(task.splits) == ["dev"]
     data = load_split(task, "dev")
     assert calls == [("org/reviews", "en", "valid")] and data.labels == [2] and data.texts == [("a fine film .",)]
+    assert data.source == "hub:org/reviews/en (valid)"
 
 
 def test_unreachable_hub_dataset_is_one_line(tmp_path, monkeypatch):
