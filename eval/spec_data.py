@@ -59,8 +59,23 @@ def load_spec_split(task: CustomTask, split: str):
     texts = read_texts([columns[c] for c in task.text_columns], task.text_columns, source)
     labels = (read_labels(columns[task.label_column], task.label_scheme(), source)
               if task.label_column in columns else None)
-    indices = list(columns[task.id_column]) if task.id_column else list(range(1, count + 1))
+    indices = _ids(columns[task.id_column], task.id_column, source) if task.id_column else list(range(1, count + 1))
     return GlueData(task, split, texts, labels, indices, source)
+
+
+def _ids(values: list, column: str, source: str) -> list:
+    """The id column's values, which must be present and unique (they key the prediction rows)."""
+    missing = [row for row, value in enumerate(values, 1) if value is None or value != value]  # NaN != NaN
+    if missing:
+        raise UserError(f"id column {column!r} is empty in {len(missing)} of {len(values)} rows of {source} (first: row "
+                        f"{missing[0]}); fill them or drop id_column")
+    first: dict = {}
+    for row, value in enumerate(values, 1):
+        if value in first:
+            raise UserError(f"id {value!r} is in rows {first[value]} and {row} of {source}; ids in "
+                            f"{column!r} must be unique")
+        first[value] = row
+    return list(values)
 
 
 def _read_columns(task: CustomTask, where: DataSplit) -> dict[str, list]:
