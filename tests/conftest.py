@@ -279,6 +279,17 @@ def write_task(folder: Path, fmt: str = "csv", spec: dict | None = None, labels:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def datasets_cache(tmp_path_factory):
+    """Task specs load their files through `datasets`, which caches everything it reads: keep that in tmp."""
+    import datasets
+
+    home = datasets.config.HF_DATASETS_CACHE
+    datasets.config.HF_DATASETS_CACHE = tmp_path_factory.mktemp("datasets-cache")
+    yield
+    datasets.config.HF_DATASETS_CACHE = home
+
+
 @pytest.fixture(scope="session")
 def custom_task(tmp_path_factory) -> Path:
     """A two-class single-text task spec (CSV, string labels, unlabeled test file)."""
