@@ -8,12 +8,12 @@ Under ``torchrun`` each process takes its own slice of every global batch.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 import torch
 
+from distill.corpus import corpus_files, iter_documents
 from eval.batching import Encoded, pad
 from eval.errors import UserError
 
@@ -139,15 +139,7 @@ class CorpusBatches:
             yield from self.tokenizer(chunk, add_special_tokens=False)["input_ids"]
 
     def _documents(self) -> Iterator[str]:
-        if self.files is None:
-            yield from _hub_documents(self.source)
-            return
-        for path in self.files:
-            with path.open(encoding="utf-8", errors="replace") as handle:
-                for line in handle:
-                    line = line.strip()
-                    if line:
-                        yield line
+        yield from iter_documents(self.source)
 
     def _shuffled(self, sequences: Iterator[list[int]]) -> Iterator[list[int]]:
         rng = np.random.default_rng(self.seed)
@@ -164,42 +156,3 @@ class CorpusBatches:
         input_ids = torch.tensor(sequences, dtype=torch.long)
         return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids),
                 "token_type_ids": torch.zeros_like(input_ids)}
-
-
-def corpus_files(source: str) -> list[Path] | None:
-    """The text files of a corpus path (``None`` for a Hub dataset).
-
-    Raises:
-        UserError: missing path, or a folder without text files, or only empty files.
-    """
-    if source.startswith("hub:"):
-        return None
-    path = Path(source).expanduser()
-    if path.is_file():
-        files = [path]
-    elif path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")
-                       and p.suffix in (".txt", ".raw", ".tokens", ""))
-    else:
-        raise UserError(f"corpus {source} does not exist; pass a text file, a folder of .txt files, "
-                        f"or hub:<dataset>[:<config>]")
-    files = [f for f in files if f.stat().st_size > 0]
-    if not files:
-        raise UserError(f"corpus {source} has no non-empty text files (.txt, .raw, .tokens)")
-    return files
-
-
-def _hub_documents(source: str) -> Iterator[str]:
-    import datasets
-
-    name, _, config = source[len("hub:"):].partition(":")
-    try:
-        stream = datasets.load_dataset(name, config or None, split="train", streaming=True)
-    except Exception as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(f"cannot stream corpus {source} from the Hub: {first}; pass a local text file "
-                        f"or folder") from None
-    for row in stream:
-        text = (row.get("text") or "").strip()
-        if text:
-            yield text

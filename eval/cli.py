@@ -1,11 +1,14 @@
-"""`glue`: score models on GLUE dev sets, build leaderboards, write test-set submissions.
+"""`glue`: score models on GLUE dev sets (or your own task specs), build leaderboards, write test-set predictions.
 
 Examples:
     glue eval --model runs/teacher-sst2 --task sst2 --data-dir glue_data --output results/teacher.json
     glue eval --model runs/student-int8 --task sst2,mrpc --output results/int8.json
+    glue eval --model runs/topics --task recipes/data/wiki-topics/task.yaml --output results/topics.json
     glue report results/*.json --output-dir reports/
     glue predict --model runs/teacher-sst2 --tasks sst2 --data-dir glue_data --output-dir submission/
+    glue predict --model runs/topics --tasks my_task.yaml --format jsonl --output-dir predictions/
     glue tasks
+    glue tasks my_task.yaml     (check a task spec: its splits, sizes and labels)
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import sys
 from pathlib import Path
 
 from eval.console import quiet_third_party_logs, run_command
-from eval.tasks import TASKS, parse_tasks
+from eval.tasks import TASKS, get_task, parse_tasks
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,19 +40,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("eval", help="score a model on GLUE dev sets and write a results JSON")
     model_options(evaluate, "dev")
-    evaluate.add_argument("--task", required=True, help="task name(s), comma-separated, or 'all'")
+    evaluate.add_argument("--task", required=True,
+                          help="task name(s) or task spec file(s) (.yaml), comma-separated, or 'all'")
     evaluate.add_argument("--output", required=True, type=Path, help="results JSON to write")
 
     report = commands.add_parser("report", help="leaderboard (md, csv, json, html) from results files")
     report.add_argument("results", nargs="+", type=Path, help="files written by `glue eval --output`")
     report.add_argument("--output-dir", required=True, type=Path)
 
-    submit = commands.add_parser("predict", help="test-set predictions for the GLUE server + submission.zip")
+    submit = commands.add_parser("predict", help="test-set predictions: GLUE server files + submission.zip, "
+                                 "CSV or JSONL for task specs")
     model_options(submit, None)
-    submit.add_argument("--tasks", required=True, help="task name(s), comma-separated, or 'all'")
+    submit.add_argument("--tasks", required=True,
+                        help="task name(s) or task spec file(s) (.yaml), comma-separated, or 'all'")
     submit.add_argument("--output-dir", required=True, type=Path)
+    submit.add_argument("--format", default="csv",
+                        help="csv or jsonl: prediction files of task specs (GLUE tasks write the server's TSV)")
 
-    commands.add_parser("tasks", help="list the GLUE tasks, their metrics and label names")
+    tasks = commands.add_parser("tasks", help="list the GLUE tasks; with task spec files, check them")
+    tasks.add_argument("specs", nargs="*", help="task spec files to check: splits, sizes, label counts")
     return parser
 
 
@@ -64,9 +73,12 @@ def _settings(args: argparse.Namespace, split: str):
 def _eval(args: argparse.Namespace) -> int:
     from eval.artifacts import write_json
     from eval.harness import evaluate_model
+    from eval.outputs import check_output_path
 
+    settings = _settings(args, args.split)
+    check_output_path(args.output, folder=False, flag="--output")
     tasks = parse_tasks(args.task)
-    document = evaluate_model(args.model, tasks, _settings(args, args.split))
+    document = evaluate_model(args.model, tasks, settings)
     write_json(args.output, document)
     for name, result in document["results"].items():
         metrics = ", ".join(f"{k} {100 * v:.2f}" for k, v in result["metrics"].items())
@@ -88,17 +100,45 @@ def _report(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from eval.submission import write_submission
 
-    written = write_submission(args.model, parse_tasks(args.tasks), args.output_dir, _settings(args, "test"))
+    written = write_submission(args.model, parse_tasks(args.tasks), args.output_dir, _settings(args, "test"),
+                               prediction_format=args.format)
     for path in written:
         print(f"wrote {path}")
     return 0
 
 
 def _tasks(args: argparse.Namespace) -> int:
+    if args.specs:
+        for spec in args.specs:
+            print(describe_spec(spec))
+        return 0
     for task in TASKS.values():
         labels = "regression 0-5" if task.is_regression else ", ".join(task.label_names)
         print(f"{task.name:8} {task.display_name:8} {'/'.join(task.metrics):28} {labels}")
     return 0
+
+
+def describe_spec(path: str) -> str:
+    """A task spec, checked: every split is loaded (all data errors surface) and summarised."""
+    from collections import Counter
+
+    from eval.data import load_split
+
+    task = get_task(path)
+    kind = "regression" if task.is_regression else f"{task.num_labels} classes"
+    lines = [f"{task.name} ({task.display_name}): {kind}, text {' + '.join(task.text_columns)}, "
+             f"metrics {', '.join(task.metrics)} (main: {task.main_metric})"]
+    for split in task.splits:
+        data = load_split(task, split)
+        if data.labels is None:
+            labels = "no labels"
+        elif task.is_regression:
+            labels = f"scores {min(data.labels):g} to {max(data.labels):g}"
+        else:
+            counts = Counter(data.labels)
+            labels = ", ".join(f"{name} {counts[i]}" for i, name in enumerate(task.label_names))
+        lines.append(f"  {split:5} {len(data):7} rows  {labels}  ({data.source})")
+    return "\n".join(lines)
 
 
 HANDLERS = {"eval": _eval, "report": _report, "predict": _predict, "tasks": _tasks}

@@ -1,8 +1,10 @@
-"""Load the examples of one GLUE split from a local folder (TSV or parquet layout) or the Hub.
+"""Load the examples of one task split: GLUE from a local folder (TSV or parquet layout) or the Hub,
+a task spec's split from its own files (:mod:`eval.spec_data`).
 
-All three sources give the same :class:`GlueData`: the same texts, the same class ids (in the
+All three GLUE sources give the same :class:`GlueData`: the same texts, the same class ids (in the
 Hub's label order, see :mod:`eval.tasks`) and the same example indices, so a model scores
-identically whichever copy of GLUE it reads.
+identically whichever copy of GLUE it reads. Labels go through :mod:`eval.labels`, so a label
+outside the task's classes, a NaN or a word where a score belongs is an error naming its row.
 """
 
 from __future__ import annotations
@@ -12,15 +14,14 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from eval.errors import UserError, first_line
-from eval.tasks import TASKS, GlueTask, TsvFormat
+from eval.labels import Label, LabelScheme, read_labels, read_texts
+from eval.tasks import TASKS, GlueTask, Task, TsvFormat
+from eval.text_files import check_text_file, decode_error
 
 log = logging.getLogger(__name__)
 
 HUB_DATASET = "nyu-mll/glue"
-Label = int | float
 
 
 @dataclass(frozen=True)
@@ -29,16 +30,17 @@ class GlueData:
 
     Attributes:
         texts: one tuple per example, one string per text column (one or two).
-        labels: class ids (float scores for STS-B), or ``None`` for an unlabeled split.
-        indices: the example ids that submission files use.
+        labels: class ids (float scores for regression), or ``None`` for an unlabeled split.
+        indices: the example ids that prediction files use (a task spec's ``id_column`` may
+            hold strings).
         source: where the data came from (a file path or ``hub:nyu-mll/glue``).
     """
 
-    task: GlueTask
+    task: Task
     split: str
     texts: list[tuple[str, ...]]
     labels: list[Label] | None
-    indices: list[int]
+    indices: list[int | str]
     source: str
 
     def __len__(self) -> int:
@@ -51,19 +53,25 @@ class GlueData:
                         self.indices[:count], self.source)
 
 
-def load_split(task: GlueTask, split: str, data_dir: str | Path | None = None) -> GlueData:
+def load_split(task: Task, split: str, data_dir: str | Path | None = None) -> GlueData:
     """Load one split of a task.
 
     Args:
-        task: the task's registry entry.
+        task: a GLUE registry entry, or a task spec's task (which names its own files).
         split: ``train``, ``dev`` or ``test``.
         data_dir: root of a local GLUE copy in either layout (``glue_data/`` TSV folders or the
-            Hub's ``<config>/<split>-*.parquet`` files); ``None`` downloads from the Hub.
+            Hub's ``<config>/<split>-*.parquet`` files); ``None`` downloads from the Hub. Task
+            specs ignore it.
 
     Raises:
-        UserError: the folder or file is missing, a file is malformed, or the Hub is unreachable.
+        UserError: the folder or file is missing, a file is malformed (encoding, columns,
+            labels, empty texts for task specs), or the Hub is unreachable.
     """
     task.split(split)  # validates the split name
+    if not task.is_glue:
+        from eval.spec_data import load_spec_split
+
+        return load_spec_split(task, split)
     if data_dir is None:
         return _load_hub(task, split)
     root = Path(data_dir).expanduser()
@@ -91,28 +99,45 @@ def _load_tsv(task: GlueTask, split: str, root: Path) -> GlueData:
         raise UserError(f"missing GLUE file {path}; the {task.display_name} {split} split is not in "
                         f"this copy of glue_data (use another --data-dir, or the Hub)")
     fmt = task.tsv_format(split)
-    # utf-8-sig drops the byte-order mark that starts MRPC's dev.tsv; quoting must be off
-    # because sentences contain unbalanced quote characters.
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        rows = list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+    rows = _read_tsv(path)
     header = rows.pop(0) if fmt.header and rows else None
     column = _column_resolver(fmt, header, path)
     width = len(header) if header else max((len(r) for r in rows), default=0)
-
-    texts, labels, indices, skipped = [], [], [], 0
-    for row_number, row in enumerate(rows):
-        if len(row) != width:
-            skipped += 1  # a handful of QQP rows are broken in the original release
-            continue
-        texts.append(tuple(row[column(c)] for c in fmt.texts))
-        if fmt.label is not None:
-            labels.append(_parse_label(task, row[column(fmt.label)], path))
-        indices.append(int(row[column(fmt.index)]) if fmt.index is not None else row_number)
-    if skipped:
-        log.warning("%s: skipped %d malformed rows (wrong number of columns)", path, skipped)
-    if not texts:
+    # a handful of QQP rows are broken in the original release: skip rows of the wrong width
+    kept = [(number, row) for number, row in enumerate(rows, 1) if len(row) == width]
+    if len(kept) < len(rows):
+        log.warning("%s: skipped %d malformed rows (wrong number of columns)", path, len(rows) - len(kept))
+    if not kept:
         raise UserError(f"GLUE file {path} has no examples")
-    return GlueData(task, split, texts, labels if fmt.label is not None else None, indices, str(path))
+    numbers = [number for number, _ in kept]
+    texts = read_texts([[row[column(c)] for _, row in kept] for c in fmt.texts], fmt.texts, str(path),
+                       allow_empty=True)
+    labels = None
+    if fmt.label is not None:
+        labels = read_labels([row[column(fmt.label)] for _, row in kept], _tsv_scheme(task), str(path), numbers)
+    indices = ([_index(row[column(fmt.index)], number, path) for number, row in kept] if fmt.index is not None
+               else [number - 1 for number in numbers])
+    return GlueData(task, split, texts, labels, indices, str(path))
+
+
+def _read_tsv(path: Path) -> list[list[str]]:
+    check_text_file(path, "GLUE file")
+    # utf-8-sig drops the byte-order mark that starts MRPC's dev.tsv; quoting must be off
+    # because sentences contain unbalanced quote characters.
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            return list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+    except UnicodeDecodeError as err:
+        raise decode_error(path, "GLUE file", err) from None
+    except csv.Error as err:
+        raise UserError(f"GLUE file {path} is not a readable TSV: {err}") from None
+
+
+def _index(value, row: int, path: Path | str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise UserError(f"index {value!r} at row {row} of {path} is not an integer; fix or drop that row") from None
 
 
 def _column_resolver(fmt: TsvFormat, header: list[str] | None, path: Path):
@@ -126,20 +151,20 @@ def _column_resolver(fmt: TsvFormat, header: list[str] | None, path: Path):
     return positions.__getitem__
 
 
-def _parse_label(task: GlueTask, value: str, path: Path) -> Label:
+def _tsv_scheme(task: GlueTask) -> LabelScheme:
+    """GLUE TSVs spell classes as ``tsv_labels`` ("0"/"1", "entailment", ...); STS-B holds scores."""
     if task.is_regression:
-        return _score(value)
-    try:
-        return task.tsv_labels.index(value)
-    except ValueError:
-        raise UserError(f"GLUE file {path} has label {value!r}, not one of {task.tsv_labels} "
-                        f"for {task.display_name}") from None
+        return LabelScheme(0, expected="a number")
+    return LabelScheme(task.num_labels, {name: i for i, name in enumerate(task.tsv_labels)},
+                       expected=f"the {task.display_name} labels {', '.join(task.tsv_labels)}")
 
 
-def _score(value: str | float) -> float:
-    # The Hub stores STS-B scores as float32; round TSV scores the same way so both layouts
-    # give bit-identical labels and metrics.
-    return float(np.float32(value))
+def _hub_scheme(task: GlueTask) -> LabelScheme:
+    """The Hub and its parquet files hold class ids in ``label_names`` order (floats for STS-B)."""
+    if task.is_regression:
+        return LabelScheme(0, expected="a number")
+    return LabelScheme(task.num_labels, ids=True, expected=f"the {task.display_name} class ids 0-"
+                       f"{task.num_labels - 1} ({', '.join(task.label_names)})")
 
 
 def _load_parquet(task: GlueTask, split: str, root: Path) -> GlueData:
@@ -177,14 +202,12 @@ def _load_hub(task: GlueTask, split: str) -> GlueData:
 def _from_columns(task: GlueTask, split: str, columns: dict[str, list], source: str) -> GlueData:
     missing = [c for c in task.text_columns if c not in columns]
     if missing:
-        raise UserError(f"{source} lacks text columns {missing} for {task.display_name}")
-    texts = list(zip(*(columns[c] for c in task.text_columns)))
+        raise UserError(f"{source} lacks text columns {missing} for {task.display_name}; its columns are "
+                        f"{', '.join(columns)}")
+    texts = read_texts([columns[c] for c in task.text_columns], task.text_columns, source, allow_empty=True)
     labeled = task.split(split).labeled and "label" in columns
-    labels: list[Label] | None = None
-    if labeled:
-        cast = _score if task.is_regression else int
-        labels = [cast(v) for v in columns["label"]]
-    indices = [int(i) for i in columns.get("idx", range(len(texts)))]
+    labels = read_labels(columns["label"], _hub_scheme(task), source) if labeled else None
+    indices = [_index(i, row, source) for row, i in enumerate(columns.get("idx", range(len(texts))), 1)]
     if not texts:
         raise UserError(f"{source} has no examples for {task.display_name} {split}")
     return GlueData(task, split, texts, labels, indices, source)

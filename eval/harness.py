@@ -1,7 +1,16 @@
-"""Score a predictor on GLUE splits and build the results document (lm-eval style provenance)."""
+"""Score a predictor on task splits (GLUE or task specs) and build the results document (lm-eval style).
+
+Results document, schema version 2: ``results`` maps each task name to its split, example counts,
+``metrics``, ``main_metric``, ``undefined_metrics`` (correlations reported as 0.0 because a side
+was constant; see :mod:`eval.metrics`), ``throughput`` and ``task_info``: the task's display name,
+metrics, main metric, ``is_glue`` and ``score_group`` (whether and how it counts towards the GLUE
+Score), label names and the spec file of a custom task (:func:`eval.tasks.task_metadata`), so a
+report can show any task without reading its spec.
+"""
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -14,16 +23,25 @@ from eval.artifacts import provenance
 from eval.batching import encode, length_sorted_batches
 from eval.data import GlueData, load_split
 from eval.errors import UserError
-from eval.metrics import compute_metrics, predictions_from_logits
+from eval.metrics import predictions_from_logits, score
 from eval.predictors import Predictor, load_predictor, load_tokenizer
-from eval.tasks import GlueTask
+from eval.tasks import Task, task_metadata
 
 RESULTS_SCHEMA = "bert-compression-toolkit/glue-results"
-RESULTS_VERSION = 1
+RESULTS_VERSION = 2
+MIN_SEQ_LENGTH = 8  # [CLS], [SEP] and a few tokens: anything shorter scores truncated noise
+DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
 @dataclass(frozen=True)
 class EvalSettings:
+    """How to score: split, batching, data location, limits and device; validated at construction.
+
+    Raises:
+        UserError: a value out of range (batch size, sequence length, limit and threads at least
+            1, 8, 1, 1) or a device other than ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+    """
+
     split: str = "dev"
     batch_size: int = 32
     max_seq_length: int = 128
@@ -31,6 +49,16 @@ class EvalSettings:
     limit: int | None = None  # score only the first N examples (smoke runs)
     device: str = "auto"
     threads: int | None = None
+
+    def __post_init__(self):
+        for name, least in (("batch_size", 1), ("max_seq_length", MIN_SEQ_LENGTH), ("limit", 1), ("threads", 1)):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
+                flag = "--" + name.replace("_", "-")
+                raise UserError(f"{name.replace('_', ' ')} {value!r} is out of range: {flag} must be an "
+                                f"integer of at least {least}")
+        if not isinstance(self.device, str) or not DEVICE.fullmatch(self.device):
+            raise UserError(f"unknown device {self.device!r}; pass --device auto, cpu, cuda or cuda:N")
 
 
 @dataclass(frozen=True)
@@ -47,8 +75,17 @@ class Predictions:
 
 def predict(predictor: Predictor, tokenizer, data: GlueData, batch_size: int, max_seq_length: int,
             progress: bool = True) -> Predictions:
-    """Run a predictor over a split in length-sorted batches and return logits in split order."""
+    """Run a predictor over a split in length-sorted batches and return logits in split order.
+
+    Raises:
+        UserError: an example is longer than the model's positions (``max_seq_length`` too large
+            for it), or the model gave NaN or infinite outputs.
+    """
     encoded = encode(tokenizer, data, max_seq_length)
+    limit, longest = position_limit(predictor, tokenizer), int(encoded.lengths.max())
+    if limit is not None and longest > limit:
+        raise UserError(f"{data.task.name} has examples of {longest} tokens but the model takes at most {limit} "
+                        f"positions; pass --max-seq-length {limit} or less")
     logits: np.ndarray | None = None
     seconds = 0.0
     bar = tqdm(total=len(data), desc=f"{data.task.name}/{data.split}", unit="ex", disable=not progress,
@@ -63,10 +100,21 @@ def predict(predictor: Predictor, tokenizer, data: GlueData, batch_size: int, ma
         bar.update(len(rows))
     bar.close()
     assert logits is not None  # load_split never returns an empty split
+    broken = int((~np.isfinite(logits).all(axis=1)).sum())
+    if broken:
+        raise UserError(f"the model gave NaN or infinite outputs for {broken} of {len(data)} {data.task.name} "
+                        f"examples; its weights are broken (a diverged run?): retrain it or take an earlier checkpoint")
     return Predictions(logits, seconds, int(encoded.lengths.sum()))
 
 
-def evaluate_task(predictor: Predictor, tokenizer, task: GlueTask, settings: EvalSettings,
+def position_limit(predictor: Predictor, tokenizer) -> int | None:
+    """The most tokens a model takes: its position embeddings, else the limit its tokenizer records."""
+    config = getattr(predictor, "config", None)  # PyTorch predictors carry the model config
+    limit = getattr(config, "max_position_embeddings", None) or getattr(tokenizer, "model_max_length", None)
+    return limit if isinstance(limit, int) and 0 < limit < 1_000_000 else None  # tokenizers say 1e30 for "none"
+
+
+def evaluate_task(predictor: Predictor, tokenizer, task: Task, settings: EvalSettings,
                   progress: bool = True) -> dict[str, Any]:
     """Score one task split; returns the per-task entry of a results document."""
     data = load_split(task, settings.split, settings.data_dir)
@@ -78,20 +126,22 @@ def evaluate_task(predictor: Predictor, tokenizer, task: GlueTask, settings: Eva
         data = data.select(settings.limit)
     predictor.check_task(task)
     out = predict(predictor, tokenizer, data, settings.batch_size, settings.max_seq_length, progress)
-    metrics = compute_metrics(task, predictions_from_logits(task, out.logits), data.labels)
+    scores = score(task, predictions_from_logits(task, out.logits), data.labels)
     return {
         "task": task.name,
         "split": settings.split,
         "num_examples": len(data),
         "num_examples_full": full_size,
-        "metrics": metrics,
+        "metrics": scores.values,
         "main_metric": task.main_metric,
+        "undefined_metrics": list(scores.undefined),
         "data_source": data.source,
         "throughput": out.throughput(),
+        "task_info": task_metadata(task),
     }
 
 
-def evaluate_model(model: str | Path, tasks: Iterable[GlueTask], settings: EvalSettings = EvalSettings(),
+def evaluate_model(model: str | Path, tasks: Iterable[Task], settings: EvalSettings = EvalSettings(),
                    progress: bool = True) -> dict[str, Any]:
     """Load a model once and score it on several tasks; returns the full results document."""
     tasks = list(tasks)

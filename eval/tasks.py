@@ -8,13 +8,17 @@ GLUE reports for it and how it counts towards the GLUE Score.
 Label order is the Hub's ``ClassLabel`` order (``label_names``); the TSV files and the GLUE
 server spell the same classes as ``tsv_labels``, index for index. MNLI is the classic trap: the
 Hub's order is entailment, neutral, contradiction, whatever order a model's config may use.
+
+A user's own task is a YAML task spec (:mod:`eval.task_spec`): :func:`get_task` takes its path
+wherever it takes a GLUE name and returns a task with the same interface (:class:`Task`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
-from typing import Mapping
+from typing import Any, ClassVar, Mapping, Protocol
 
 from eval.errors import UserError
 
@@ -47,6 +51,11 @@ def _splits(dev_tsv: str = "dev.tsv", dev_hub: str = "validation", test_tsv: str
         "dev": Split(dev_tsv, dev_hub),
         "test": Split(test_tsv, test_hub, labeled=False),
     })
+
+
+# Both task types (GLUE entries and task specs) derive these two from ``label_names``.
+IS_REGRESSION = property(lambda task: not task.label_names, doc="No label names: the labels are scores.")
+NUM_LABELS = property(lambda task: len(task.label_names) or 1, doc="Model outputs: one per class, or 1 score.")
 
 
 @dataclass(frozen=True)
@@ -85,13 +94,10 @@ class GlueTask:
     score_group: str | None
     splits: Mapping[str, Split] = field(default_factory=_splits)
 
-    @property
-    def is_regression(self) -> bool:
-        return not self.label_names
-
-    @property
-    def num_labels(self) -> int:
-        return len(self.label_names) or 1
+    is_glue: ClassVar[bool] = True
+    spec: ClassVar[str | None] = None  # a registry entry, not read from a task spec file
+    is_regression = IS_REGRESSION
+    num_labels = NUM_LABELS
 
     def split(self, name: str) -> Split:
         try:
@@ -221,25 +227,81 @@ _ALIASES = {
 }
 
 
-def get_task(name: str) -> GlueTask:
-    """Look a task up by registry name or a common spelling (``SST-2``, ``MNLI-mm``).
+SPEC_SUFFIXES = (".yaml", ".yml")
+_DATA_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl", ".parquet")
+
+
+class Task(Protocol):
+    """What the toolkit reads from a task: a GLUE registry entry or a task spec's :class:`CustomTask`."""
+
+    name: str
+    display_name: str
+    text_columns: tuple[str, ...]
+    label_names: tuple[str, ...]  # empty for regression
+    metrics: tuple[str, ...]
+    main_metric: str
+    score_group: str | None  # None: not counted in the GLUE Score
+    is_glue: bool
+    spec: str | None  # the task spec file, None for GLUE tasks
+
+    @property
+    def is_regression(self) -> bool: ...
+
+    @property
+    def num_labels(self) -> int: ...
+
+    def split(self, name: str) -> Any: ...
+
+
+def get_task(name: str | Path) -> Task:
+    """Look a task up by GLUE name, a common spelling (``SST-2``, ``MNLI-mm``), or a task spec path.
 
     Raises:
-        UserError: the name is not a GLUE task; the message lists the valid ones.
+        UserError: not a GLUE task (the message lists the valid ones), or a task spec file that
+            is missing or invalid.
     """
+    text = str(name).strip()
+    suffix = Path(text).suffix.lower()
+    if suffix in SPEC_SUFFIXES:
+        from eval.task_spec import load_task_spec
+
+        return load_task_spec(text)
+    key = _ALIASES.get(text.lower(), text.lower())
+    if key in TASKS:
+        return TASKS[key]
+    hint = (f"; {text} is a data file: write a task spec (.yaml) that names it" if suffix in _DATA_SUFFIXES
+            else ", or pass a task spec file (my_task.yaml)")
+    raise UserError(f"unknown GLUE task {text!r}; choose one of {', '.join(TASKS)}{hint}")
+
+
+def is_glue_name(name: str) -> bool:
+    """Whether a name is a GLUE task or one of its spellings (custom tasks may not take one)."""
     key = name.strip().lower()
-    key = _ALIASES.get(key, key)
-    if key not in TASKS:
-        raise UserError(f"unknown GLUE task {name!r}; choose one of {', '.join(TASKS)}")
-    return TASKS[key]
+    return key in TASKS or key in _ALIASES
 
 
-def parse_tasks(spec: str | list[str]) -> list[GlueTask]:
-    """Turn ``"sst2,mrpc"``, ``["sst2", "mrpc"]`` or ``"all"`` (every labeled task) into tasks."""
+def task_metadata(task: Task) -> dict[str, Any]:
+    """What a results file records about its task, so a report can show it without the spec file.
+
+    ``is_glue`` and ``score_group`` say whether and how the task counts towards the GLUE Score
+    (custom tasks: ``False`` and ``None``).
+    """
+    return {"name": task.name, "display_name": task.display_name, "is_glue": task.is_glue,
+            "score_group": task.score_group, "metrics": list(task.metrics), "main_metric": task.main_metric,
+            "is_regression": task.is_regression, "label_names": list(task.label_names), "spec": task.spec}
+
+
+def parse_tasks(spec: str | list[str]) -> list[Task]:
+    """Turn ``"sst2,mrpc"``, ``["sst2", "my_task.yaml"]`` or ``"all"`` (every labeled GLUE task) into tasks."""
     names = spec.split(",") if isinstance(spec, str) else [p for s in spec for p in s.split(",")]
     names = [n for n in (n.strip() for n in names) if n]
     if names == ["all"]:
         return [t for t in TASKS.values() if t.score_group is not None]
     if not names:
-        raise UserError(f"no task given; choose from {', '.join(TASKS)} or 'all'")
-    return [get_task(n) for n in names]
+        raise UserError(f"no task given; choose from {', '.join(TASKS)}, 'all', or a task spec file")
+    tasks = [get_task(n) for n in names]
+    names = [t.name for t in tasks]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UserError(f"task {', '.join(twice)} given twice; results are keyed by task name, name each once")
+    return tasks

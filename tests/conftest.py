@@ -210,3 +210,101 @@ def assert_user_error(main, argv: list[str], capsys, *fragments: str, nothing_wr
     if nothing_written is not None:
         assert not Path(nothing_written).exists(), f"{nothing_written} was written"
     return lines[-1]
+
+
+# ------------------------------------------------------------------ task specs (your own data)
+
+SPEC_FORMATS = ("csv", "tsv", "json", "jsonl", "parquet")
+
+
+def write_records(path: Path, records: list[dict], fmt: str) -> Path:
+    """Rows as a data file of one format: CSV, TSV (no quoting), JSON (a list), JSONL or parquet."""
+    import csv
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns = list(dict.fromkeys(k for r in records for k in r))
+    if fmt in ("csv", "tsv"):
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            options = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if fmt == "tsv" else {}
+            writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n", **options)
+            writer.writeheader()
+            writer.writerows(records)
+    elif fmt == "json":
+        path.write_text(json.dumps(records))
+    elif fmt == "jsonl":
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.table({c: [r.get(c) for r in records] for c in columns}), path)
+    return path
+
+
+def spec_records(n: int, labels: list | None, pair: bool = False, seed: int = 0, ids: bool = False) -> list[dict]:
+    """``n`` rows of random sentences (``text`` or ``premise``/``hypothesis``) with ``labels`` cycled."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        row = {"premise": _sentence(rng), "hypothesis": _sentence(rng)} if pair else {"text": _sentence(rng)}
+        if labels is not None:
+            row["label"] = labels[i % len(labels)]
+        if ids:
+            row["id"] = f"doc-{i}"
+        rows.append(row)
+    return rows
+
+
+def write_task(folder: Path, fmt: str = "csv", spec: dict | None = None, labels: list | None = None,
+               pair: bool = False, rows: int = 16, test_labels: bool = False) -> Path:
+    """A task spec folder: train/validation/test files of one format and ``task.yaml``; returns the spec.
+
+    Defaults: a two-class single-text task with string labels ``neg``/``pos``; ``spec`` keys
+    override or add to the YAML (e.g. ``{"regression": True, "label_names": None}``).
+    """
+    import yaml
+
+    labels = labels if labels is not None else ["neg", "pos"]
+    files = {}
+    for seed, key in enumerate(("train", "validation", "test")):
+        records = spec_records(rows, labels if key != "test" or test_labels else None, pair=pair, seed=seed)
+        files[key] = write_records(folder / f"{key}.{fmt}", records, fmt).name
+    content = {"name": "custom", "data_files": files,
+               "text_columns": ["premise", "hypothesis"] if pair else ["text"],
+               "label_column": "label", "label_names": ["neg", "pos"], "metrics": ["accuracy", "f1"]}
+    content.update(spec or {})
+    path = folder / "task.yaml"
+    path.write_text(yaml.safe_dump({k: v for k, v in content.items() if v is not None}, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def datasets_cache(tmp_path_factory):
+    """Task specs load their files through `datasets`, which caches everything it reads: keep that in tmp."""
+    import datasets
+
+    home = datasets.config.HF_DATASETS_CACHE
+    datasets.config.HF_DATASETS_CACHE = tmp_path_factory.mktemp("datasets-cache")
+    yield
+    datasets.config.HF_DATASETS_CACHE = home
+
+
+@pytest.fixture(scope="session")
+def custom_task(tmp_path_factory) -> Path:
+    """A two-class single-text task spec (CSV, string labels, unlabeled test file)."""
+    return write_task(tmp_path_factory.mktemp("custom") / "sentiment")
+
+
+@pytest.fixture(scope="session")
+def custom_pair_task(tmp_path_factory) -> Path:
+    """A two-class sentence-pair task spec (JSONL, integer class ids in the files)."""
+    return write_task(tmp_path_factory.mktemp("custom") / "pairs", fmt="jsonl", pair=True, labels=[0, 1],
+                      spec={"name": "pairs", "label_names": ["different", "same"]})
+
+
+@pytest.fixture(scope="session")
+def custom_regression_task(tmp_path_factory) -> Path:
+    """A regression task spec (parquet, float scores)."""
+    return write_task(tmp_path_factory.mktemp("custom") / "scores", fmt="parquet", labels=[0.5, 3.25, 1.0, 4.75],
+                      spec={"name": "scores", "regression": True, "label_names": None, "metrics": None})

@@ -124,3 +124,53 @@ def test_unreachable_hub_is_a_user_error(monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", offline)
     with pytest.raises(UserError, match="cannot load nyu-mll/glue/sst2 .* pass --data-dir"):
         load_split(TASKS["sst2"], "dev")
+
+
+def _sst2_dev(root, body: bytes | str):
+    folder = root / "SST-2"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "dev.tsv"
+    path.write_bytes(body if isinstance(body, bytes) else body.encode())
+    return path
+
+
+@pytest.mark.parametrize("body, fragment", [
+    ("sentence\tlabel\nfine .\t1\nbad .\t7\n", "label '7' at row 2 of"),
+    ("sentence\tlabel\nfine .\t1\nbad .\t\n", "row 2 of"),
+    ("sentence\tlabel\nfine .\t1\nbad .\tpositive\nok .\tnegative\n", "(2 rows have bad labels)"),
+    ("sentence\tlabel\nfine .\t1\n".encode("utf-16"), "is UTF-16 text; save it as UTF-8"),
+    (b"sentence\tlabel\n\x00\x01\x02\x03" * 50, "is binary"),
+    (b"sentence\tlabel\nfin\xe9 .\t1\n", "is not UTF-8 text"),
+])
+def test_bad_glue_tsv_is_named_with_its_row(tmp_path, body, fragment):
+    _sst2_dev(tmp_path, body)
+    with pytest.raises(UserError) as err:
+        load_split(TASKS["sst2"], "dev", tmp_path)
+    assert fragment in str(err.value)
+
+
+@pytest.mark.parametrize("score, fragment", [("five", "label 'five' at row 2 of .* is text, not a number"),
+                                             ("nan", "label 'nan' at row 2 of .* is not a finite number"),
+                                             ("inf", "is not a finite number")])
+def test_bad_stsb_score(tmp_path, score, fragment):
+    folder = tmp_path / "STS-B"
+    folder.mkdir()
+    (folder / "dev.tsv").write_text(f"index\tsentence1\tsentence2\tscore\n0\ta .\tb .\t3.2\n1\ta .\tb .\t{score}\n")
+    with pytest.raises(UserError, match=fragment):
+        load_split(TASKS["stsb"], "dev", tmp_path)
+
+
+@pytest.mark.parametrize("labels, fragment", [
+    ([0, 7], "label 7 at row 2 of .* is not one of the SST-2 class ids 0-1 \\(negative, positive\\)"),
+    (["negative", "positive"], "label 'negative' at row 1"),
+    ([1.0, float("nan")], "row 2 of .* has no label"),
+])
+def test_bad_parquet_labels(tmp_path, labels, fragment):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "sst2").mkdir()
+    pq.write_table(pa.table({"sentence": ["a .", "b ."], "label": labels, "idx": [0, 1]}),
+                   tmp_path / "sst2" / "validation-00000-of-00001.parquet")
+    with pytest.raises(UserError, match=fragment):
+        load_split(TASKS["sst2"], "dev", tmp_path)

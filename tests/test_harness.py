@@ -141,3 +141,48 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, tiny_classifier, glue_t
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and message in err and "\n" not in err
+
+
+@pytest.mark.parametrize("changes, fragment", [
+    ({"batch_size": 0}, "batch size 0"), ({"max_seq_length": 0}, "at least 8"), ({"limit": -5}, "limit -5"),
+    ({"threads": -1}, "threads -1"), ({"device": "banana"}, "unknown device 'banana'"), ({"batch_size": 2.5}, "2.5"),
+])
+def test_eval_settings_are_validated_for_library_callers_too(changes, fragment):
+    with pytest.raises(UserError, match=fragment):
+        EvalSettings(**changes)
+    assert EvalSettings(device="cuda:1", limit=1, threads=1, max_seq_length=8).device == "cuda:1"
+
+
+def test_prediction_rows_for_task_specs(custom_task, custom_regression_task):
+    from eval.submission import format_rows, prediction_rows
+    from eval.tasks import get_task
+
+    rows = prediction_rows(get_task(custom_task), [1, 2], np.array([[0.0, 0.0], [3.0, 1.0]]))
+    assert rows[0] == {"id": 1, "label": "neg", "score": 0.5, "probabilities": {"neg": 0.5, "pos": 0.5}}
+    assert rows[1]["label"] == "neg" and rows[1]["score"] == pytest.approx(1 / (1 + np.exp(-2)), abs=1e-6)
+    assert format_rows(rows, "csv").splitlines()[:2] == ["id,label,score,prob_neg,prob_pos", "1,neg,0.5,0.5,0.5"]
+    assert json.loads(format_rows(rows, "jsonl").splitlines()[1])["probabilities"]["pos"] == pytest.approx(0.119203)
+    regression = prediction_rows(get_task(custom_regression_task), ["a"], np.array([[2.5]]))
+    assert regression == [{"id": "a", "score": 2.5}]
+
+
+@pytest.mark.integration
+def test_predict_writes_task_spec_files_and_a_zip_of_exactly_its_glue_files(tmp_path, tiny_classifier, glue_tsv,
+                                                                          custom_task, capsys):
+    out = tmp_path / "sub"
+    out.mkdir()
+    (out / "RTE.tsv").write_text("index\tprediction\n")  # an older run's file: not this run's
+    (out / "passwd.tsv").symlink_to("/etc/passwd")  # a link: never followed into the zip
+    assert main(["predict", "--model", str(tiny_classifier), "--tasks", f"sst2,{custom_task}",
+                 "--data-dir", str(glue_tsv), "--output-dir", str(out), "--format", "jsonl"]) == 0
+    with zipfile.ZipFile(out / "submission.zip") as archive:
+        assert archive.namelist() == ["SST-2.tsv"]
+        assert archive.read("SST-2.tsv") == (out / "SST-2.tsv").read_bytes()
+    records = [json.loads(line) for line in (out / "custom.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in records] == list(range(1, 17))
+    assert all(r["label"] in ("neg", "pos") and sum(r["probabilities"].values()) == pytest.approx(1, abs=1e-5)
+               for r in records)
+    assert (out / "passwd.tsv").is_symlink()
+    assert main(["predict", "--model", str(tiny_classifier), "--tasks", str(custom_task),
+                 "--output-dir", str(tmp_path / "only-custom")]) == 0
+    assert sorted(p.name for p in (tmp_path / "only-custom").iterdir()) == ["custom.csv"]  # no zip without GLUE

@@ -1,11 +1,11 @@
-"""Every GLUE metric against hand-computed values and against sklearn/scipy."""
+"""Every metric of the registry against hand-computed values, sklearn/scipy and the evaluate module."""
 
 import numpy as np
 import pytest
 from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import f1_score, matthews_corrcoef
 
-from eval.metrics import compute_metrics, predictions_from_logits
+from eval.metrics import METRICS, compute_metrics, predictions_from_logits, score
 from eval.tasks import TASKS
 
 PREDICTIONS = np.array([1, 0, 1, 1, 0, 1])
@@ -67,3 +67,53 @@ def test_metric_module_loads_by_path_through_evaluate():
     metric = evaluate.load(folder, "mrpc")
     result = metric.compute(predictions=PREDICTIONS, references=REFERENCES)
     assert result == {"accuracy": pytest.approx(ACCURACY), "f1": pytest.approx(F1)}
+
+
+@pytest.mark.parametrize("config", ["cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "ax"])
+def test_harness_metrics_equal_the_evaluate_module(config):
+    from eval.glue_metric import GlueMetric
+
+    task = TASKS[config]
+    rng = np.random.default_rng(1)
+    if task.is_regression:
+        predictions, references = rng.uniform(0, 5, 40).astype(np.float32), rng.uniform(0, 5, 40)
+    else:
+        predictions, references = rng.integers(0, task.num_labels, 40), rng.integers(0, task.num_labels, 40)
+    expected = GlueMetric(config_name=config, keep_in_memory=True).compute(predictions=predictions,
+                                                                          references=references)
+    assert compute_metrics(task, predictions, references) == {name: expected[name] for name in task.metrics}
+
+
+class ThreeClasses:
+    """A stand-in task for metrics outside GLUE's (a task spec would give the same attributes)."""
+
+    name, is_regression, num_labels = "topics", False, 3
+    metrics = ("f1_macro", "accuracy", "matthews_correlation")
+
+
+def test_macro_f1_by_hand():
+    predictions = np.array([0, 0, 1, 2, 2, 1])
+    references = np.array([0, 1, 1, 2, 2, 2])
+    # class 0: TP1 FP1 FN0 -> F1 2/3; class 1: TP1 FP1 FN1 -> 1/2; class 2: TP2 FP0 FN1 -> 4/5
+    result = score(ThreeClasses, predictions, references)
+    assert result.values["f1_macro"] == pytest.approx((2 / 3 + 1 / 2 + 4 / 5) / 3)
+    assert result.values["f1_macro"] == pytest.approx(f1_score(references, predictions, average="macro"))
+    assert result.values["accuracy"] == pytest.approx(4 / 6) and result.undefined == ()
+
+
+def test_undefined_correlations_are_zero_and_named_never_nan():
+    collapsed = score(ThreeClasses, np.zeros(6, dtype=int), np.array([0, 1, 2, 0, 1, 2]))
+    assert collapsed.values["matthews_correlation"] == 0.0
+    assert collapsed.undefined == ("matthews_correlation",)
+    constant = score(TASKS["stsb"], np.full(5, 2.5), np.array([0.0, 1.0, 2.0, 3.0, 4.0]))
+    assert constant.values == {"pearson": 0.0, "spearmanr": 0.0}
+    assert constant.undefined == ("pearson", "spearmanr")
+    one_example = score(TASKS["stsb"], np.array([1.0]), np.array([3.0]))
+    assert one_example.undefined == ("pearson", "spearmanr")
+    assert all(np.isfinite(v) for v in (*collapsed.values.values(), *constant.values.values()))
+
+
+def test_registry_kinds():
+    assert set(METRICS) == {"accuracy", "f1", "f1_macro", "matthews_correlation", "pearson", "spearmanr"}
+    assert {n for n, m in METRICS.items() if m.kind == "regression"} == {"pearson", "spearmanr"}
+    assert [n for n, m in METRICS.items() if m.binary] == ["f1"]

@@ -6,13 +6,14 @@ metrics under the same names (``accuracy``, ``f1``, ``matthews_correlation``, ``
 
     evaluate.load("eval/glue_metric", "mrpc")
 
-or directly as ``GlueMetric(config_name="mrpc")``.
+or directly as ``GlueMetric(config_name="mrpc")``. The functions are those of the toolkit's metric
+registry (:data:`eval.metrics.METRICS`), so both ways give the same numbers.
 """
 
 import datasets
 import evaluate
-from scipy.stats import pearsonr, spearmanr
-from sklearn.metrics import f1_score, matthews_corrcoef
+
+from eval.metrics import METRICS
 
 _DESCRIPTION = "GLUE metrics (accuracy, F1, Matthews correlation, Pearson, Spearman) by task."
 _CITATION = """@inproceedings{wang2019glue,
@@ -31,14 +32,6 @@ METRICS_BY_CONFIG = {
     "stsb": ("pearson", "spearmanr"),
 }
 
-_FUNCTIONS = {
-    "accuracy": lambda p, r: float(sum(int(a == b) for a, b in zip(p, r)) / len(r)),
-    "f1": lambda p, r: float(f1_score(y_true=r, y_pred=p)),
-    "matthews_correlation": lambda p, r: float(matthews_corrcoef(r, p)),
-    "pearson": lambda p, r: float(pearsonr(p, r)[0]),
-    "spearmanr": lambda p, r: float(spearmanr(p, r)[0]),
-}
-
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _INPUTS)
 class GlueMetric(evaluate.Metric):
@@ -55,5 +48,5 @@ class GlueMetric(evaluate.Metric):
         )
 
     def _compute(self, predictions, references):
-        return {name: _FUNCTIONS[name](predictions, references)
+        return {name: METRICS[name].function(predictions, references)
                 for name in METRICS_BY_CONFIG[self.config_name]}

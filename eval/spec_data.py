@@ -1,0 +1,142 @@
+"""Load one split of a task spec's data (CSV, TSV, JSON, JSONL, parquet, or a Hub dataset) through ``datasets``.
+
+Every file format ends as the same columns, which :mod:`eval.labels` turns into texts, class ids
+or scores, so one dataset given as CSV, JSONL or parquet loads identically. Whatever is wrong
+with a file is one error naming the file, and the row or column where it applies: a missing
+file or column (the message lists the columns there are), an empty split, an unreadable file,
+a bad label, an empty text.
+
+``.tsv`` is read as GLUE's TSVs are: tab-separated with no quoting (a quote character is text);
+use ``.csv`` for files whose fields are quoted.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from contextlib import contextmanager
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Iterator, Mapping
+
+from eval.errors import UserError, first_line
+from eval.labels import read_labels, read_texts
+from eval.task_spec import CustomTask, DataSplit, file_format
+from eval.text_files import check_text_file
+
+# Format name -> the ``datasets`` builder that reads it and its options.
+BUILDERS: Mapping[str, tuple[str, Mapping[str, Any]]] = MappingProxyType({
+    "csv": ("csv", {}),
+    "tsv": ("csv", {"delimiter": "\t", "quoting": csv.QUOTE_NONE}),
+    "json": ("json", {}),
+    "parquet": ("parquet", {}),
+})
+_TEXT_FORMATS = ("csv", "tsv", "json")
+_NO_ROWS = "corresponds to no data"  # how datasets refuses a file with a header and no rows
+
+
+def load_spec_split(task: CustomTask, split: str):
+    """The examples of one split of a custom task as :class:`eval.data.GlueData`.
+
+    Raises:
+        UserError: the file is missing, unreadable, empty, lacks a column, or holds a bad label
+            or an empty text (each named with its row).
+    """
+    from eval.data import GlueData
+
+    where = task.split(split)
+    columns = _read_columns(task, where)
+    source = where.where
+    missing = [c for c in (*task.text_columns, *([task.id_column] if task.id_column else [])) if c not in columns]
+    if where.labeled and task.label_column not in columns:
+        missing.append(task.label_column)
+    if missing:
+        raise UserError(f"{source} has no column {', '.join(map(repr, missing))}; its columns are "
+                        f"{', '.join(columns) or 'none'} (fix text_columns / label_column / id_column in {task.spec})")
+    count = len(columns[task.text_columns[0]])
+    if count == 0:
+        raise UserError(f"{source} has no rows: the {where.key} split of task {task.name} is empty")
+    texts = read_texts([columns[c] for c in task.text_columns], task.text_columns, source)
+    labels = (read_labels(columns[task.label_column], task.label_scheme(), source)
+              if task.label_column in columns else None)
+    indices = _ids(columns[task.id_column], task.id_column, source) if task.id_column else list(range(1, count + 1))
+    return GlueData(task, split, texts, labels, indices, source)
+
+
+def _ids(values: list, column: str, source: str) -> list:
+    """The id column's values, which must be present and unique (they key the prediction rows)."""
+    missing = [row for row, value in enumerate(values, 1) if value is None or value != value]  # NaN != NaN
+    if missing:
+        raise UserError(f"id column {column!r} is empty in {len(missing)} of {len(values)} rows of {source} (first: row "
+                        f"{missing[0]}); fill them or drop id_column")
+    first: dict = {}
+    for row, value in enumerate(values, 1):
+        if value in first:
+            raise UserError(f"id {value!r} is in rows {first[value]} and {row} of {source}; ids in "
+                            f"{column!r} must be unique")
+        first[value] = row
+    return list(values)
+
+
+def _read_columns(task: CustomTask, where: DataSplit) -> dict[str, list]:
+    if where.file is not None:
+        return _read_file(Path(where.file), where.key, task)
+    return _read_hub(task, where)
+
+
+def _read_file(path: Path, key: str, task: CustomTask) -> dict[str, list]:
+    if not path.is_file():
+        raise UserError(f"the {key} file {path} of task {task.name} does not exist; fix data_files in {task.spec}")
+    if path.stat().st_size == 0:
+        raise UserError(f"{path} is empty: the {key} split of task {task.name} has no rows")
+    fmt = file_format(str(path))
+    if fmt in _TEXT_FORMATS:
+        check_text_file(path, f"{key} file")
+    builder, options = BUILDERS[fmt]
+    import datasets
+
+    try:
+        with _quiet(datasets):
+            dataset = datasets.load_dataset(builder, data_files={key: str(path)}, split=key, **options)
+    except Exception as err:  # datasets wraps pandas / pyarrow errors of many types
+        if _NO_ROWS in str(err):
+            raise UserError(f"{path} has no rows: the {key} split of task {task.name} is empty") from None
+        raise UserError(f"cannot read {path} as {fmt.upper()}: {_cause(err)}; check that it is a valid "
+                        f"{fmt.upper()} file") from None
+    return dataset.to_dict()
+
+
+def _read_hub(task: CustomTask, where: DataSplit) -> dict[str, list]:
+    import datasets
+
+    hub = task.dataset
+    try:
+        with _quiet(datasets):
+            dataset = datasets.load_dataset(hub.path, hub.name, split=where.hub_split)
+    except Exception as err:  # offline, no such dataset, config or split: one line and the way out
+        raise UserError(f"cannot load {where.dataset} ({where.hub_split}) for task {task.name}: {_cause(err)}; "
+                        f"check dataset in {task.spec}, or use data_files with local copies") from None
+    return dataset.to_dict()
+
+
+@contextmanager
+def _quiet(datasets) -> Iterator[None]:
+    """No "Generating split" bars, and no log lines of its own: a failure is reported once, as one line."""
+    enabled = datasets.is_progress_bar_enabled()
+    logger = logging.getLogger("datasets")
+    level = logger.level
+    datasets.disable_progress_bars()
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+        if enabled:
+            datasets.enable_progress_bars()
+
+
+def _cause(err: BaseException) -> str:
+    """The first line of the innermost explicit cause: ``datasets`` wraps the parser's own message."""
+    while err.__cause__ is not None:
+        err = err.__cause__
+    return first_line(err)
