@@ -38,12 +38,41 @@ def frozen(model: nn.Module, dist: Distributed) -> nn.Module:
     return model
 
 
-def train_data(task, data_dir: str | None, augmented: str | None, settings: TrainSettings) -> GlueData:
-    """The labeled training examples: the task's train split, or a `distill augment` folder."""
+# The label of an unlabeled example: ignored by cross-entropy (its default ignore_index), and
+# never read by the distillation losses, which take the teacher's outputs instead.
+NO_LABEL = {False: -100, True: float("nan")}
+
+
+def train_data(task, data_dir: str | None, augmented: str | None, settings: TrainSettings,
+               unlabeled: str | None = None) -> GlueData:
+    """The training examples: the task's train split or a `distill augment` folder, plus unlabeled text."""
     data = augment_module.load_augmented(augmented, task) if augmented else load_split(task, "train", data_dir)
     if data.labels is None:
         raise UserError(f"{task.display_name} train split has no labels")
-    return data.select(settings.train_limit) if settings.train_limit else data
+    data = data.select(settings.train_limit) if settings.train_limit else data
+    if not unlabeled:
+        return data
+    texts = unlabeled_texts(unlabeled, len(task.text_columns))
+    return GlueData(data.task, data.split, data.texts + texts, data.labels + [NO_LABEL[task.is_regression]] * len(texts),
+                    [*data.indices, *(f"unlabeled-{i}" for i in range(len(texts)))], f"{data.source} + {unlabeled}")
+
+
+def unlabeled_texts(source: str, columns: int) -> list[tuple[str, ...]]:
+    """Examples without labels: one per line (or JSONL record), the texts of a pair split by a tab.
+
+    Raises:
+        UserError: no examples, or lines with the wrong number of texts for the task.
+    """
+    from distill.corpus import iter_documents
+
+    texts = [tuple(t.strip() for t in document.split("\t")) for document in iter_documents(source)]
+    wrong = sum(1 for t in texts if len(t) != columns or not all(t))
+    if wrong:
+        raise UserError(f"{wrong} of {len(texts)} examples in {source} do not have {columns} non-empty "
+                        f"tab-separated text{'s' if columns > 1 else ''}, as the task needs")
+    if not texts:
+        raise UserError(f"{source} holds no examples; give one example per line")
+    return texts
 
 
 def glue_batches(task, data: GlueData, tokenizer, settings: TrainSettings, dist: Distributed) -> GlueBatches:

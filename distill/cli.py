@@ -28,6 +28,7 @@ _FLAGS = {
     "general": {"teacher": "teacher", "student": "student", "corpus": "corpus", "output_dir": "output_dir",
                 **_TRAINING_FLAGS},
     "task": {"task": "task", "teacher": "teacher", "student": "student", "augmented": "augmented",
+             "unlabeled": "unlabeled",
              "data_dir": "data_dir", "output_dir": "output_dir", **_TRAINING_FLAGS},
     "augment": {"task": "task", "model": "model", "data_dir": "data_dir", "output_dir": "output_dir",
                 "seed": "seed", "device": "device", "glove": "glove", "candidates": "candidates",
@@ -41,6 +42,8 @@ _HELP = {
     "student": "preset (tiny, mini, small, medium, tinybert4, tinybert6) or a student folder",
     "corpus": "text file, folder of text files, or hub:<dataset>[:<config>]",
     "augmented": "a `distill augment` output folder to train on instead of the train split",
+    "unlabeled": "in-domain text without labels (one example per line, a pair's texts tab-separated; or "
+                 "JSONL): the teacher labels it for the student",
     "data_dir": "local GLUE folder (glue_data TSV or Hub parquet layout); default: the Hub",
     "output_dir": "run folder; rerunning the same config resumes it",
     "max_steps": "cap on optimizer steps (per phase), for smoke runs",

@@ -155,6 +155,9 @@ class TaskConfig:
     output_dir: str
     data_dir: str | None = None
     augmented: str | None = None  # a `distill augment` output folder, used instead of the train split
+    # In-domain text without labels (a text file, one example per line, the texts of a pair
+    # separated by a tab; or JSONL): the teacher labels it, the student learns from it too.
+    unlabeled: str | None = None
     layer_map: LayerMapSpec = "uniform"
     attention_mode: AttentionMode = "auto"
     phases: tuple[Phase, ...] = field(default_factory=_default_phases)
@@ -169,6 +172,10 @@ class TaskConfig:
             raise ValueError("task distillation needs at least one phase")
         if len(set(names)) != len(names):
             raise ValueError(f"phase names must be unique, got {names}")
+        gold = [p.name for p in self.phases if p.losses.get("labels")]
+        if self.unlabeled and gold:
+            raise ValueError(f"phases {gold} use the 'labels' loss, but the unlabeled examples have no labels; "
+                             f"drop that loss or the unlabeled data")
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,8 @@ def task_distill(cfg: TaskConfig) -> Path:
         if run.finished:
             return run.out
         teacher, student, tokenizer = _models(cfg, task, run.dist)
-        batches = glue_batches(task, train_data(task, cfg.data_dir, cfg.augmented, cfg.train), tokenizer,
-                               cfg.train, run.dist)
+        data = train_data(task, cfg.data_dir, cfg.augmented, cfg.train, cfg.unlabeled)
+        batches = glue_batches(task, data, tokenizer, cfg.train, run.dist)
         summaries: dict[str, Any] = {}
         for index, phase in enumerate(cfg.phases):
             work = run.out if index == len(cfg.phases) - 1 else run.out / phase.name
@@ -43,7 +43,9 @@ def task_distill(cfg: TaskConfig) -> Path:
             student.load_state_dict(load_file(str(work / "model.safetensors")))  # the best (or last) of the phase
         summary = (f"A student task-distilled from {card_name(cfg.teacher)} on {task.display_name} (TinyBERT: "
                    + ", then ".join(f"{p.name} phase with {' + '.join(p.losses)} losses" for p in cfg.phases)
-                   + (", on augmented data" if cfg.augmented else "") + ").")
+                   + (", on augmented data" if cfg.augmented else "")
+                   + (f", with unlabeled in-domain text labelled by the teacher ({cfg.unlabeled})" if cfg.unlabeled else "")
+                   + ").")
         return run.finish("task", {"phases": summaries, **summaries[cfg.phases[-1].name]}, task, summary=summary,
                           base_model=card_name(cfg.teacher), tags=("distillation", "tinybert"))
 

@@ -43,10 +43,16 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--task", required=True,
                           help="task name(s) or task spec file(s) (.yaml), comma-separated, or 'all'")
     evaluate.add_argument("--output", required=True, type=Path, help="results JSON to write")
+    evaluate.add_argument("--name", help="the model's row in reports (default: its folder name); give seeds of "
+                          "one configuration the same name to report them as mean ± std")
 
     report = commands.add_parser("report", help="leaderboard (md, csv, json, html) from results files")
-    report.add_argument("results", nargs="+", type=Path, help="files written by `glue eval --output`")
+    report.add_argument("results", nargs="+", type=Path,
+                        help="files written by `glue eval --output`, or folders of them")
     report.add_argument("--output-dir", required=True, type=Path)
+    report.add_argument("--compare", action="append", default=[], metavar="A:B",
+                        help="test row A against row B on every task both have (paired bootstrap); repeatable")
+    report.add_argument("--title", default="GLUE leaderboard", help="the page's heading")
 
     submit = commands.add_parser("predict", help="test-set predictions: GLUE server files + submission.zip, "
                                  "CSV or JSONL for task specs")
@@ -78,7 +84,7 @@ def _eval(args: argparse.Namespace) -> int:
     settings = _settings(args, args.split)
     check_output_path(args.output, folder=False, flag="--output")
     tasks = parse_tasks(args.task)
-    document = evaluate_model(args.model, tasks, settings)
+    document = evaluate_model(args.model, tasks, settings, name=args.name)
     write_json(args.output, document)
     for name, result in document["results"].items():
         metrics = ", ".join(f"{k} {100 * v:.2f}" for k, v in result["metrics"].items())
@@ -91,7 +97,7 @@ def _eval(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from eval.report import load_results, write_leaderboard
 
-    paths = write_leaderboard(load_results(args.results), args.output_dir)
+    paths = write_leaderboard(load_results(args.results), args.output_dir, compare=args.compare, title=args.title)
     print(paths["md"].read_text(), end="")
     print(f"leaderboard written to {args.output_dir} (HTML: {paths['html']})")
     return 0

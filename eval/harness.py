@@ -126,7 +126,10 @@ def evaluate_task(predictor: Predictor, tokenizer, task: Task, settings: EvalSet
         data = data.select(settings.limit)
     predictor.check_task(task)
     out = predict(predictor, tokenizer, data, settings.batch_size, settings.max_seq_length, progress)
-    scores = score(task, predictions_from_logits(task, out.logits), data.labels)
+    predictions = predictions_from_logits(task, out.logits)
+    scores = score(task, predictions, data.labels)
+    # Per-example predictions and labels let a report test one model against another (eval.stats).
+    as_list = (lambda v: [round(float(x), 6) for x in v]) if task.is_regression else (lambda v: [int(x) for x in v])
     return {
         "task": task.name,
         "split": settings.split,
@@ -138,12 +141,18 @@ def evaluate_task(predictor: Predictor, tokenizer, task: Task, settings: EvalSet
         "data_source": data.source,
         "throughput": out.throughput(),
         "task_info": task_metadata(task),
+        "predictions": as_list(predictions),
+        "labels": as_list(data.labels),
     }
 
 
 def evaluate_model(model: str | Path, tasks: Iterable[Task], settings: EvalSettings = EvalSettings(),
-                   progress: bool = True) -> dict[str, Any]:
-    """Load a model once and score it on several tasks; returns the full results document."""
+                   progress: bool = True, name: str | None = None) -> dict[str, Any]:
+    """Load a model once and score it on several tasks; returns the full results document.
+
+    ``name`` is the model's row in reports (default: its folder name); results of several seeds
+    of one configuration share a name and are reported as mean ± std.
+    """
     tasks = list(tasks)
     predictor = load_predictor(model, device=settings.device, threads=settings.threads)
     tokenizer = load_tokenizer(model)
@@ -153,7 +162,7 @@ def evaluate_model(model: str | Path, tasks: Iterable[Task], settings: EvalSetti
     return {
         "schema": RESULTS_SCHEMA,
         "schema_version": RESULTS_VERSION,
-        "model": {"name": model_name(model), **predictor.info.as_dict()},
+        "model": {"name": name or model_name(model), **predictor.info.as_dict()},
         "settings": asdict(settings),
         "results": results,
         **provenance(),

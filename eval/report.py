@@ -1,228 +1,284 @@
-"""GLUE leaderboards: results files -> one JSON table -> Markdown, CSV and a self-contained HTML page.
+"""Leaderboards: results files -> one JSON board -> Markdown, CSV and an HTML page with charts.
 
-The leaderboard JSON is the single source; the other three formats are rendered from it.
+The board (``leaderboard.json``) is the single source; the other formats are rendered from it.
 
-GLUE Score, as the GLUE server computes it: the unweighted mean over the nine tasks, where a task
-with two metrics counts their mean (MRPC F1/acc, STS-B Pearson/Spearman, QQP F1/acc) and MNLI
-counts once as the mean of matched and mismatched. AX is shown but never scored. A row that
-lacks tasks gets the mean of what it has and is marked partial.
+Rows are models by name (``glue eval --name``, default the folder name). Results of one name for
+one task from different model folders are replicates — the same configuration trained with other
+seeds — and every cell shows their mean ± sample standard deviation; results of the *same* folder
+and task replace each other (the later file wins).
+
+Columns are the tasks present, GLUE tasks in the benchmark's order and then custom tasks (task
+specs). The GLUE Score follows the server's rule — the mean over tasks, a task with two metrics
+counting their mean, MNLI-m and -mm counting once together — taken over the GLUE tasks this board
+has, and labelled with how many (e.g. "GLUE Score (6 tasks)"): it is comparable between rows of
+one board, not with the nine-task Score of the GLUE server. A row that lacks some of the board's
+tasks gets the mean of what it has and is marked partial. Custom tasks never count.
+
+``compare`` pairs (``"A:B"``) add a paired bootstrap test of row A against row B on every task
+both have (:mod:`eval.stats`), from the per-example predictions that results files carry.
 """
 
 from __future__ import annotations
 
 import csv
-import html
 import io
 import json
 import math
 from pathlib import Path
 from statistics import fmean
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from eval.artifacts import write_atomic, write_json
 from eval.errors import UserError
 from eval.harness import RESULTS_SCHEMA
-from eval.tasks import TASKS, GlueTask
+from eval.stats import Comparison, mean_std, paired_bootstrap
+from eval.tasks import TASKS, task_metadata
 
-SCORE_GROUPS = tuple(dict.fromkeys(t.score_group for t in TASKS.values() if t.score_group))
 LEADERBOARD_FILES = ("leaderboard.json", "leaderboard.md", "leaderboard.csv", "leaderboard.html")
+GLUE_ORDER = tuple(TASKS)
+SCORE_GROUPS = tuple(dict.fromkeys(t.score_group for t in TASKS.values() if t.score_group))
+SIGNIFICANCE = 0.05
+
+
+# ------------------------------------------------------------------------------------------ input
 
 
 def load_results(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
-    """Read results files written by ``glue eval`` (or the library's ``evaluate_model``)."""
-    documents = []
+    """Read results files written by ``glue eval`` (folders: every ``*.json`` in them), checked.
+
+    Raises:
+        UserError: a missing or foreign file, or one whose metrics are not numbers.
+    """
+    files: list[Path] = []
     for path in map(Path, paths):
-        if not path.is_file():
+        if path.is_dir():
+            found = sorted(path.glob("*.json"))
+            if not found:
+                raise UserError(f"folder {path} holds no results files (*.json)")
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
             raise UserError(f"results file {path} does not exist")
-        try:
-            document = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise UserError(f"{path} is not JSON; pass files written by `glue eval --output`") from None
-        if not isinstance(document, dict) or document.get("schema") != RESULTS_SCHEMA:
-            raise UserError(f"{path} is not a GLUE results file of this toolkit (no schema "
-                            f"{RESULTS_SCHEMA!r}); pass files written by `glue eval --output`")
-        documents.append(document)
-    if not documents:
-        raise UserError("no results files given")
-    return documents
+    return [_checked(path) for path in files]
 
 
-def task_score(task: GlueTask, metrics: dict[str, float]) -> float:
-    """A task's GLUE points: the mean of its metrics, in percent."""
-    return 100 * fmean(metrics[name] for name in task.metrics)
+def _checked(path: Path) -> dict[str, Any]:
+    try:
+        document = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise UserError(f"{path} is not JSON; pass files written by `glue eval --output`") from None
+    if not isinstance(document, dict) or document.get("schema") != RESULTS_SCHEMA:
+        raise UserError(f"{path} is not a GLUE results file of this toolkit (no schema {RESULTS_SCHEMA!r}); "
+                        f"pass files written by `glue eval --output`")
+    model, results = document.get("model"), document.get("results")
+    if not isinstance(model, dict) or not isinstance(results, dict) or not results:
+        raise UserError(f"{path} has no model or no results; re-run `glue eval` for it")
+    for task, entry in results.items():
+        metrics = entry.get("metrics") if isinstance(entry, dict) else None
+        if not isinstance(metrics, dict) or not metrics:
+            raise UserError(f"{path}: task {task!r} has no metrics; re-run `glue eval` for it")
+        bad = [m for m, v in metrics.items() if isinstance(v, bool) or not isinstance(v, (int, float))
+               or not math.isfinite(v)]
+        if bad:
+            raise UserError(f"{path}: task {task!r} has metrics that are not finite numbers ({', '.join(bad)}); "
+                            f"re-run `glue eval` for it")
+        _task_info(task, entry, path)
+    document["_file"] = str(path)
+    return document
 
 
-def glue_score(task_metrics: dict[str, dict[str, float]]) -> tuple[float | None, bool]:
-    """``(score, partial)`` for one model's per-task metrics (keys are registry task names)."""
-    groups: dict[str, list[float]] = {}
-    for name, metrics in task_metrics.items():
-        task = TASKS[name]
-        if task.score_group:
-            groups.setdefault(task.score_group, []).append(task_score(task, metrics))
-    if not groups:
-        return None, True
-    members = {g: sum(1 for t in TASKS.values() if t.score_group == g) for g in SCORE_GROUPS}
-    partial = len(groups) < len(SCORE_GROUPS) or any(len(v) < members[g] for g, v in groups.items())
-    return fmean(fmean(scores) for scores in groups.values()), partial
+def _task_info(task: str, entry: dict, path: Path | str) -> dict[str, Any]:
+    """The task's metadata: recorded in the results (schema 2), else the GLUE registry's (schema 1)."""
+    info = entry.get("task_info")
+    if isinstance(info, dict) and info.get("metrics"):
+        return info
+    if task in TASKS:
+        return task_metadata(TASKS[task])
+    raise UserError(f"{path}: unknown task {task!r} without task metadata; re-run `glue eval` for it")
 
 
-def build_leaderboard(documents: list[dict[str, Any]]) -> dict[str, Any]:
-    """Merge results documents into leaderboard rows (one per model; later files win per task)."""
+# ------------------------------------------------------------------------------------------ board
+
+
+def build_leaderboard(documents: list[dict[str, Any]], compare: Sequence[str] = ()) -> dict[str, Any]:
+    """Merge results documents into rows (one per model name) and the task columns they fill."""
     rows: dict[str, dict[str, Any]] = {}
+    tasks: dict[str, dict[str, Any]] = {}
     for document in documents:
         model = document["model"]
-        row = rows.setdefault(model["path"], {"model": model["name"], "path": model["path"],
-                                              "backend": model["backend"], "precision": model["precision"],
-                                              "parameters": model["parameters"],
-                                              "size_bytes": model["size_bytes"], "tasks": {}})
-        for name, result in document["results"].items():
-            row["tasks"][name] = {"metrics": result["metrics"], "split": result["split"],
-                                  "num_examples": result["num_examples"],
-                                  "seconds": result["throughput"]["seconds"]}
-    board = []
-    for row in rows.values():
-        metrics = {name: entry["metrics"] for name, entry in row["tasks"].items()}
-        score, partial = glue_score(metrics)
-        examples = sum(e["num_examples"] for e in row["tasks"].values())
-        seconds = sum(e["seconds"] for e in row["tasks"].values())
-        board.append({
-            **{k: v for k, v in row.items() if k != "tasks"},
-            "score": score, "partial": partial,
-            "examples_per_second": examples / seconds if seconds else None,
-            "cells": {t.display_name: _cell(t, metrics.get(t.name)) for t in TASKS.values()},
-            "tasks": row["tasks"],
-        })
-    # complete rows first: a partial Score is not comparable with a full one
-    board.sort(key=lambda r: (not r["partial"], -1 if r["score"] is None else r["score"]), reverse=True)
-    return {"columns": ["Model", "Score", *(t.display_name for t in TASKS.values()), "Params",
-                        "Size (MB)", "Throughput (ex/s)"], "rows": board}
+        row = rows.setdefault(model["name"], {"name": model["name"], "backend": model["backend"],
+                                              "precision": model["precision"], "models": {}, "entries": {}})
+        row["models"][model["path"]] = model
+        for task, entry in document["results"].items():
+            tasks.setdefault(task, _task_info(task, entry, document.get("_file", "?")))
+            row["entries"].setdefault(task, {})[model["path"]] = entry  # same folder: the later file wins
+    columns = sorted(tasks.values(), key=lambda t: (not t["is_glue"], GLUE_ORDER.index(t["name"])
+                                                     if t["name"] in GLUE_ORDER else 0, t["name"]))
+    groups = list(dict.fromkeys(t["score_group"] for t in columns if t["is_glue"] and t["score_group"]))
+    board_rows = [_row(row, tasks, groups) for row in rows.values()]
+    board_rows.sort(key=lambda r: (r["partial"], -(r["score"] if r["score"] is not None else -1e9), r["name"]))
+    return {
+        "tasks": columns,
+        "score": {"label": score_label(len(groups)), "groups": groups},
+        "rows": board_rows,
+        "comparisons": [c.as_dict() for c in compare_rows(rows, tasks, compare)],
+    }
 
 
-def _cell(task: GlueTask, metrics: dict[str, float] | None) -> str:
-    if metrics is None:
-        return "-"
-    return "/".join(f"{100 * metrics[name]:.1f}" for name in task.metrics)
+def score_label(groups: int) -> str:
+    return "GLUE Score" if groups == len(SCORE_GROUPS) else f"GLUE Score ({groups} task{'s' if groups != 1 else ''})"
 
 
-def _table(board: dict[str, Any]) -> list[list[str]]:
-    """The leaderboard as rows of strings, header first (shared by Markdown, CSV and HTML)."""
-    lines = [board["columns"]]
+def _row(row: dict[str, Any], tasks: dict[str, dict], groups: list[str]) -> dict[str, Any]:
+    cells, examples, seconds = {}, 0, 0.0
+    for task, by_model in row["entries"].items():
+        entries = list(by_model.values())
+        cell = {}
+        for metric in tasks[task]["metrics"]:
+            values = [float(e["metrics"][metric]) for e in entries if metric in e["metrics"]]
+            if values:
+                mean, std = mean_std(values)
+                cell[metric] = {"mean": mean, "std": std, "n": len(values)}
+        cells[task] = cell
+        examples += sum(int(e.get("num_examples", 0)) for e in entries)
+        seconds += sum(float(e.get("throughput", {}).get("seconds", 0.0)) for e in entries)
+    by_group: dict[str, list[float]] = {}
+    for task, cell in cells.items():
+        info = tasks[task]
+        if info["is_glue"] and info["score_group"] and len(cell) == len(info["metrics"]):
+            by_group.setdefault(info["score_group"], []).append(fmean(100 * m["mean"] for m in cell.values()))
+    models = list(row["models"].values())
+    return {
+        "name": row["name"], "backend": row["backend"], "precision": row["precision"],
+        "parameters": round(fmean(m["parameters"] for m in models)),
+        "size_bytes": round(fmean(m["size_bytes"] for m in models)),
+        "models": len(models),
+        "seeds": max((c["n"] for cell in cells.values() for c in cell.values()), default=0),
+        "score": fmean(fmean(v) for v in by_group.values()) if by_group else None,
+        "partial": set(by_group) != set(groups),
+        "examples_per_second": examples / seconds if seconds else None,
+        "tasks": cells,
+    }
+
+
+def compare_rows(rows: dict[str, dict], tasks: dict[str, dict], pairs: Sequence[str]) -> list[Comparison]:
+    """Paired bootstrap tests of row A against row B, on every task and metric both have.
+
+    Raises:
+        UserError: a pair not written ``A:B``, or naming a row the board does not have.
+    """
+    out = []
+    for pair in pairs:
+        a, sep, b = pair.partition(":")
+        if not sep or a not in rows or b not in rows:
+            raise UserError(f"--compare {pair!r}: give A:B with two row names of this board "
+                            f"({', '.join(sorted(rows))})")
+        for task in [t for t in rows[a]["entries"] if t in rows[b]["entries"]]:
+            side_a, side_b = (list(rows[x]["entries"][task].values()) for x in (a, b))
+            labels = side_a[0].get("labels")
+            if labels is None or any(e.get("labels") != labels or e.get("predictions") is None
+                                     for e in side_a + side_b):
+                continue  # older results without predictions, or scored on different examples
+            for metric in tasks[task]["metrics"]:
+                test = paired_bootstrap(metric, [e["predictions"] for e in side_a], [e["predictions"] for e in side_b],
+                                        labels)
+                out.append(Comparison(task=task, metric=metric, a=a, b=b, seeds=(len(side_a), len(side_b)),
+                                      examples=len(labels), resamples=10_000, **test))
+    return out
+
+
+def verdict(comparison: dict[str, Any]) -> str:
+    if comparison["p_value"] >= SIGNIFICANCE:
+        return "tie (within noise)"
+    return f"{comparison['a'] if comparison['difference'] > 0 else comparison['b']} better"
+
+
+# ---------------------------------------------------------------------------------------- renders
+
+
+def cell_parts(cell: dict[str, dict] | None, metrics: Sequence[str]) -> list[str]:
+    """``88.1`` or ``88.1 ± 0.5`` for each metric of a cell (in percent); ``["-"]`` for none."""
+    if not cell:
+        return ["-"]
+
+    def one(value: dict) -> str:
+        text = f"{100 * value['mean']:.1f}"
+        return text + (f" ± {100 * value['std']:.1f}" if value["std"] is not None else "")
+
+    return [one(cell[m]) for m in metrics if m in cell]
+
+
+def table(board: dict[str, Any], join: str = "/") -> list[list[str]]:
+    """The leaderboard as rows of display strings, header first; a cell's metrics joined by ``join``."""
+    header = ["Model", board["score"]["label"], *(t["display_name"] for t in board["tasks"]), "Seeds",
+              "Params", "Size (MB)", "Throughput (ex/s)"]
+    lines = [header]
     for row in board["rows"]:
         score = "-" if row["score"] is None else f"{row['score']:.1f}" + ("*" if row["partial"] else "")
-        throughput = row["examples_per_second"]
-        lines.append([
-            f"{row['model']} ({row['backend']}, {row['precision']})", score,
-            *row["cells"].values(), f"{row['parameters'] / 1e6:.1f}M",
-            f"{row['size_bytes'] / 1e6:.1f}", "-" if throughput is None else f"{throughput:.0f}",
-        ])
+        speed = row["examples_per_second"]
+        lines.append([f"{row['name']} ({row['backend']}, {row['precision']})", score,
+                      *(join.join(cell_parts(row["tasks"].get(t["name"]), t["metrics"])) for t in board["tasks"]),
+                      str(row["seeds"]), f"{row['parameters'] / 1e6:.1f}M", f"{row['size_bytes'] / 1e6:.1f}",
+                      "-" if speed is None else f"{speed:,.0f}"])
     return lines
 
 
+def legend(board: dict[str, Any]) -> str:
+    names = {"matthews_correlation": "Matthews correlation", "f1": "F1", "f1_macro": "macro-F1",
+             "accuracy": "accuracy", "pearson": "Pearson", "spearmanr": "Spearman"}
+    per_task = "; ".join(f"{t['display_name']}: {'/'.join(names.get(m, m) for m in t['metrics'])}"
+                         for t in board["tasks"])
+    return (f"Metrics in percent ({per_task}). Mean ± standard deviation over seeds where a row has several. "
+            f"{board['score']['label']}: the GLUE server's rule over the GLUE tasks of this board only; "
+            f"`*` marks a partial score (the mean of the tasks the row has).")
+
+
 def render_markdown(board: dict[str, Any]) -> str:
-    lines = _table(board)
+    lines = table(board)
     out = ["| " + " | ".join(lines[0]) + " |", "|" + "---|" * len(lines[0])]
     out += ["| " + " | ".join(line) + " |" for line in lines[1:]]
-    out.append("")
-    out.append("Metrics in percent. MRPC and QQP: F1/accuracy; STS-B: Pearson/Spearman; CoLA and AX: "
-               "Matthews correlation; others: accuracy. `*`: partial Score (mean of the tasks present).")
+    out += ["", legend(board)]
+    if board["comparisons"]:
+        out += ["", "| task | metric | A | B | A − B | 95% interval | p | verdict |", "|---|---|---|---|---|---|---|---|"]
+        out += [f"| {c['task']} | {c['metric']} | {c['a']} ({100 * c['a_value']:.2f}) | {c['b']} "
+                f"({100 * c['b_value']:.2f}) | {100 * c['difference']:+.2f} | [{100 * c['ci95'][0]:+.2f}, "
+                f"{100 * c['ci95'][1]:+.2f}] | {c['p_value']:.4f} | {verdict(c)} |" for c in board["comparisons"]]
+        out += ["", "Paired bootstrap over the dev examples (10,000 resamples), each side's metric averaged over its "
+                    "seeds; two-sided p-value; a difference with p ≥ 0.05 is a tie."]
     return "\n".join(out) + "\n"
 
 
 def render_csv(board: dict[str, Any]) -> str:
+    """One row per model, numbers only: a mean, std and seed count column per task metric."""
+    metrics = [(t["name"], m) for t in board["tasks"] for m in t["metrics"]]
+    header = ["model", "backend", "precision", "parameters", "size_bytes", "examples_per_second", "score",
+              "score_partial", *(f"{t}.{m}.{part}" for t, m in metrics for part in ("mean", "std", "n"))]
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(_table(board))
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    for row in board["rows"]:
+        values = []
+        for task, metric in metrics:
+            cell = row["tasks"].get(task, {}).get(metric)
+            values += ["", "", 0] if cell is None else [cell["mean"], "" if cell["std"] is None else cell["std"],
+                                                         cell["n"]]
+        writer.writerow([row["name"], row["backend"], row["precision"], row["parameters"], row["size_bytes"],
+                         "" if row["examples_per_second"] is None else row["examples_per_second"],
+                         "" if row["score"] is None else row["score"], row["partial"], *values])
     return buffer.getvalue()
 
 
-def render_html(board: dict[str, Any]) -> str:
-    """A self-contained page: the table and two scatter charts (Score vs size, vs throughput)."""
-    lines = _table(board)
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in lines[0])
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in line) + "</tr>" for line in lines[1:])
-    points = [(r["model"], r["size_bytes"] / 1e6, r["examples_per_second"], r["score"]) for r in board["rows"]
-              if r["score"] is not None]
-    charts = (_scatter("GLUE Score vs size on disk (MB, log scale)", [(n, s, y) for n, s, _, y in points])
-              + _scatter("GLUE Score vs throughput (examples/s, log scale)",
-                         [(n, t, y) for n, _, t, y in points if t]))
-    data = json.dumps(board).replace("</", "<\\/")  # raw text inside <script>: only "</" must go
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>GLUE leaderboard</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; }}
-table {{ border-collapse: collapse; font-size: 14px; }}
-th, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
-th:first-child, td:first-child {{ text-align: left; }}
-th {{ background: #f3f3f3; }}
-.charts {{ display: flex; flex-wrap: wrap; gap: 2rem; margin-top: 2rem; }}
-</style></head><body>
-<h1>GLUE leaderboard</h1>
-<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>
-<p>Metrics in percent. MRPC and QQP: F1/accuracy; STS-B: Pearson/Spearman; CoLA and AX: Matthews
-correlation; others: accuracy. * partial Score (mean of the tasks present).</p>
-<div class="charts">{charts}</div>
-<script type="application/json" id="leaderboard-data">{data}</script>
-</body></html>
-"""
+def write_leaderboard(documents: list[dict[str, Any]], output_dir: str | Path, compare: Sequence[str] = (),
+                      title: str = "GLUE leaderboard") -> dict[str, Path]:
+    """Write leaderboard.{json,md,csv,html} and the charts into ``output_dir``; returns the paths."""
+    from eval.report_html import render_html
 
-
-def _scatter(title: str, points: list[tuple[str, float, float]]) -> str:
-    """A captioned inline SVG scatter plot with a log-scale x axis (empty without points)."""
-    if not points:
-        return ""
-    return f"<figure><figcaption>{html.escape(title)}</figcaption>{scatter_svg(points)}</figure>"
-
-
-def scatter_svg(points: list[tuple[str, float, float]], x_label: str = "", y_label: str = "") -> str:
-    """A standalone SVG scatter plot of ``(name, x, y)`` points, log-scale x axis, each point labelled."""
-    width, height, pad, label_room = 560, 300, 50, 110  # room on the right for the last point's label
-    xs = [math.log10(max(x, 1e-9)) for _, x, _ in points]
-    ys = [y for _, _, y in points]
-    x0, x1 = min(xs) - 0.1, max(xs) + 0.1
-    y0, y1 = min(ys) - 2, max(ys) + 2
-
-    def sx(v: float) -> float:
-        return pad + (v - x0) / (x1 - x0) * (width - 2 * pad - label_room)
-
-    def sy(v: float) -> float:
-        return height - pad - (v - y0) / (y1 - y0) * (height - 2 * pad)
-
-    placed: list[tuple[float, float, float]] = []  # (left, right, baseline) of labels already drawn
-    marks = ""
-    for (name, _, y), x in sorted(zip(points, xs), key=lambda p: -p[0][2]):  # top to bottom
-        left, baseline = sx(x) + 7, sy(y) - 7
-        right = left + 6 * len(name)  # about 6 px per character at font-size 11
-        while any(left < r and l < right and abs(baseline - b) < 12 for l, r, b in placed):
-            baseline += 12  # a label in the way: move below it
-        placed.append((left, right, baseline))
-        marks += (f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="5" fill="#3b6fb6"><title>{html.escape(name)}: '
-                  f'{y:.1f}</title></circle><text x="{left:.1f}" y="{baseline:.1f}" font-size="11">'
-                  f"{html.escape(name)}</text>")
-    ticks = "".join(f'<text x="{sx(v):.1f}" y="{height - pad + 16}" font-size="10" text-anchor="middle">'
-                    f"{10 ** v:.3g}</text>" for v in _ticks(x0, x1))
-    labels = (f'<text x="{width / 2:.0f}" y="{height - 12}" font-size="11" text-anchor="middle">'
-              f"{html.escape(x_label)}</text>"
-              f'<text x="12" y="{height / 2:.0f}" font-size="11" text-anchor="middle" '
-              f'transform="rotate(-90 12 {height / 2:.0f})">{html.escape(y_label)}</text>')
-    return (f'<svg width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg" '
-            f'font-family="sans-serif"><rect width="100%" height="100%" fill="white"/>{labels}'
-            f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="#888"/>'
-            f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{height - pad}" stroke="#888"/>'
-            f'<text x="{pad - 8}" y="{sy(y1):.1f}" font-size="10" text-anchor="end">{y1:.0f}</text>'
-            f'<text x="{pad - 8}" y="{sy(y0):.1f}" font-size="10" text-anchor="end">{y0:.0f}</text>'
-            f"{ticks}{marks}</svg>")
-
-
-def _ticks(low: float, high: float) -> list[float]:
-    return [low + (high - low) * i / 4 for i in range(5)]
-
-
-def write_leaderboard(documents: list[dict[str, Any]], output_dir: str | Path) -> dict[str, Path]:
-    """Write leaderboard.{json,md,csv,html} into ``output_dir``; returns their paths."""
-    board = build_leaderboard(documents)
+    board = build_leaderboard(documents, compare)
     folder = Path(output_dir)
     paths = dict(zip(("json", "md", "csv", "html"), (folder / name for name in LEADERBOARD_FILES)))
     write_json(paths["json"], board)
-    write_atomic(paths["md"], render_markdown(board))
+    write_atomic(paths["md"], f"# {title}\n\n" + render_markdown(board))
     write_atomic(paths["csv"], render_csv(board))
-    write_atomic(paths["html"], render_html(board))
+    write_atomic(paths["html"], render_html(board, title, folder))
     return paths

@@ -26,6 +26,7 @@ class EvalStage:
     model: str
     task: str
     output: str
+    name: str | None = None  # the model's row in the report (seeds of one configuration share it)
     settings: EvalSettings = EvalSettings()
 
 
@@ -35,6 +36,8 @@ class ReportStage:
 
     results: tuple[str, ...]
     output_dir: str
+    compare: tuple[str, ...] = ()  # "A:B" row pairs to test against each other
+    title: str = "GLUE leaderboard"
 
 
 @dataclass(frozen=True)
@@ -80,11 +83,12 @@ def _eval_argv(cfg: EvalStage, _: Path) -> tuple[str, ...]:
             args += [flag, str(value)]
     if settings.device != "auto":
         args += ["--device", settings.device]
-    return (*args, "--output", cfg.output)
+    return (*args, *(("--name", cfg.name) if cfg.name else ()), "--output", cfg.output)
 
 
 def _report_argv(cfg: ReportStage, _: Path) -> tuple[str, ...]:
-    return (*cfg.results, "--output-dir", cfg.output_dir)
+    compare = [a for pair in cfg.compare for a in ("--compare", pair)]
+    return (*cfg.results, "--output-dir", cfg.output_dir, *compare, "--title", cfg.title)
 
 
 KINDS: Mapping[str, Kind] = {

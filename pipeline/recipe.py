@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Callable, Literal, Mapping
 
 from eval.config import from_dict, read_yaml, to_dict
 from eval.errors import UserError
@@ -321,15 +321,20 @@ def _spec(name: str, kind: str, entry: Mapping[str, Any] | None, wired: Mapping[
     return _Spec(name, kind, data, problems=tuple(problems))
 
 
-def _eval_specs(models: Mapping[str, str], task: str, options: EvalOptions, data_dir: str | None) -> list[_Spec]:
+def _eval_specs(models: Mapping[str, str], task: str, options: EvalOptions, data_dir: str | None,
+                row: Callable[[str], str] = lambda name: name) -> list[_Spec]:
+    """A ``glue eval`` stage per model (stage name -> model folder); ``row`` names its report row."""
     settings = {"split": "dev", "batch_size": options.batch_size, "max_seq_length": options.max_seq_length,
                 "data_dir": data_dir, "limit": options.limit}
-    return [_Spec(f"eval-{name}", "eval", {"model": model, "task": task, "settings": settings})
+    return [_Spec(f"eval-{name}", "eval", {"model": model, "task": task, "name": row(name), "settings": settings})
             for name, model in models.items()]
 
 
-def _report_spec(evals: list[_Spec]) -> _Spec:
-    return _Spec("report", "report", {"results": [REFERENCE + s.name for s in evals]}, always=True)
+def _report_spec(evals: list[_Spec], compare: list[str], title: str) -> _Spec:
+    rows = {s.data["name"] for s in evals}
+    pairs = [pair for pair in compare if set(pair.split(":")) <= rows]
+    return _Spec("report", "report", {"results": [REFERENCE + s.name for s in evals], "compare": pairs,
+                                      "title": title}, always=True)
 
 
 def _task_pipeline(cfg: TaskPipeline) -> list[_Spec]:
@@ -369,7 +374,8 @@ def _task_pipeline(cfg: TaskPipeline) -> list[_Spec]:
                            {"model": "@task", "calib": cfg.task, **data, "output_dir": str(out / "student-int8")}))
         scored["student-int8"] = "@int8"
     evals = _eval_specs(scored, cfg.task, cfg.eval, cfg.data_dir)
-    return [*specs, *evals, _report_spec(evals)]
+    title = f"{task.display_name}: {cfg.student} student of {cfg.teacher}"
+    return [*specs, *evals, _report_spec(evals, ["student:baseline", "student-int8:student"], title)]
 
 
 def _study(cfg: Study) -> list[_Spec]:
@@ -387,8 +393,20 @@ def _study(cfg: Study) -> list[_Spec]:
         task_specs = _study_task(cfg, name, task)
         specs += task_specs
         models = {s.name: REFERENCE + s.name for s in task_specs if s.kind in ("finetune", "task", "int8")}
-        evals += _eval_specs(models, name, cfg.eval, task.data_dir)
-    return [*specs, *evals, _report_spec(evals)]
+        evals += _eval_specs(models, name, cfg.eval, task.data_dir, row=_study_row)
+    compare = [f"{size}-{a}:{size}-{b}" for size in cfg.sizes for a, b in
+               (("distilled", "scratch"), ("distilled", "pretrained"), ("distilled-int8", "distilled"))]
+    sizes = list(cfg.sizes)
+    compare += [f"{big}-distilled:{small}-distilled" for small, big in zip(sizes, sizes[1:])]
+    return [*specs, *evals, _report_spec(evals, compare, f"Students of {cfg.teacher} on GLUE")]
+
+
+def _study_row(stage: str) -> str:
+    """A model's report row: its stage name without the task and the seed (seeds become mean ± std)."""
+    if stage.startswith("teacher-"):
+        return "teacher"
+    size, _task, variant, rest = stage.split("-", 3)  # e.g. tiny-mrpc-distilled-s43-int8
+    return "-".join([size, variant, *rest.split("-")[1:]])
 
 
 def _study_task(cfg: Study, name: str, task: StudyTask) -> list[_Spec]:

@@ -1,12 +1,15 @@
-"""The GLUE Score rule and the leaderboard files rendered from results documents."""
+"""Leaderboards from results documents: the GLUE Score rule, seeds as mean ± std, numbers in CSV/JSON, charts."""
 
+import csv
+import io
 import json
 
+import numpy as np
 import pytest
 
 from eval.errors import UserError
 from eval.harness import RESULTS_SCHEMA
-from eval.report import build_leaderboard, glue_score, load_results, write_leaderboard
+from eval.report import build_leaderboard, load_results, write_leaderboard
 
 FULL = {
     "cola": {"matthews_correlation": 0.50},
@@ -23,72 +26,117 @@ FULL = {
 }
 
 
-def test_glue_score_follows_the_server_rule():
-    score, partial = glue_score(FULL)
-    by_hand = (50 + 90 + (88 + 84) / 2 + (86 + 84) / 2 + (70 + 88) / 2 + (82 + 80) / 2 + 90 + 66 + 56) / 9
-    assert score == pytest.approx(by_hand)
-    assert not partial  # AX missing would not matter; it is present and ignored
-
-
-def test_partial_score_is_mean_of_what_is_there():
-    score, partial = glue_score({"sst2": {"accuracy": 0.9}, "mrpc": {"f1": 0.8, "accuracy": 0.7}})
-    assert score == pytest.approx((90 + 75) / 2)
-    assert partial
-    score, partial = glue_score({k: v for k, v in FULL.items() if k != "mnli-mm"})
-    assert partial  # MNLI counted from matched only
-
-
-def _document(name, results, params=1_000_000, size=4_000_000, precision="fp32", backend="torch"):
+def _document(name, results, path=None, params=1_000_000, size=4_000_000, precision="fp32", backend="torch",
+              extra=None):
     return {
-        "schema": RESULTS_SCHEMA, "schema_version": 1,
-        "model": {"name": name, "path": f"/runs/{name}", "backend": backend, "precision": precision,
+        "schema": RESULTS_SCHEMA, "schema_version": 2,
+        "model": {"name": name, "path": path or f"/runs/{name}", "backend": backend, "precision": precision,
                   "parameters": params, "size_bytes": size, "device": "cpu"},
         "results": {task: {"task": task, "split": "dev", "num_examples": 100, "metrics": metrics,
-                           "main_metric": next(iter(metrics)), "throughput": {"seconds": 2.0}}
+                           "main_metric": next(iter(metrics)), "throughput": {"seconds": 2.0},
+                           **(extra or {}).get(task, {})}
                     for task, metrics in results.items()},
     }
 
 
-def test_leaderboard_rows_cells_and_files(tmp_path):
-    documents = [_document("teacher", FULL),
-                 _document("student-int8", {"sst2": {"accuracy": 0.88}, "mrpc": {"f1": 0.86, "accuracy": 0.8}},
-                           precision="int8", backend="onnxruntime")]
-    board = build_leaderboard(documents)
-    teacher, student = board["rows"]
-    assert teacher["model"] == "teacher" and not teacher["partial"]
-    assert teacher["cells"]["MRPC"] == "88.0/84.0" and teacher["cells"]["STS-B"] == "86.0/84.0"
-    assert teacher["cells"]["AX"] == "30.0"
-    assert student["cells"]["CoLA"] == "-" and student["partial"]
-    assert teacher["examples_per_second"] == pytest.approx(11 * 100 / (11 * 2.0))
-    paths = write_leaderboard(documents, tmp_path)
-    assert json.loads(paths["json"].read_text()) == json.loads(json.dumps(board))
+def test_glue_score_follows_the_server_rule_over_all_nine_tasks():
+    (row,) = build_leaderboard([_document("teacher", FULL)])["rows"]
+    by_hand = (50 + 90 + (88 + 84) / 2 + (86 + 84) / 2 + (70 + 88) / 2 + (82 + 80) / 2 + 90 + 66 + 56) / 9
+    assert row["score"] == pytest.approx(by_hand) and not row["partial"]  # AX is shown, never scored
+
+
+def test_columns_are_the_tasks_present_and_the_score_is_labelled_with_their_count():
+    board = build_leaderboard([_document("a", {"sst2": {"accuracy": 0.9}, "mrpc": {"f1": 0.8, "accuracy": 0.7}}),
+                               _document("b", {"sst2": {"accuracy": 0.8}})])
+    assert [t["name"] for t in board["tasks"]] == ["sst2", "mrpc"]
+    assert board["score"]["label"] == "GLUE Score (2 tasks)"
+    a, b = board["rows"]
+    assert a["score"] == pytest.approx((90 + 75) / 2) and not a["partial"]
+    assert b["score"] == pytest.approx(80) and b["partial"]  # lacks MRPC: after the complete rows
+
+
+def test_seeds_of_one_name_are_mean_and_std_and_a_rerun_of_one_folder_replaces():
+    docs = [_document("tiny-distilled", {"rte": {"accuracy": 0.60}}, path="/runs/s42"),
+            _document("tiny-distilled", {"rte": {"accuracy": 0.64}}, path="/runs/s43"),
+            _document("tiny-distilled", {"rte": {"accuracy": 0.50}}, path="/runs/s44"),
+            _document("tiny-distilled", {"rte": {"accuracy": 0.62}}, path="/runs/s44")]  # s44 re-scored
+    (row,) = build_leaderboard(docs)["rows"]
+    cell = row["tasks"]["rte"]["accuracy"]
+    assert cell["n"] == 3 and cell["mean"] == pytest.approx(0.62) and cell["std"] == pytest.approx(0.02)
+    assert row["seeds"] == 3 and row["models"] == 3
+
+
+def test_files_numbers_in_csv_and_json_and_a_self_contained_page(tmp_path):
+    docs = [_document("teacher", {"sst2": {"accuracy": 0.91}, "mrpc": {"f1": 0.88, "accuracy": 0.84}}),
+            _document("tiny-distilled", {"sst2": {"accuracy": 0.85}}, path="/a"),
+            _document("tiny-distilled", {"sst2": {"accuracy": 0.83}}, path="/b"),
+            _document("tiny-distilled-int8", {"sst2": {"accuracy": 0.84}}, precision="int8", backend="onnxruntime")]
+    paths = write_leaderboard(docs, tmp_path, title="Test board")
+    board = json.loads(paths["json"].read_text())
+    assert board == json.loads(json.dumps(build_leaderboard(docs)))
+    rows = list(csv.DictReader(io.StringIO(paths["csv"].read_text())))
+    student = next(r for r in rows if r["model"] == "tiny-distilled")
+    assert float(student["sst2.accuracy.mean"]) == pytest.approx(0.84) and student["sst2.accuracy.n"] == "2"
+    assert float(student["parameters"]) == 1_000_000 and float(student["score"]) == pytest.approx(84.0)
     markdown = paths["md"].read_text()
-    assert markdown.splitlines()[0].startswith("| Model | Score | CoLA | SST-2 | MRPC | STS-B | QQP | MNLI-m | MNLI-mm")
-    assert "| student-int8 (onnxruntime, int8) | 85.5* |" in markdown
-    assert paths["csv"].read_text().count("\n") == 3
+    assert "| tiny-distilled (torch, fp32) | 84.0* | 84.0 ± 1.4 | - |" in markdown
     page = paths["html"].read_text()
-    assert "<svg" in page and "student-int8" in page
-    assert "<link" not in page and " src=" not in page  # self-contained: nothing fetched
+    assert page.count("<svg") == 2 and "<link" not in page and " src=" not in page
+    assert "GLUE Score (2 tasks)" in page and "tiny-distilled-int8" in page
+    assert (tmp_path / "score_vs_size.svg").is_file() and (tmp_path / "score_vs_throughput.svg").is_file()
     embedded = page.split('id="leaderboard-data">')[1].split("</script>")[0]
-    assert json.loads(embedded) == json.loads(paths["json"].read_text())
+    assert json.loads(embedded) == board
 
 
-def test_later_file_wins_for_the_same_model_and_task():
-    old = _document("m", {"sst2": {"accuracy": 0.5}})
-    new = _document("m", {"sst2": {"accuracy": 0.9}, "rte": {"accuracy": 0.6}})
-    (row,) = build_leaderboard([old, new])["rows"]
-    assert row["cells"]["SST-2"] == "90.0" and row["cells"]["RTE"] == "60.0"
+def test_custom_tasks_are_columns_outside_the_glue_score():
+    info = {"name": "topics", "display_name": "Topics", "is_glue": False, "score_group": None,
+            "metrics": ["f1_macro", "accuracy"], "main_metric": "f1_macro"}
+    doc = _document("m", {"sst2": {"accuracy": 0.9}, "topics": {"f1_macro": 0.5, "accuracy": 0.6}},
+                    extra={"topics": {"task_info": info}})
+    board = build_leaderboard([doc])
+    assert [t["display_name"] for t in board["tasks"]] == ["SST-2", "Topics"]
+    assert board["rows"][0]["score"] == pytest.approx(90) and board["score"]["label"] == "GLUE Score (1 task)"
 
 
-def test_foreign_or_broken_results_files_are_refused(tmp_path):
+def test_comparisons_find_a_real_difference_and_call_noise_a_tie():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 400).tolist()
+    good = [y if rng.random() < 0.9 else 1 - y for y in labels]
+    bad = [y if rng.random() < 0.6 else 1 - y for y in labels]
+    same = [y if rng.random() < 0.6 else 1 - y for y in labels]
+
+    def doc(name, predictions):
+        accuracy = float(np.mean(np.array(predictions) == np.array(labels)))
+        return _document(name, {"sst2": {"accuracy": accuracy}},
+                         extra={"sst2": {"predictions": predictions, "labels": labels}})
+
+    board = build_leaderboard([doc("good", good), doc("bad", bad), doc("same", same)],
+                              compare=["good:bad", "bad:same"])
+    first, second = board["comparisons"]
+    assert first["p_value"] < 0.001 and first["difference"] > 0.2 and first["ci95"][0] > 0
+    assert second["p_value"] > 0.05
+    with pytest.raises(UserError, match="two row names"):
+        build_leaderboard([doc("good", good)], compare=["good:nope"])
+
+
+def test_foreign_broken_or_invalid_results_files_are_refused(tmp_path):
     (tmp_path / "other.json").write_text(json.dumps({"results": {}}))
     (tmp_path / "broken.json").write_text("{not json")
-    with pytest.raises(UserError, match="not a GLUE results file of this toolkit"):
-        load_results([tmp_path / "other.json"])
-    with pytest.raises(UserError, match="is not JSON"):
-        load_results([tmp_path / "broken.json"])
-    with pytest.raises(UserError, match="does not exist"):
-        load_results([tmp_path / "missing.json"])
+    text_metric = _document("m", {"sst2": {"accuracy": "high"}})
+    (tmp_path / "text.json").write_text(json.dumps(text_metric))
+    unknown = _document("m", {"mystery": {"accuracy": 0.5}})
+    (tmp_path / "unknown.json").write_text(json.dumps(unknown))
+    for name, message in (("other.json", "not a GLUE results file of this toolkit"), ("broken.json", "is not JSON"),
+                          ("missing.json", "does not exist"), ("text.json", "not finite numbers (accuracy)"),
+                          ("unknown.json", "unknown task 'mystery'")):
+        with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            load_results([tmp_path / name])
+    (tmp_path / "good").mkdir()
+    (tmp_path / "good" / "a.json").write_text(json.dumps(_document("a", {"sst2": {"accuracy": 0.5}})))
+    assert len(load_results([tmp_path / "good"])) == 1  # a folder of results files
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="holds no results files"):
+        load_results([tmp_path / "empty"])
 
 
 def test_written_files_are_world_readable(tmp_path):
