@@ -33,9 +33,9 @@ from typing import Iterable
 import numpy as np
 import torch
 
-from distill.checkpoint import prepare_output_dir
+from distill.checkpoint import claimed_output_dir
 from distill.teachers import load_model, load_tokenizer
-from eval.artifacts import folder_lock, provenance, write_atomic, write_json
+from eval.artifacts import provenance, write_atomic, write_json
 from eval.config import to_dict
 from eval.data import GlueData, load_split
 from eval.errors import UserError
@@ -50,8 +50,7 @@ def run(cfg) -> Path:
     """Augment ``cfg.task``'s training split into ``cfg.output_dir``; returns that folder."""
     task = get_task(cfg.task)
     out = Path(cfg.output_dir)
-    with folder_lock(out):
-        prepare_output_dir(out, cfg)
+    with claimed_output_dir(out, cfg):
         return _run(cfg, task, out)
 
 
@@ -294,7 +293,7 @@ def load_augmented(path: str | Path, task: GlueTask) -> GlueData:
     meta_file = folder / META
     if not meta_file.is_file():
         raise UserError(f"{folder} is not a finished `distill augment` folder (no {META}); run or finish "
-                        f"`distill augment --task {task.name} --output-dir {folder}`")
+                        f"`distill augment --task {task.spec or task.name} --output-dir {folder}`")
     meta = json.loads(meta_file.read_text())
     if meta.get("task") != task.name:
         raise UserError(f"augmented data in {folder} is for {meta.get('task')}, not {task.name}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import torch
 import yaml
 from safetensors.torch import load_model, save_model
 
-from eval.artifacts import write_atomic
+from eval.artifacts import folder_lock, write_atomic
 from eval.config import dump_yaml, from_dict, to_dict
 from eval.errors import UserError
 
@@ -73,6 +74,35 @@ def prepare_output_dir(output_dir: str | Path, config: Any) -> bool:
                         f"or new --output-dir")
     write_atomic(config_file, dump_yaml(config))
     return False
+
+
+class claimed_output_dir:
+    """Hold a run folder for a whole run: locked, prepared (new or resumed), and removed again when
+    the run fails before writing anything but its config (bad data, a missing teacher...), so a
+    failed start leaves nothing behind.
+
+    Raises:
+        UserError: another process holds the folder, or it holds a different run.
+    """
+
+    def __init__(self, output_dir: str | Path, config: Any):
+        self.folder, self.config = Path(output_dir), config
+
+    def __enter__(self) -> bool:
+        self.new = not self.folder.exists()
+        self.lock = folder_lock(self.folder).__enter__()
+        try:
+            return prepare_output_dir(self.folder, self.config)
+        except BaseException:
+            self.__exit__(*sys.exc_info())
+            raise
+
+    def __exit__(self, kind, *_) -> None:
+        try:
+            if kind is not None and self.new and not _holds_work(self.folder):
+                shutil.rmtree(self.folder, ignore_errors=True)
+        finally:
+            self.lock.__exit__(None, None, None)
 
 
 def _saved_config(path: Path, cls: type) -> dict:

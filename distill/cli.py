@@ -35,12 +35,13 @@ _FLAGS = {
                 "shared_words": "shared_words"},
 }
 _HELP = {
-    "task": "GLUE task (sst2, mrpc, ...; see `distill list`)",
+    "task": "GLUE task (sst2, mrpc, ...; see `distill list`) or a task spec file (my_task.yaml)",
     "model": "Hub id, alias (bert-base, minilm-l6), model folder, or a student preset (random init)",
     "tokenizer": "where a student preset takes its vocabulary (default minilm-l6)",
     "teacher": "Hub id, alias or folder (for `task`: fine-tuned on the task)",
     "student": "preset (tiny, mini, small, medium, tinybert4, tinybert6) or a student folder",
-    "corpus": "text file, folder of text files, or hub:<dataset>[:<config>]",
+    "corpus": "text file, folder of text files, JSONL (a `text` field; see corpus_text_field), or "
+              "hub:<dataset>[:<config>]",
     "augmented": "a `distill augment` output folder to train on instead of the train split",
     "unlabeled": "in-domain text without labels (one example per line, a pair's texts tab-separated; or "
                  "JSONL): the teacher labels it for the student",

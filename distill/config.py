@@ -120,8 +120,9 @@ class GeneralConfig:
 
     teacher: str
     student: StudentChoice
-    corpus: str  # a text file, a folder of .txt files, or hub:<dataset>[:<config>]
+    corpus: str  # a text file, a folder of text files, JSONL, or hub:<dataset>[:<config>]
     output_dir: str
+    corpus_text_field: str | None = None  # JSONL records / Hub rows: the text field (default `text`)
     layer_map: LayerMapSpec = "uniform"
     attention_mode: AttentionMode = "auto"
     losses: dict[str, float] = field(default_factory=lambda: {"attention": 1.0, "hidden": 1.0, "embedding": 1.0})

@@ -68,10 +68,11 @@ class CorpusBatches:
     batches_per_epoch = None  # a stream: the loop counts steps, not epochs
 
     def __init__(self, source: str, tokenizer, max_seq_length: int, batch_size: int, seed: int,
-                 rank: int = 0, world_size: int = 1, shuffle_buffer: int = 2048):
+                 rank: int = 0, world_size: int = 1, shuffle_buffer: int = 2048, text_field: str | None = None):
         self.source, self.tokenizer = source, tokenizer
         self.max_seq_length, self.batch_size, self.seed = max_seq_length, batch_size, seed
         self.rank, self.world_size, self.shuffle_buffer = rank, world_size, shuffle_buffer
+        self.text_field = text_field  # JSONL records / Hub rows: the field holding the text
         self.files = corpus_files(source)
 
     def iterate(self, epoch: int = 0, skip: int = 0) -> Iterator[Batch]:
@@ -139,7 +140,7 @@ class CorpusBatches:
             yield from self.tokenizer(chunk, add_special_tokens=False)["input_ids"]
 
     def _documents(self) -> Iterator[str]:
-        yield from iter_documents(self.source)
+        yield from iter_documents(self.source, self.text_field)
 
     def _shuffled(self, sequences: Iterator[list[int]]) -> Iterator[list[int]]:
         rng = np.random.default_rng(self.seed)

@@ -24,10 +24,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from distill.checkpoint import RUN_CONFIG, prepare_output_dir
+from distill.checkpoint import RUN_CONFIG, claimed_output_dir
 from distill.config import TrainSettings
 from distill.loop import Distributed, setup_distributed
-from eval.artifacts import folder_lock, provenance, write_json
+from eval.artifacts import provenance, write_json
 from eval.config import to_dict
 from eval.errors import UserError
 from eval.model_card import ModelCard, write_model_card
@@ -41,7 +41,7 @@ class RunFolder:
 
     def __init__(self, out: Path, cfg: Any, dist: Distributed):
         self.out, self.cfg, self.dist = out, cfg, dist
-        self._lock: folder_lock | None = None
+        self._claim: claimed_output_dir | None = None
 
     @classmethod
     def start(cls, cfg: Any, train: TrainSettings | None = None, device: str = "auto") -> "RunFolder":
@@ -50,14 +50,15 @@ class RunFolder:
 
     def __enter__(self) -> "RunFolder":
         if self.dist.is_main:
-            self._lock = folder_lock(self.out).__enter__()
-            prepare_output_dir(self.out, self.cfg)
+            claim = claimed_output_dir(self.out, self.cfg)
+            claim.__enter__()
+            self._claim = claim
         self.barrier()
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._lock is not None:
-            self._lock.__exit__(*exc)
+        if self._claim is not None:
+            self._claim.__exit__(*exc)
 
     @property
     def finished(self) -> bool:

@@ -91,7 +91,7 @@ def load_model(name: str, head: str, task: GlueTask | None = None, require_head:
         if require_head and config.num_labels != task.num_labels:
             raise UserError(f"teacher {name} has {config.num_labels} output labels but "
                             f"{task.display_name} needs {task.num_labels}; fine-tune it on {task.name} "
-                            f"first (`distill finetune --task {task.name} --model {name}`)")
+                            f"first (`distill finetune --task {task.spec or task.name} --model {name}`)")
         set_task_labels(config, task)
     try:
         model, info = classes[head].from_pretrained(resolve_model(name), config=config,

@@ -207,7 +207,7 @@ def label_order(id2label: dict, task: GlueTask) -> np.ndarray | None:
 def _check_labels(model: str, num_labels: int, task: GlueTask) -> None:
     if num_labels != task.num_labels:
         raise UserError(f"model {model} has {num_labels} output labels but {task.display_name} needs "
-                        f"{task.num_labels}; fine-tune it on {task.name} first (`distill finetune --task {task.name}`)")
+                        f"{task.num_labels}; fine-tune it on {task.name} first (`distill finetune --task {task.spec or task.name}`)")
 
 
 def is_sequence_classifier(architectures: list[str] | None) -> bool:

@@ -115,3 +115,29 @@ def test_list_shows_presets_and_recipes(capsys):
     assert cli.main(["list"]) == 0
     text = capsys.readouterr().out
     assert "tinybert4" in text and "minilm-l6" in text and "recipes/task/" in text
+
+
+def test_task_distillation_learns_from_unlabeled_text_too(tmp_path, tiny_teacher, glue_tsv):
+    from tests.conftest import WORDS
+
+    unlabeled = tmp_path / "unlabeled.txt"
+    unlabeled.write_text("".join(f"{' '.join(WORDS[i:i + 5])} .\n" for i in range(0, 40, 2)))
+    out = tmp_path / "student"
+    assert cli.main(["task", "--task", "sst2", "--teacher", str(tiny_teacher), "--student", "tiny",
+                     "--unlabeled", str(unlabeled), "--data-dir", str(glue_tsv), "--output-dir", str(out),
+                     "--set", "phases=[{name: prediction, losses: {logits: 1}, epochs: 1}]", *FAST]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["throughput"]["examples"] == 16 + 20  # the 16 labeled rows and the 20 unlabeled lines
+    assert "unlabeled in-domain text" in (out / "README.md").read_text()
+
+
+def test_general_distillation_reads_a_jsonl_corpus_field(tmp_path, tiny_mlm):
+    from tests.conftest import WORDS
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"id": i, "body": " ".join(WORDS[i % 40:] + WORDS) + " ."}) + "\n"
+                              for i in range(30)))
+    out = tmp_path / "general"
+    assert cli.main(["general", "--teacher", str(tiny_mlm), "--student", "tiny", "--corpus", str(corpus),
+                     "--output-dir", str(out), "--max-steps", "2", "--set", "corpus_text_field=body", *FAST]) == 0
+    assert json.loads((out / "metrics.json").read_text())["steps"] == 2

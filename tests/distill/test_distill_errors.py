@@ -95,3 +95,32 @@ def test_a_failed_start_does_not_block_the_corrected_command(capsys, tmp_path, t
             *FAST]
     _fails(capsys, [*args, "--model", str(tmp_path / "typo")], "does not exist")
     assert cli.main([*args, "--model", str(tiny_teacher)]) == 0
+
+
+def test_a_failed_start_leaves_no_folder_behind(capsys, tmp_path, tiny_teacher, glue_tsv):
+    from tests.conftest import assert_user_error
+
+    out = tmp_path / "never"
+    assert_user_error(cli.main, ["task", "--task", "sst2", "--teacher", str(tmp_path / "missing"), "--student", "tiny",
+                                 "--data-dir", str(glue_tsv), "--output-dir", str(out), *FAST], capsys,
+                      "does not exist", nothing_written=out)
+    bad_corpus = tmp_path / "bytes.txt"
+    bad_corpus.write_bytes(bytes(range(256)) * 50)
+    assert_user_error(cli.main, ["general", "--teacher", str(tiny_teacher), "--student", "tiny", "--corpus",
+                                 str(bad_corpus), "--output-dir", str(out), "--max-steps", "1", *FAST], capsys,
+                      "not", nothing_written=out)
+
+
+def test_unlabeled_text_must_fit_the_task(capsys, tmp_path, tiny_teacher, glue_tsv):
+    from tests.conftest import assert_user_error
+
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("a good movie\tthe plot\nonly one text here\n")
+    out = tmp_path / "mrpc"
+    assert_user_error(cli.main, ["task", "--task", "mrpc", "--teacher", str(tiny_teacher), "--student", "tiny",
+                                 "--unlabeled", str(pairs), "--data-dir", str(glue_tsv), "--output-dir", str(out),
+                                 *FAST], capsys, "1 of 2 examples", "tab-separated", nothing_written=out)
+    assert_user_error(cli.main, ["task", "--task", "sst2", "--teacher", str(tiny_teacher), "--student", "tiny",
+                                 "--unlabeled", str(pairs), "--data-dir", str(glue_tsv), "--output-dir", str(out),
+                                 "--set", "phases=[{name: p, losses: {labels: 1}}]", *FAST], capsys,
+                      "'labels' loss", nothing_written=out)
