@@ -38,7 +38,7 @@ from distill.teachers import load_model, load_tokenizer
 from eval.artifacts import provenance, write_atomic, write_json
 from eval.config import to_dict
 from eval.data import GlueData, load_split
-from eval.errors import UserError
+from eval.errors import UserError, first_line
 from eval.predictors import resolve_device
 from eval.tasks import GlueTask, get_task
 
@@ -131,11 +131,18 @@ class EmbeddingNeighbours:
             raise UserError(f"GloVe file {file} does not exist; pass a glove.*.txt file or omit --glove")
         words, vectors = [], []
         with file.open(encoding="utf-8", errors="replace") as handle:
-            for line in handle:
+            for number, line in enumerate(handle, 1):
                 fields = line.rstrip().split(" ")
                 if len(fields) > 2 and fields[0].isalpha():
+                    try:
+                        vector = [float(v) for v in fields[1:]]
+                    except ValueError:
+                        raise UserError(f"GloVe file {file}, line {number}: not 'word v1 v2 ...' numbers") from None
+                    if vectors and len(vector) != len(vectors[0]):
+                        raise UserError(f"GloVe file {file}, line {number}: {len(vector)} numbers where the first "
+                                        f"line has {len(vectors[0])}; the file is truncated or mixed")
                     words.append(fields[0])
-                    vectors.append([float(v) for v in fields[1:]])
+                    vectors.append(vector)
         if not words:
             raise UserError(f"GloVe file {file} holds no 'word v1 v2 ...' lines")
         table = torch.tensor(vectors)
@@ -275,12 +282,19 @@ def _tsv(task: GlueTask, rows: Iterable[tuple[tuple[str, ...], object]]) -> str:
 
 def _read_parts(folder: Path, task: GlueTask):
     cast = float if task.is_regression else int
+    columns = len(task.text_columns) + 1
     for part in sorted(folder.glob("part-*.tsv")):
-        with part.open(encoding="utf-8", newline="") as handle:
-            reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-            next(reader, None)
-            for row in reader:
-                yield tuple(row[:-1]), cast(row[-1])
+        try:
+            with part.open(encoding="utf-8", newline="") as handle:
+                reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+                next(reader, None)
+                for line, row in enumerate(reader, 2):
+                    if len(row) != columns:
+                        raise ValueError(f"line {line} has {len(row)} fields, not {columns}")
+                    yield tuple(row[:-1]), cast(row[-1])
+        except (ValueError, UnicodeDecodeError) as err:
+            raise UserError(f"augmented part {part} is corrupt ({first_line(err)}); delete it and re-run "
+                            f"`distill augment` with the same settings to rebuild it") from None
 
 
 def load_augmented(path: str | Path, task: GlueTask) -> GlueData:
@@ -294,7 +308,13 @@ def load_augmented(path: str | Path, task: GlueTask) -> GlueData:
     if not meta_file.is_file():
         raise UserError(f"{folder} is not a finished `distill augment` folder (no {META}); run or finish "
                         f"`distill augment --task {task.spec or task.name} --output-dir {folder}`")
-    meta = json.loads(meta_file.read_text())
+    try:
+        meta = json.loads(meta_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        meta = None
+    if not isinstance(meta, dict):
+        raise UserError(f"{meta_file} is corrupt; delete it and re-run `distill augment` with the same settings "
+                        f"(finished parts are kept)")
     if meta.get("task") != task.name:
         raise UserError(f"augmented data in {folder} is for {meta.get('task')}, not {task.name}")
     rows = list(_read_parts(folder, task))

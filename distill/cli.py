@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from eval.console import quiet_third_party_logs, run_command
+from eval.console import CommandParser, quiet_third_party_logs, run_command
 from eval.errors import UserError
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
@@ -57,7 +57,7 @@ _HELP = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="distill", description="TinyBERT-style distillation of BERT models.",
+    parser = CommandParser(prog="distill", description="TinyBERT-style distillation of BERT models.",
                                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     helps = {"finetune": "fine-tune a teacher (or a random student preset) on a GLUE task's labels",

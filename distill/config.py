@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Literal, Mapping
 
 from eval.config import load_config
+from eval.harness import DEVICE
 
 # Names a recipe may use in ``losses``; each is a function in distill.losses.
 INTERMEDIATE_LOSSES = ("embedding", "hidden", "attention")
@@ -60,6 +61,8 @@ class TrainSettings:
             raise ValueError("train.lr and train.epochs must be positive")
         if not 0 <= self.warmup < 1:
             raise ValueError("train.warmup is a fraction of the steps, in [0, 1)")
+        if not DEVICE.fullmatch(self.device):
+            raise ValueError(f"unknown device {self.device!r}; use auto, cpu, cuda or cuda:N")
         for name in ("max_steps", "train_limit", "eval_limit"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -207,6 +210,10 @@ class AugmentConfig:
             raise ValueError("variants, top_k, chunk_size and batch_size must be at least 1")
         if not 0 <= self.replace_prob <= 1:
             raise ValueError("replace_prob is a probability in [0, 1]")
+        if not DEVICE.fullmatch(self.device):
+            raise ValueError(f"unknown device {self.device!r}; use auto, cpu, cuda or cuda:N")
+        if not 8 <= self.max_seq_length <= MAX_SEQ_LENGTH:
+            raise ValueError(f"max_seq_length must be between 8 and {MAX_SEQ_LENGTH}, got {self.max_seq_length}")
 
 
 CONFIGS = {"finetune": FinetuneConfig, "general": GeneralConfig, "task": TaskConfig, "augment": AugmentConfig}

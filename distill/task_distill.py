@@ -20,6 +20,7 @@ from distill.students import is_preset
 from distill.teacher_outputs import teacher_source
 from distill.teachers import card_name, check_vocabulary, load_model, load_tokenizer
 from eval.artifacts import write_json
+from eval.errors import UserError
 from eval.tasks import get_task
 
 
@@ -36,7 +37,7 @@ def task_distill(cfg: TaskConfig) -> Path:
         for index, phase in enumerate(cfg.phases):
             work = run.out if index == len(cfg.phases) - 1 else run.out / phase.name
             if (work / PHASE_DONE).is_file():  # finished before an interruption: reload and move on
-                summaries[phase.name] = json.loads((work / PHASE_DONE).read_text())
+                summaries[phase.name] = _phase_record(work / PHASE_DONE)
             else:
                 work.mkdir(parents=True, exist_ok=True)
                 summaries[phase.name] = _run_phase(run, phase, cfg, task, teacher, student, tokenizer, batches, work)
@@ -48,6 +49,16 @@ def task_distill(cfg: TaskConfig) -> Path:
                    + ").")
         return run.finish("task", {"phases": summaries, **summaries[cfg.phases[-1].name]}, task, summary=summary,
                           base_model=card_name(cfg.teacher), tags=("distillation", "tinybert"))
+
+
+def _phase_record(path: Path) -> dict[str, Any]:
+    try:
+        record = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        record = None
+    if not isinstance(record, dict):
+        raise UserError(f"{path} is corrupt; delete it to run that phase again")
+    return record
 
 
 def _models(cfg: TaskConfig, task, dist: Distributed):

@@ -57,9 +57,17 @@ def load_config(name: str):
 
 
 def load_tokenizer(name: str):
+    """A model's tokenizer (alias, folder or Hub id), refused when it is not a real vocabulary."""
+    from eval.predictors import TOKENIZER_FILES, check_vocabulary_size
+
+    path = Path(resolve_model(name))
+    if path.is_dir() and not any((path / f).is_file() for f in TOKENIZER_FILES):
+        raise UserError(f"{name} has no tokenizer files ({', '.join(TOKENIZER_FILES[:2])}, ...); save the "
+                        f"tokenizer beside the model (tokenizer.save_pretrained)")
     from transformers import AutoTokenizer
 
-    return _from_pretrained(AutoTokenizer, name, "tokenizer", "the folder needs vocab.txt or tokenizer.json")
+    tokenizer = _from_pretrained(AutoTokenizer, name, "tokenizer", "the folder needs vocab.txt or tokenizer.json")
+    return check_vocabulary_size(tokenizer, name)
 
 
 def _from_pretrained(cls, name: str, what: str, fix: str):

@@ -17,12 +17,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from eval.console import quiet_third_party_logs, run_command
+from eval.console import CommandParser, quiet_third_party_logs, run_command
 from eval.tasks import TASKS, get_task, parse_tasks
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="glue", description=__doc__.split("\n\n")[0],
+    parser = CommandParser(prog="glue", description=__doc__.split("\n\n")[0],
                                      epilog=__doc__.split("\n\n", 1)[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)

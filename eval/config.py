@@ -37,7 +37,12 @@ def load_config(cls: type, recipe: str | Path | None = None, flags: Mapping[str,
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise UserError(f"--set {item!r} is not key=value (e.g. --set train.lr=3e-5)")
-        _assign(data, key.strip().split("."), yaml.safe_load(raw) if raw.strip() else None)
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as err:
+            raise UserError(f"--set {item!r}: the value is not valid YAML ({str(err).splitlines()[0]}); quote "
+                            f"it or fix its brackets") from None
+        _assign(data, key.strip().split("."), value)
     return from_dict(cls, data, f"config in {recipe}" if recipe else "config")
 
 

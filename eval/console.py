@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import errno
 import logging
 import os
 import sys
-from typing import Callable
+from typing import Callable, NoReturn
 
 from eval.errors import UserError
 
@@ -25,6 +26,13 @@ _OS_FIXES = {
     errno.ENAMETOOLONG: "the path is too long; use a shorter one",
     errno.ENOENT: "no such file or folder; check the path",
 }
+
+
+class CommandParser(argparse.ArgumentParser):
+    """``argparse`` with the toolkit's error style: one ``error: ...`` line naming the fix, exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USER_ERROR, f"error: {message}; see `{self.prog} --help`\n")
 
 
 def quiet_third_party_logs() -> None:

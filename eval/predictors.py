@@ -62,17 +62,41 @@ def load_predictor(model: str | Path, device: str = "auto", threads: int | None 
     return TorchPredictor(str(model), device=device)
 
 
+# Files that hold a tokenizer's vocabulary (fast tokenizers, WordPiece, BPE, SentencePiece).
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
+# transformers builds a tokenizer of only the special tokens ([PAD], [UNK], ...) from a folder
+# without vocabulary files, which turns every word into [UNK]; a real vocabulary has words too.
+_MIN_WORDS = 10
+
+
 def load_tokenizer(model: str | Path):
-    """The tokenizer saved beside a model (folders of both backends carry one)."""
+    """The tokenizer saved beside a model (folders of both backends carry one).
+
+    Raises:
+        UserError: the folder has no vocabulary file, or what loads is not a real vocabulary.
+    """
     from transformers import AutoTokenizer
 
     folder = Path(model).expanduser()
     folder = folder.parent if folder.suffix == ".onnx" else folder
+    if folder.is_dir() and not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise UserError(f"{folder} has no tokenizer files ({', '.join(TOKENIZER_FILES[:2])}, ...); save the "
+                        f"tokenizer beside the model (tokenizer.save_pretrained) or copy it from the model it came from")
     try:
-        return AutoTokenizer.from_pretrained(str(folder) if folder.exists() else str(model))
+        tokenizer = AutoTokenizer.from_pretrained(str(folder) if folder.exists() else str(model))
     except Exception as err:
         raise UserError(f"cannot load a tokenizer from {model}: {first_line(err)}; "
                         f"save one beside the model (tokenizer.save_pretrained)") from None
+    return check_vocabulary_size(tokenizer, model)
+
+
+def check_vocabulary_size(tokenizer, model: str | Path):
+    """Refuse a tokenizer that is only special tokens (every word would become ``[UNK]``)."""
+    size = len(tokenizer)
+    if size - len(set(tokenizer.all_special_tokens)) < _MIN_WORDS:
+        raise UserError(f"the tokenizer of {model} has only {size} tokens, so every word would be unknown; save "
+                        f"the real tokenizer beside the model (tokenizer.save_pretrained)")
+    return tokenizer
 
 
 def resolve_device(device: str) -> str:

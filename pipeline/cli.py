@@ -10,7 +10,7 @@ import argparse
 import shlex
 import sys
 
-from eval.console import run_command
+from eval.console import CommandParser, run_command
 
 EPILOG = """examples:
   pipeline run recipes/quickstart.yaml                  # teacher -> student -> INT8 -> report, resumable
@@ -21,7 +21,7 @@ EPILOG = """examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pipeline", description="Chain distill, quantize and glue stages "
+    parser = CommandParser(prog="pipeline", description="Chain distill, quantize and glue stages "
                                      "from one recipe.", epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)

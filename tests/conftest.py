@@ -199,7 +199,10 @@ def assert_user_error(main, argv: list[str], capsys, *fragments: str, nothing_wr
     Exit code 2, a last stderr line ``error: ...`` holding every fragment, no traceback and, when
     ``nothing_written`` is given, that path still absent. Returns the error line.
     """
-    code = main(argv)
+    try:
+        code = main(argv)
+    except SystemExit as exit_:  # argparse exits instead of returning
+        code = exit_.code
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
     assert code == 2, f"exit {code}, stderr: {captured.err[-2000:]}"
