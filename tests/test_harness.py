@@ -113,7 +113,8 @@ def test_glue_command_eval_report_predict(tmp_path, tiny_classifier, tiny_regres
     assert main(["report", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--output-dir",
                  str(tmp_path / "report")]) == 0
     assert {p.name for p in (tmp_path / "report").iterdir()} == {
-        "leaderboard.json", "leaderboard.md", "leaderboard.csv", "leaderboard.html"}
+        "leaderboard.json", "leaderboard.md", "leaderboard.csv", "leaderboard.html", "score_vs_size.svg",
+        "score_vs_throughput.svg"}
     assert main(["predict", "--model", str(tiny_classifier), "--tasks", "sst2,rte", "--data-dir", str(glue_tsv),
                  "--output-dir", str(tmp_path / "sub")]) == 0
     lines = (tmp_path / "sub" / "RTE.tsv").read_text().splitlines()
