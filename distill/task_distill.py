@@ -27,9 +27,15 @@ from eval.tasks import get_task
 def task_distill(cfg: TaskConfig) -> Path:
     """Distil ``cfg.teacher`` into ``cfg.student`` on ``cfg.task``; the last phase writes the folder."""
     task = get_task(cfg.task)
+    card = {"summary": (f"A student task-distilled from {card_name(cfg.teacher)} on {task.display_name} (TinyBERT: "
+                        + ", then ".join(f"{p.name} phase with {' + '.join(p.losses)} losses" for p in cfg.phases)
+                        + (", on augmented data" if cfg.augmented else "")
+                        + (f", with unlabeled in-domain text labelled by the teacher ({cfg.unlabeled})"
+                           if cfg.unlabeled else "") + ")."),
+            "base_model": card_name(cfg.teacher), "tags": ("distillation", "tinybert")}
     with RunFolder.start(cfg, cfg.train) as run:
         if run.finished:
-            return run.out
+            return run.tidy("task", task, **card)
         teacher, student, tokenizer = _models(cfg, task, run.dist)
         data = train_data(task, cfg.data_dir, cfg.augmented, cfg.train, cfg.unlabeled)
         batches = glue_batches(task, data, tokenizer, cfg.train, run.dist)
@@ -42,13 +48,7 @@ def task_distill(cfg: TaskConfig) -> Path:
                 work.mkdir(parents=True, exist_ok=True)
                 summaries[phase.name] = _run_phase(run, phase, cfg, task, teacher, student, tokenizer, batches, work)
             student.load_state_dict(load_file(str(work / "model.safetensors")))  # the best (or last) of the phase
-        summary = (f"A student task-distilled from {card_name(cfg.teacher)} on {task.display_name} (TinyBERT: "
-                   + ", then ".join(f"{p.name} phase with {' + '.join(p.losses)} losses" for p in cfg.phases)
-                   + (", on augmented data" if cfg.augmented else "")
-                   + (f", with unlabeled in-domain text labelled by the teacher ({cfg.unlabeled})" if cfg.unlabeled else "")
-                   + ").")
-        return run.finish("task", {"phases": summaries, **summaries[cfg.phases[-1].name]}, task, summary=summary,
-                          base_model=card_name(cfg.teacher), tags=("distillation", "tinybert"))
+        return run.finish("task", {"phases": summaries, **summaries[cfg.phases[-1].name]}, task, **card)
 
 
 def _phase_record(path: Path) -> dict[str, Any]:

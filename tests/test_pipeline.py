@@ -152,6 +152,8 @@ tasks:
         "tiny-mrpc-distilled-s1-int8", "tiny-mrpc-distilled-s1", "teacher-mrpc", "general-tiny", "augment-mrpc"}
     with pytest.raises(UserError, match="no stage named nope"):
         select(plan, ["nope"])
+    some = {s.name for s in select(plan, ["eval-tiny-wnli-*"], exclude=["*-int8", "general-*"])}
+    assert some == {"teacher-wnli", "tiny-wnli-scratch-s7", "eval-tiny-wnli-scratch-s7"}  # the rest need general
 
 
 def test_a_second_run_on_the_same_folder_is_refused(tmp_path):
