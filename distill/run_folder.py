@@ -26,7 +26,7 @@ from torch import nn
 
 from distill.checkpoint import RUN_CONFIG, claimed_output_dir
 from distill.config import TrainSettings
-from distill.loop import Distributed, setup_distributed
+from distill.loop import LOG_FILE, Distributed, setup_distributed
 from eval.artifacts import provenance, write_json
 from eval.config import to_dict
 from eval.errors import UserError
@@ -154,9 +154,13 @@ def save_model_folder(model: nn.Module, tokenizer, folder: Path) -> None:
 
 
 def remove_checkpoints(out: Path) -> None:
-    """Delete the training checkpoints of a finished run (its own and its phases')."""
-    for folder in [out / "checkpoints", *out.glob("*/checkpoints")]:
-        shutil.rmtree(folder, ignore_errors=True)
+    """Delete what only resuming needs, once a run has finished: its checkpoints, and the weights its
+    earlier phases kept (each phase folder keeps its record, ``phase.json``, and its training log)."""
+    shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    for phase in (p.parent for p in out.glob(f"*/{PHASE_DONE}")):
+        for path in phase.iterdir():
+            if path.name not in (PHASE_DONE, LOG_FILE):
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
 def share_files(folder: Path) -> None:

@@ -10,6 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from distill.builders import dev_evaluator, frozen, glue_batches, new_student, train_data
+from distill.checkpoint import WEIGHTS
 from distill.config import Phase, TaskConfig
 from distill.data import GlueBatches
 from distill.features import expose_attention_scores
@@ -42,12 +43,12 @@ def task_distill(cfg: TaskConfig) -> Path:
         summaries: dict[str, Any] = {}
         for index, phase in enumerate(cfg.phases):
             work = run.out if index == len(cfg.phases) - 1 else run.out / phase.name
-            if (work / PHASE_DONE).is_file():  # finished before an interruption: reload and move on
+            if (work / PHASE_DONE).is_file() and (work / WEIGHTS).is_file():  # finished before an interruption
                 summaries[phase.name] = _phase_record(work / PHASE_DONE)
             else:
                 work.mkdir(parents=True, exist_ok=True)
                 summaries[phase.name] = _run_phase(run, phase, cfg, task, teacher, student, tokenizer, batches, work)
-            student.load_state_dict(load_file(str(work / "model.safetensors")))  # the best (or last) of the phase
+            student.load_state_dict(load_file(str(work / WEIGHTS)))  # the best (or last) of the phase
         return run.finish("task", {"phases": summaries, **summaries[cfg.phases[-1].name]}, task, **card)
 
 

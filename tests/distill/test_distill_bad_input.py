@@ -130,7 +130,8 @@ def test_corrupt_run_state_names_the_file_to_delete(capsys, tmp_path, tiny_teach
 def test_corrupt_phase_record_and_augmentation_folder(capsys, tmp_path, tiny_teacher, glue_tsv):
     out = tmp_path / "run"
     two_phases = ["--set", "phases=[{name: intermediate, losses: {hidden: 1}, epochs: 1}, "
-                           "{name: prediction, losses: {logits: 1}, epochs: 1}]", "--set", "train.max_steps=1"]
+                           "{name: prediction, losses: {logits: 1}, epochs: 1}]", "--set", "train.max_steps=1",
+                  "--keep-checkpoints"]  # the phase's weights stay, so its record decides
     assert cli.main(_task(tiny_teacher, out, glue_tsv, *two_phases)) == 0
     capsys.readouterr()
     (out / "metrics.json").unlink()

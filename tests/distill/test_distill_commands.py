@@ -155,3 +155,11 @@ def test_a_finished_folder_from_an_older_toolkit_is_made_ready_to_ship(tmp_path,
     assert cli.main(args) == 0  # the same run: returns at once, and tidies the folder
     assert (out / "README.md").is_file() and not (out / "checkpoints").exists()
     assert (out / "model.safetensors").stat().st_mode & 0o777 == 0o644
+
+
+def test_a_finished_task_run_keeps_only_its_model_and_records(tmp_path, tiny_teacher, glue_tsv):
+    out = tmp_path / "student"
+    assert cli.main(["task", "--task", "sst2", "--teacher", str(tiny_teacher), "--student", "tiny", "--data-dir",
+                     str(glue_tsv), "--output-dir", str(out), "--max-steps", "2", *FAST]) == 0
+    assert sorted(p.name for p in (out / "intermediate").iterdir()) == ["phase.json", "train_log.jsonl"]
+    assert not (out / "checkpoints").exists() and (out / "model.safetensors").is_file()
