@@ -1,6 +1,7 @@
 """ONNX export parity and INT8 properties on tiny random BERTs (no timing asserts)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -11,7 +12,7 @@ from eval.data import load_split
 from eval.harness import EvalSettings, evaluate_model
 from eval.predictors import OnnxPredictor, TorchPredictor, load_predictor, load_tokenizer
 from eval.tasks import get_task
-from quantize import api
+from quantize import api, driver
 from quantize.measure import snr_db
 from quantize.calibration import GlueCalibrationReader, calibration_batches, calibration_sample
 from quantize.onnx_export import PARITY_TOLERANCE
@@ -82,12 +83,13 @@ def test_calibration_reader_yields_the_requested_count(tokenizer, glue_tsv):
     assert reader.get_next() is not None
 
 
-def test_guard_keeps_layers_fp32_when_forced(tmp_path, tiny_classifier, glue_tsv, monkeypatch):
-    # A stand-in metric that loses one point per quantized weight: only FP32 fallback can fit.
-    def fake_score(path, cfg):
-        return 1.0 - 0.01 * len(quantized_weight_consumers(path))  # FP32: 1.0; all INT8: ~0.85
+def _points_per_int8_weight(predictor, tokenizer, cfg):
+    """A stand-in metric that loses one point per quantized weight: only FP32 fallback can fit."""
+    return 1.0 - 0.01 * len(quantized_weight_consumers(Path(predictor.info.path)))  # FP32 1.0, INT8 ~0.85
 
-    monkeypatch.setattr(api, "_score_onnx", fake_score)
+
+def test_guard_keeps_layers_fp32_when_forced(tmp_path, tiny_classifier, glue_tsv, monkeypatch):
+    monkeypatch.setattr(driver, "score", _points_per_int8_weight)
     record = api.int8(tiny_int8_config(tiny_classifier, tmp_path / "guarded", glue_tsv, max_drop=8.0,
                                        guard_granularity="layer"))
     assert record["guard"]["fits"] and record["excluded_layers"]
@@ -99,7 +101,7 @@ def test_guard_keeps_layers_fp32_when_forced(tmp_path, tiny_classifier, glue_tsv
 
 
 def test_guard_op_granularity_keeps_single_nodes(tmp_path, tiny_classifier, glue_tsv, monkeypatch):
-    monkeypatch.setattr(api, "_score_onnx", lambda path, cfg: 1.0 - 0.01 * len(quantized_weight_consumers(path)))
+    monkeypatch.setattr(driver, "score", _points_per_int8_weight)
     record = api.int8(tiny_int8_config(tiny_classifier, tmp_path / "op", glue_tsv, max_drop=12.0))
     assert record["guard"]["fits"] and record["excluded_layers"] == record["excluded_nodes"]
     assert 0 < len(record["excluded_nodes"]) < len(record["guard"]["sensitivity"])
