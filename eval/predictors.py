@@ -283,9 +283,12 @@ def _read_json(path: Path) -> dict:
     if not path.is_file():
         return {}
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise UserError(f"{path} is not valid JSON ({err}); re-export the model") from None
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UserError(f"{path} is not valid JSON ({first_line(err)}); re-export the model") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path} is not a JSON object; re-export the model")
+    return data
 
 
 class IncPredictor:
