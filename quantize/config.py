@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Literal, Mapping, Union
 
 import yaml
@@ -184,6 +185,14 @@ def _shared_problems(cfg: Int8Settings) -> list[str]:
     return problems
 
 
+def _raw_range_problems(cls: type, data: Mapping[str, Any]) -> list[str]:
+    """Range problems of the numbers in ``data``, for when type errors kept the config from being built."""
+    values = {f.name: f.default for f in dataclasses.fields(cls)}
+    numbers = {k: v for k, v in data.items() if k in values and isinstance(v, (int, float)) and not isinstance(v, bool)
+               and isinstance(values[k], (int, float, type(None))) and not isinstance(values[k], bool)}
+    return [p for p in _shared_problems(SimpleNamespace(**{**values, **numbers})) if "unknown GLUE task" not in p]
+
+
 def _raise(problems: list[str]) -> None:
     if problems:
         raise UserError("; ".join(problems))
@@ -209,6 +218,7 @@ def int8_config_from_dict(data: Mapping[str, Any], where: str = "") -> Int8Confi
         config = load_config(cls, flags={k: v for k, v in data.items() if k not in foreign})
     except UserError as err:
         problems.append(str(err).removeprefix("invalid config: "))
+        problems += _raw_range_problems(cls, data)  # the config was not built, so not range-checked
         config = None
     if problems:
         raise UserError(f"invalid config{where}: " + "; ".join(problems))

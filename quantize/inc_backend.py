@@ -12,9 +12,10 @@ import numpy as np
 
 from eval.batching import Batch
 from eval.errors import UserError
-from eval.predictors import INC_FILE, INC_FORMAT, IncPredictor, TorchPredictor, build_inc_int8, load_tokenizer
+from eval.predictors import INC_FILE, INC_FORMAT, IncPredictor, build_inc_int8
 from quantize.calibration import calibration_set, inc_run_fn, torch_inputs
 from quantize.config import NeuralCompressorConfig
+from quantize.sources import load_classifier
 
 # Closed registry: our calibration names -> neural-compressor's activation algorithms.
 INC_ALGOS = {"max": "minmax", "entropy": "kl"}
@@ -27,8 +28,7 @@ class NeuralCompressorBackend:
 
     def __init__(self, cfg: NeuralCompressorConfig, work: Path):
         self.cfg = cfg
-        self.reference = TorchPredictor(cfg.model, device="cpu")
-        self.tokenizer = load_tokenizer(cfg.model)
+        self.reference, self.tokenizer = load_classifier(cfg.model)
         # eager attention: SDPA's fused kernel hides the Q/K/V matmuls from the quantizer
         self.reference.model.set_attn_implementation("eager")
         self.fp32_size = self.reference.info.size_bytes

@@ -11,8 +11,9 @@ import numpy as np
 from eval.batching import Batch, encode, pad
 from eval.data import GlueData
 from eval.errors import UserError
-from eval.predictors import ONNX_FILE, OnnxPredictor, TorchPredictor, load_tokenizer
+from eval.predictors import ONNX_FILE, OnnxPredictor
 from eval.tasks import get_task
+from quantize.sources import load_classifier
 
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 # Closed registry: exporter name -> the opset it writes. ``dynamo`` is torch.export, the exporter
@@ -62,8 +63,7 @@ def export_onnx(model: str | Path, output_dir: str | Path, parity_data: GlueData
             with PyTorch by more than ``PARITY_TOLERANCE``.
     """
     out = Path(output_dir)
-    torch_predictor = TorchPredictor(str(model), device="cpu")
-    tokenizer = load_tokenizer(model)
+    torch_predictor, tokenizer = load_classifier(model)
     # Eager attention exports as plain MatMul/Softmax nodes, which ONNX Runtime quantizes node by
     # node; the SDPA path exports a pattern that neither its fusions nor its quantizer recognise.
     torch_predictor.model.set_attn_implementation("eager")

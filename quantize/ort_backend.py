@@ -12,6 +12,7 @@ from eval.predictors import ONNX_FILE, OnnxPredictor, has_vnni, load_tokenizer, 
 from quantize.calibration import GlueCalibrationReader, calibration_set
 from quantize.config import OnnxRuntimeConfig
 from quantize.onnx_export import export_onnx
+from quantize.sources import require_tokenizer
 
 # Closed registries: config names -> onnxruntime enums (imported lazily, see _ort()).
 METHODS = {"max": "MinMax", "percentile": "Percentile", "entropy": "Entropy"}
@@ -110,6 +111,7 @@ def copy_config_and_tokenizer(src: Path, dst: Path) -> None:
     """config.json and the tokenizer files: everything ``glue eval`` needs beside the weights."""
     if not (src / "config.json").is_file():
         raise UserError(f"{src} has no config.json beside the model; export it with `quantize export`")
+    require_tokenizer(src)
     dst.mkdir(parents=True, exist_ok=True)
     shutil.copy(src / "config.json", dst / "config.json")
     load_tokenizer(src).save_pretrained(dst)

@@ -52,17 +52,21 @@ def staged_output(output_dir: str | Path, marker: str, what: str = "quantize run
     if out.is_dir() and not (out / marker).is_file() and any(p.name != LOCK_FILE for p in out.iterdir()):
         raise UserError(f"output folder {out} is not empty and holds no {marker}; pass an empty or new "
                         f"--output-dir (nothing there was changed)")
+    created = not out.exists()
     with folder_lock(out, what):
         clean_leftovers(out)
         staging = sibling(out, STAGING, secrets.token_hex(4))
-        staging.mkdir()
         try:
+            staging.mkdir()
             yield staging
             os.link(out / LOCK_FILE, staging / LOCK_FILE)
             retired = _swap(staging, out)
             shutil.rmtree(retired, ignore_errors=True)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
+            if created:  # a failed first run leaves nothing behind, not even the lock's folder
+                (out / LOCK_FILE).unlink(missing_ok=True)
+                out.rmdir()
             raise
 
 

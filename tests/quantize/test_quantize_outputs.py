@@ -78,9 +78,9 @@ def test_a_folder_of_other_files_is_never_replaced(tmp_path, onnx_fp32, glue_tsv
     assert (out / "notes.txt").read_text() == "keep me" and [p.name for p in out.iterdir()] == ["notes.txt"]
 
 
-def test_rerun_replaces_the_whole_folder(tmp_path, tiny_classifier, glue_tsv):
+def test_rerun_replaces_the_whole_folder(tmp_path, onnx_fp32, tiny_classifier, glue_tsv):
     out = tmp_path / "int8"
-    api.int8(tiny_int8_config(tiny_classifier, out, glue_tsv, mode="dynamic"))
+    api.int8(tiny_int8_config(onnx_fp32, out, glue_tsv, mode="dynamic"))
     (out / "stray.txt").write_text("from an older version")
     api.export(tiny_classifier, out)
     assert not (out / "stray.txt").exists() and json.loads((out / "quantization.json").read_text())["precision"] == "fp32"

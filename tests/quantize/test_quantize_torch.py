@@ -82,8 +82,3 @@ def test_truncated_weights_are_one_line_errors(tmp_path, inc_int8):
     with pytest.raises(UserError, match="cannot load neural-compressor INT8 model"):
         load_predictor(broken)
 
-
-def test_entropy_calibration(tmp_path, tiny_classifier, glue_tsv):
-    record = api.int8(tiny_int8_config(tiny_classifier, tmp_path / "kl", glue_tsv, backend="neural-compressor",
-                                       method="entropy"))
-    assert record["neural_compressor"]["act_algo"] == "kl" and record["quantized_nodes"] == 14
