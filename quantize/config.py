@@ -20,7 +20,7 @@ import yaml
 
 from eval.config import load_config, read_yaml, to_dict
 from eval.errors import UserError
-from eval.tasks import TASKS
+from eval.tasks import get_task
 
 Granularity = Literal["layer", "op"]
 Int8Type = Literal["uint8", "int8"]
@@ -180,8 +180,11 @@ def _shared_problems(cfg: Int8Settings) -> list[str]:
         problems.append(f"max_drop is in points and must be >= 0, got {cfg.max_drop}")
     for field in ("calib", "eval_task"):
         value = getattr(cfg, field)
-        if value is not None and value not in TASKS:
-            problems.append(f"{field}: unknown GLUE task {value!r}; choose one of {', '.join(TASKS)}")
+        if value is not None:
+            try:
+                get_task(value)  # a GLUE name or spelling (or, where eval supports them, a task spec file)
+            except UserError as err:
+                problems.append(f"{field}: {err}")
     return problems
 
 

@@ -14,14 +14,14 @@ import shutil
 from pathlib import Path
 from typing import Any, Protocol
 
-from eval.artifacts import LOCK_FILE, provenance, write_json
+from eval.artifacts import provenance, write_json
 from eval.errors import UserError
 from eval.predictors import QUANTIZATION_FILE, load_predictor, size_on_disk
 from eval.tasks import get_task
 from quantize.config import Int8Config, config_dict
 from quantize.guard import guard_groups, run_guard
 from quantize.measure import latency_batch, latency_record, measure_interleaved, score, snr_probe
-from quantize.outputs import staged_output
+from quantize.outputs import lock_path, staged_output
 
 WORK = ".work"  # scratch space inside the staging folder, removed before the swap
 
@@ -124,7 +124,7 @@ def check_exclude(exclude: tuple[str, ...], names: list[str]) -> None:
 
 def file_digests(folder: Path) -> dict[str, str]:
     """sha256 of every file of a finished folder: lets anyone check it is complete and unchanged."""
-    digests = {}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != LOCK_FILE):
+    digests, lock = {}, lock_path(folder)
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != lock.name):
         digests[str(path.relative_to(folder))] = hashlib.sha256(path.read_bytes()).hexdigest()
     return digests
