@@ -82,3 +82,20 @@ def test_truncated_weights_are_one_line_errors(tmp_path, inc_int8):
     with pytest.raises(UserError, match="cannot load neural-compressor INT8 model"):
         load_predictor(broken)
 
+
+
+def test_stored_format_computes_exactly_what_neural_compressor_converted(tmp_path, tiny_classifier, glue_tsv):
+    import torch
+
+    from quantize.calibration import torch_inputs
+    from quantize.inc_backend import NeuralCompressorBackend, quantize_pt2e
+
+    backend = NeuralCompressorBackend(tiny_int8_config(tiny_classifier, tmp_path / "o", glue_tsv,
+                                                       backend="neural-compressor"), tmp_path)
+    converted = quantize_pt2e(backend.exported, backend.batches, "max")
+    rebuilt = backend.predictor(backend.build(()))
+    for batch in backend.batches:
+        with torch.no_grad():
+            expected = converted(*torch_inputs(batch))
+        expected = (expected.logits if hasattr(expected, "logits") else expected[0]).numpy()
+        np.testing.assert_array_equal(rebuilt.logits(batch), expected)
