@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.artifacts import provenance, write_json
+from eval.errors import UserError
 from eval.predictors import QUANTIZATION_FILE
 from quantize.config import Int8Config
 from quantize.driver import file_digests, quantize_int8
@@ -37,8 +38,6 @@ def export(model: str | Path, output_dir: str | Path, exporter: str = "dynamo") 
     Raises:
         UserError: an unknown exporter, a model that is not a classifier, a failed export or parity check.
     """
-    from eval.errors import UserError
-
     if exporter not in EXPORTERS:
         raise UserError(f"unknown exporter {exporter!r}; choose one of {', '.join(EXPORTERS)}")
     with staged_output(output_dir, QUANTIZATION_FILE, "quantize export") as staging:
