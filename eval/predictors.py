@@ -132,6 +132,7 @@ class TorchPredictor:
     already in memory (:meth:`from_module`, for dev evaluation during training)."""
 
     def __init__(self, model: str, device: str = "auto"):
+        from safetensors import SafetensorError
         from transformers import AutoConfig, AutoModelForSequenceClassification
 
         if model.startswith(("/", ".", "~")) and not Path(model).expanduser().exists():
@@ -143,8 +144,12 @@ class TorchPredictor:
             raise UserError(f"cannot load model {model}: {first_line(err)}; pass a model folder "
                             f"(config.json + weights), an ONNX folder, or a Hub id") from None
         _require_classifier(model, config.architectures)
-        loaded, loading = AutoModelForSequenceClassification.from_pretrained(
-            model, config=config, output_loading_info=True)
+        try:
+            loaded, loading = AutoModelForSequenceClassification.from_pretrained(
+                model, config=config, output_loading_info=True)
+        except (OSError, ValueError, RuntimeError, SafetensorError) as err:  # missing, truncated or mismatched weights
+            raise UserError(f"cannot load the weights of {model}: {first_line(err)}; the folder needs complete "
+                            f"weights (model.safetensors) written by save_pretrained") from None
         if loading["missing_keys"]:
             raise UserError(f"model {model} lacks weights {sorted(loading['missing_keys'])[:3]}...; "
                             f"it is not a complete sequence classifier")

@@ -7,6 +7,7 @@ from typing import Any
 
 from eval.artifacts import provenance, write_json
 from eval.errors import UserError
+from eval.model_card import ModelCard, write_model_card
 from eval.predictors import QUANTIZATION_FILE
 from quantize.config import Int8Config
 from quantize.driver import file_digests, quantize_int8
@@ -44,6 +45,12 @@ def export(model: str | Path, output_dir: str | Path, exporter: str = "dynamo") 
         result = export_onnx(model, staging, exporter=exporter)
         record = {"precision": "fp32", "backend": "onnxruntime", "source_model": str(model),
                   "export": result.record(), **provenance()}
+        write_model_card(staging, ModelCard(
+            title=Path(output_dir).name, library="onnxruntime", tags=("onnx",),
+            summary=f"`{model}` exported to ONNX (FP32) with the {exporter} exporter, checked against PyTorch "
+                    f"on real sentence pairs (largest logit difference {result.max_abs_diff:.1e}).",
+            settings={"exporter": exporter, "record": "quantization.json"},
+            command=f"quantize export --model {model} --output-dir {output_dir} --exporter {exporter}"))
         record["files"] = file_digests(staging)
         write_json(staging / QUANTIZATION_FILE, record)
     return record

@@ -14,7 +14,9 @@ import shutil
 from pathlib import Path
 from typing import Any, Protocol
 
-from eval.artifacts import provenance, write_json
+from eval.artifacts import provenance, write_atomic, write_json
+from eval.config import dump_yaml
+from eval.model_card import ModelCard, write_model_card
 from eval.errors import UserError
 from eval.predictors import QUANTIZATION_FILE, load_predictor, size_on_disk
 from eval.tasks import get_task
@@ -24,6 +26,7 @@ from quantize.measure import latency_batch, latency_record, measure_interleaved,
 from quantize.outputs import lock_path, staged_output
 
 WORK = ".work"  # scratch space inside the staging folder, removed before the swap
+RECIPE_FILE = "quantize_config.yaml"  # the resolved config: `quantize int8 --recipe` it to redo the folder
 
 
 class Backend(Protocol):
@@ -68,6 +71,8 @@ def quantize_int8(cfg: Int8Config, make_backend) -> dict[str, Any]:
         backend = make_backend(cfg, work)
         record = _run(cfg, backend, staging)
         shutil.rmtree(work)
+        write_atomic(staging / RECIPE_FILE, dump_yaml(cfg))
+        write_model_card(staging, int8_card(Path(cfg.output_dir).name, cfg, record))
         record["files"] = file_digests(staging)
         write_json(staging / QUANTIZATION_FILE, record)
     return record
@@ -109,6 +114,26 @@ def _run(cfg: Int8Config, backend: Backend, staging: Path) -> dict[str, Any]:
         "config": config_dict(cfg),
         **provenance(),
     }
+
+
+def int8_card(title: str, cfg: Int8Config, record: dict[str, Any]) -> ModelCard:
+    """The model card of an INT8 folder: its dev metric, where it came from, and how it was quantized."""
+    dev, calibration = record["dev"], record.get("calibration") or {}
+    method = f"{record['method']} calibration on {calibration.get('size', '?')} {calibration.get('task', '')} " \
+             f"{calibration.get('split', '')} examples" if record["method"] else "dynamic ranges"
+    summary = (f"An INT8 copy of `{cfg.model}` made with {record['backend']} ({record['mode']}, {method}): "
+               f"{record['quantized_nodes']} of {record['quantizable_nodes']} quantizable nodes run in INT8. On "
+               f"{dev['task']} dev its {dev['metric']} is {100 * dev['int8']:.2f} against {100 * dev['fp32']:.2f} "
+               f"in FP32; it is {record['size_bytes']['ratio'] or 0:.2f}x smaller and "
+               f"{record['latency']['speedup']:.2f}x faster at batch 1 on the machine that made it.")
+    settings = {"backend": record["backend"], "mode": record["mode"], "method": record["method"],
+                "calibration": calibration, "max_drop": cfg.max_drop,
+                "kept in FP32 by the guard": record["excluded_layers"] or "none",
+                "recipe": f"{RECIPE_FILE} (beside the model); quantization.json holds every figure"}
+    return ModelCard(title=title, summary=summary, task=get_task(cfg.task_for_eval), metrics={dev["metric"]: dev["int8"]},
+                     library="onnxruntime" if record["backend"] == "onnxruntime" else "pytorch",
+                     tags=("int8", "quantized", record["backend"]), settings=settings,
+                     command=f"quantize int8 --recipe {Path(cfg.output_dir) / RECIPE_FILE}")
 
 
 def check_exclude(exclude: tuple[str, ...], names: list[str]) -> None:

@@ -81,7 +81,7 @@ output_dir: {tmp_path}/run
 stages:
   finetune: {{train: {{bach_size: 4}}}}
   task: {{phases: [{{name: a, losses: {{hiden: 1}}}}], train: {{lr: fast}}}}
-  int8: {{per_chanel: false}}
+  int8: {{per_chanel: false, backend: neural-compressor, quant_format: qdq}}
   baseline: {{set: [train.lr=1], model: other}}
 """)
     started = time.perf_counter()
@@ -91,6 +91,7 @@ stages:
     assert err.startswith("error: 5 problems in the recipe, nothing was run") and "\n" not in err
     for fragment in ("stage 'finetune'", "'train.bach_size' (did you mean 'batch_size'?)", "unknown losses ['hiden']",
                      "train.lr: expected float, got 'fast'", "stage 'int8'", "'per_chanel' (did you mean 'per_channel'?)",
+                     "quant_format is an option of backend onnxruntime; backend neural-compressor does not honour it",
                      "stage 'baseline': 'set' lists", "'model' is set by the pipeline itself"):
         assert fragment in err
     assert not (tmp_path / "run").exists()

@@ -189,3 +189,16 @@ def test_summary_line_says_lost_or_gained(drop, words):
     record = {"dev": {"task": "sst2", "metric": "accuracy", "fp32": 0.8, "int8": 0.8 - drop / 100, "drop_points": drop},
               "size_bytes": {"ratio": 3.9}, "latency": {"speedup": 1.5}}
     assert f"({words})" in summary(record, "out")
+
+
+def test_int8_and_export_folders_have_model_cards(onnx_int8, onnx_fp32):
+    int8_folder = onnx_int8
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(int8_folder / "README.md")
+    [result] = card.data.eval_results
+    record = json.loads((int8_folder / "quantization.json").read_text())
+    assert result.metric_value == round(record["dev"]["int8"], 6) and "int8" in card.data.tags
+    assert f"quantize int8 --recipe {int8_folder / 'quantize_config.yaml'}" in card.text
+    assert (int8_folder / "quantize_config.yaml").is_file() and "README.md" in record["files"]
+    assert "exported to ONNX" in ModelCard.load(onnx_fp32 / "README.md").text
