@@ -11,6 +11,7 @@ it). Every problem of a recipe, its flags and ``--set`` overrides is reported in
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -217,8 +218,15 @@ def int8_config_from_dict(data: Mapping[str, Any], where: str = "") -> Int8Confi
                for name in (f.name for f in dataclasses.fields(other_cls)) if name not in own}
     problems = [f"{key} is an option of backend {foreign[key]}; backend {backend} does not honour it"
                 for key in data if key in foreign]
+    misspelt = set()  # a misspelt option of another backend: name the option and its backend
+    for key in (k for k in data if k not in own and k not in foreign):
+        close = difflib.get_close_matches(str(key), list(foreign), n=1)
+        if close and not difflib.get_close_matches(str(key), list(own), n=1):
+            misspelt.add(key)
+            problems.append(f"unknown key {key!r} (did you mean {close[0]!r}? it is an option of backend "
+                            f"{foreign[close[0]]}, which backend {backend} does not honour)")
     try:
-        config = load_config(cls, flags={k: v for k, v in data.items() if k not in foreign})
+        config = load_config(cls, flags={k: v for k, v in data.items() if k not in foreign and k not in misspelt})
     except UserError as err:
         problems.append(str(err).removeprefix("invalid config: "))
         problems += _raw_range_problems(cls, data)  # the config was not built, so not range-checked

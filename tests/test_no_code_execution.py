@@ -103,13 +103,14 @@ def test_model_folder_files_never_run_code(kind, name, as_torch, folders, tmp_pa
 
 @pytest.fixture(scope="module")
 def finetune_run(tmp_path_factory, tiny_classifier, glue_tsv):
-    """A finished 3-step ``distill finetune`` run with a checkpoint at every step, and its command."""
+    """A finished 3-step ``distill finetune`` run that kept a checkpoint at every step, and its command."""
     from distill.cli import main as distill
 
     out = tmp_path_factory.mktemp("runs") / "ft"
     argv = ["finetune", "--model", str(tiny_classifier), "--task", "sst2", "--data-dir", str(glue_tsv),
             "--output-dir", str(out), "--max-steps", "3", "--device", "cpu", "--set", "train.batch_size=4",
-            "--set", "train.max_seq_length=32", "--set", "train.save_every=1", "--set", "train.eval_batch_size=8"]
+            "--set", "train.max_seq_length=32", "--set", "train.save_every=1", "--set", "train.eval_batch_size=8",
+            "--keep-checkpoints"]
     assert distill(argv) == 0
     return out, argv
 

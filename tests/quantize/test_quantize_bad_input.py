@@ -99,9 +99,9 @@ def test_missing_model_folder(tmp_path, out, glue_tsv, capsys):
     ("no-config", "cannot load model"),
     ("config-not-json", "cannot load model"),
     ("config-not-bert", "cannot load model"),
-    ("no-weights", "cannot load model"),
-    ("truncated-weights", "cannot load model"),
-    ("corrupt-weights", "cannot load model"),
+    ("no-weights", "cannot load the weights"),
+    ("truncated-weights", "cannot load the weights"),
+    ("corrupt-weights", "cannot load the weights"),
     ("no-tokenizer", "tokenizer"),
 ])
 def test_damaged_pytorch_folder(tmp_path, out, tiny_classifier, glue_tsv, capsys, damage, fragment):
