@@ -166,6 +166,23 @@ def test_a_second_run_on_the_same_folder_is_refused(tmp_path):
             run_plan(load_plan(recipe))
 
 
+def test_a_rerun_of_a_finished_chain_skips_every_stage(tmp_path, monkeypatch, capsys):
+    """Stages skipped as done make the next ones ready, however long the chain."""
+    import pipeline.runner as runner
+
+    recipe = _recipe(tmp_path, f"""kind: stages
+output_dir: {tmp_path}/run
+stages:
+  - {{name: teacher, run: finetune, config: {{model: minilm-l6, task: rte}}}}
+  - {{name: student, run: task, config: {{task: rte, teacher: "@teacher", student: mini}}}}
+  - {{name: quantized, run: int8, config: {{model: "@student", calib: rte}}}}
+""")
+    monkeypatch.setattr(runner, "_done", lambda plan, stage: True)
+    monkeypatch.setattr(runner, "_start", lambda *args: pytest.fail("a finished stage was started again"))
+    run_plan(load_plan(recipe), jobs=1)
+    assert capsys.readouterr().out.count("done earlier, skipped") == 3
+
+
 def _tiny_recipe(tmp_path: Path, teacher: Path, data_dir: Path) -> Path:
     fast = "{max_steps: 2, batch_size: 4, max_seq_length: 16, eval_limit: 8}"
     return _recipe(tmp_path, f"""# A tiny pipeline for tests: every stage, INT8 included.
@@ -203,7 +220,7 @@ def test_pipeline_resumes_after_kill_9_and_commands_reproduce_stages(tmp_path, t
     assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-2000:]
     assert "task: done earlier, skipped" in second.stdout
     board = json.loads((run / "report" / "leaderboard.json").read_text())
-    assert {r["name"] for r in board["rows"]} == {"student", "baseline", "student-int8", tiny_classifier.name}
+    assert {r["name"] for r in board["rows"]} == {"student", "baseline", "student-int8", "teacher"}
     timings = json.loads((run / "timings.json").read_text())
     assert timings["stages"]["int8"]["cpu_seconds"] > 0 and timings["total"]["seconds"] > 0
     third = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=900)
