@@ -134,7 +134,7 @@ def run_plan(plan: Plan, only: Iterable[str] | None = None, jobs: int = 1, echo:
                 (finished.add(name) if code == 0 else failed.append((name, code)))
         except BaseException:
             for job in running.values():
-                job.process.send_signal(signal.SIGINT)
+                job.process.send_signal(signal.SIGTERM)  # SIGINT is ignored by background jobs
             for job in running.values():
                 job.process.wait()
             raise

@@ -250,3 +250,26 @@ stages:
     run_plan(load_plan(recipe), jobs=2, echo=lines.append)
     assert {line.split(":")[0] for line in lines if "finished after" in line} == {"a", "b"}
     assert (tmp_path / "run" / "logs" / "a.log").is_file() and (tmp_path / "run" / ".stages" / "b.json").is_file()
+
+
+@pytest.mark.integration
+def test_kill_stops_a_background_pipeline_and_its_stage_cleanly(tmp_path, tiny_classifier, glue_tsv):
+    """``kill PID`` (SIGTERM) on a pipeline started in the background, where Ctrl-C's SIGINT is ignored."""
+    slow = "{max_steps: 100000, batch_size: 4, max_seq_length: 16, eval_limit: 4}"
+    recipe = _recipe(tmp_path, f"""kind: stages
+output_dir: {tmp_path}/run
+stages:
+  - {{name: a, run: finetune, config: {{model: tiny, tokenizer: {tiny_classifier}, task: sst2, data_dir: {glue_tsv}, train: {slow}}}}}
+""")
+    background = lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)  # noqa: E731 - what `cmd &` does
+    first = subprocess.Popen([sys.executable, "-m", "pipeline", "run", str(recipe)], cwd=ROOT, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=background)
+    deadline = time.time() + 300
+    while not list((tmp_path / "run" / "a").glob("run_config.yaml")) and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(3)  # into the training loop
+    first.send_signal(signal.SIGTERM)
+    out, err = first.communicate(timeout=120)
+    assert first.returncode == 130, err[-2000:]
+    assert "interrupted; completed checkpoints are kept" in err and "Traceback" not in err
+    assert not (tmp_path / "run" / ".stages" / "a.json").exists()
