@@ -29,6 +29,7 @@ from typing import Callable
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from distill.features import Features, extract
 from eval.artifacts import folder_lock, write_json
@@ -164,7 +165,9 @@ class MemoryStore(OutputStore):
             raise ValueError("MemoryStore keeps logits only; use DiskStore for hidden states and attention")
         self.needs, self.lengths = needs, encoded.lengths
         self.arrays = {"logits": np.zeros((len(encoded), teacher.config.num_labels), dtype=np.float32)}
-        for rows, features in _teacher_pass(teacher, needs, encoded, batch_size, device):
+        batches = tqdm(_teacher_pass(teacher, needs, encoded, batch_size, device), desc="teacher logits",
+                       unit="batch", total=-(-len(encoded) // batch_size))
+        for rows, features in batches:
             self.arrays["logits"][rows] = features.logits.float().cpu().numpy()
 
 
@@ -237,8 +240,6 @@ def _build(folder: Path, teacher: nn.Module, needs: TeacherNeeds, encoded: Encod
                                  * encoded.lengths.astype(np.int64) ** 2) for n in names if n.startswith("attention")}
     pass_needs = _needs_of(names, needs.head_mean)
     done = progress["batches"]
-    from tqdm.auto import tqdm
-
     batches = _teacher_pass(teacher, pass_needs, encoded, batch_size, device, skip=done)
     for number, (rows, features) in enumerate(tqdm(batches, desc="teacher outputs", unit="batch",
                                                      total=-(-len(encoded) // batch_size), initial=done), done + 1):
