@@ -54,7 +54,7 @@ def chart_svg(board: dict[str, Any], x_label: str, x_of) -> str | None:
     for row, x in points:
         _, colour = family(row)
         axes.scatter([x], [row["score"]], s=64, color=colour, marker=marker(row), edgecolor="white", linewidth=0.8,
-                     label=f"{row['name']} ({row['score']:.1f})", zorder=3)
+                     label=f"{row['name']} ({row['score']:.1f}{'*' if row['partial'] else ''})", zorder=3)
     axes.set_xscale("log")
     axes.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
     axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.10g}"))
