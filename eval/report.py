@@ -221,7 +221,12 @@ def table(board: dict[str, Any], join: str = "/") -> list[list[str]]:
                       *(join.join(cell_parts(row["tasks"].get(t["name"]), t["metrics"])) for t in board["tasks"]),
                       str(row["seeds"]), f"{row['parameters'] / 1e6:.1f}M", f"{row['size_bytes'] / 1e6:.1f}",
                       "-" if speed is None else f"{speed:,.0f}"])
-    return lines
+    return lines if has_score(board) else [line[:1] + line[2:] for line in lines]
+
+
+def has_score(board: dict[str, Any]) -> bool:
+    """Whether the board has a GLUE Score column: only when it holds at least one GLUE task."""
+    return bool(board["score"]["groups"])
 
 
 def legend(board: dict[str, Any]) -> str:
@@ -229,9 +234,11 @@ def legend(board: dict[str, Any]) -> str:
              "accuracy": "accuracy", "pearson": "Pearson", "spearmanr": "Spearman"}
     per_task = "; ".join(f"{t['display_name']}: {'/'.join(names.get(m, m) for m in t['metrics'])}"
                          for t in board["tasks"])
-    return (f"Metrics in percent ({per_task}). Mean ± standard deviation over seeds where a row has several. "
-            f"{board['score']['label']}: the GLUE server's rule over the GLUE tasks of this board only; "
-            f"`*` marks a partial score (the mean of the tasks the row has).")
+    text = f"Metrics in percent ({per_task}). Mean ± standard deviation over seeds where a row has several."
+    if has_score(board):
+        text += (f" {board['score']['label']}: the GLUE server's rule over the GLUE tasks of this board only; "
+                 f"`*` marks a partial score (the mean of the tasks the row has).")
+    return text
 
 
 def render_markdown(board: dict[str, Any]) -> str:
