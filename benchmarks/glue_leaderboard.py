@@ -63,7 +63,8 @@ def timings(plan) -> dict[str, Any]:
     total = {field: sum(e[field] for e in stages.values()) for field in ("seconds", "cpu_seconds")}
     return {"stages": stages, "groups": dict(sorted(groups.items())), "total": total,
             "note": "wall and CPU time of each stage's child process on 2 shared CPU cores, two stages at a time "
-                    "(--jobs 2, one thread each); the machine was also running other jobs. "
+                    "(--jobs 2, one thread each); the machine was also running other jobs. A stage that was "
+                    "interrupted and resumed counts only its last process. "
                     + json.loads(EARLIER_TIMES.read_text())["note"]}
 
 
