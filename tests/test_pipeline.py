@@ -237,15 +237,17 @@ def test_pipeline_resumes_after_kill_9_and_commands_reproduce_stages(tmp_path, t
     assert before.keys() == after.keys() and all((before[k] == after[k]).all() for k in before)
 
 
+def _finetune_stages(tmp_path: Path, tokenizer: Path, data_dir: Path, names: list[str], max_steps: int) -> Path:
+    """A ``kind: stages`` recipe of independent tiny ``finetune`` stages."""
+    train = f"{{max_steps: {max_steps}, batch_size: 4, max_seq_length: 16, eval_limit: 4}}"
+    config = f"{{model: tiny, tokenizer: {tokenizer}, task: sst2, data_dir: {data_dir}, train: {train}}}"
+    stages = "".join(f"  - {{name: {name}, run: finetune, config: {config}}}\n" for name in names)
+    return _recipe(tmp_path, f"kind: stages\noutput_dir: {tmp_path}/run\nstages:\n{stages}")
+
+
 @pytest.mark.integration
 def test_independent_stages_run_side_by_side(tmp_path, tiny_classifier, glue_tsv):
-    fast = "{max_steps: 1, batch_size: 4, max_seq_length: 16, eval_limit: 4}"
-    recipe = _recipe(tmp_path, f"""kind: stages
-output_dir: {tmp_path}/run
-stages:
-  - {{name: a, run: finetune, config: {{model: tiny, tokenizer: {tiny_classifier}, task: sst2, data_dir: {glue_tsv}, train: {fast}}}}}
-  - {{name: b, run: finetune, config: {{model: tiny, tokenizer: {tiny_classifier}, task: sst2, data_dir: {glue_tsv}, train: {fast}}}}}
-""")
+    recipe = _finetune_stages(tmp_path, tiny_classifier, glue_tsv, ["a", "b"], max_steps=1)
     lines: list[str] = []
     run_plan(load_plan(recipe), jobs=2, echo=lines.append)
     assert {line.split(":")[0] for line in lines if "finished after" in line} == {"a", "b"}
@@ -255,12 +257,7 @@ stages:
 @pytest.mark.integration
 def test_kill_stops_a_background_pipeline_and_its_stage_cleanly(tmp_path, tiny_classifier, glue_tsv):
     """``kill PID`` (SIGTERM) on a pipeline started in the background, where Ctrl-C's SIGINT is ignored."""
-    slow = "{max_steps: 100000, batch_size: 4, max_seq_length: 16, eval_limit: 4}"
-    recipe = _recipe(tmp_path, f"""kind: stages
-output_dir: {tmp_path}/run
-stages:
-  - {{name: a, run: finetune, config: {{model: tiny, tokenizer: {tiny_classifier}, task: sst2, data_dir: {glue_tsv}, train: {slow}}}}}
-""")
+    recipe = _finetune_stages(tmp_path, tiny_classifier, glue_tsv, ["a"], max_steps=100_000)
     background = lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)  # noqa: E731 - what `cmd &` does
     first = subprocess.Popen([sys.executable, "-m", "pipeline", "run", str(recipe)], cwd=ROOT, text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=background)
