@@ -10,6 +10,8 @@ layers, logits). A stage asks its loss once, and the answer decides the source:
   seeds, other student sizes or more epochs read instead of running the teacher again;
 - otherwise the teacher runs on every batch (:class:`LiveTeacher`), as TinyBERT does.
 
+A store built for hidden states or attention also keeps the logits (free in the same forward
+pass), so the prediction phase that follows reads them instead of running the teacher again.
 The store is keyed by the teacher's weights and the exact token ids, so a changed teacher or
 other data never reads stale outputs. Hidden states and attention scores are stored in float16
 (half the disk; targets differ from the live ones by float16 rounding only), logits in float32.
@@ -185,7 +187,10 @@ class DiskStore(OutputStore):
         folder = root / store_key(teacher, encoded)
         with folder_lock(folder, what="teacher-output build"):
             manifest = _read_manifest(folder)
-            missing = [name for name in needs.outputs() if name not in manifest.get("outputs", [])]
+            wanted = needs.outputs()
+            if needs.intermediate and hasattr(teacher, "classifier") and "logits" not in wanted:
+                wanted.append("logits")  # free in the same forward pass; a later prediction phase reads them
+            missing = [name for name in wanted if name not in manifest.get("outputs", [])]
             if missing:
                 _build(folder, teacher, needs, encoded, missing, batch_size, device)
                 manifest = {"version": STORE_VERSION, "examples": len(encoded),
