@@ -21,7 +21,7 @@ from typing import Any
 
 from benchmarks.shared_data import RESULTS, ROOT
 from eval.artifacts import write_atomic, write_json
-from eval.report import build_leaderboard, load_results, render_markdown, write_leaderboard
+from eval.report import build_leaderboard, glue_score, load_results, render_markdown, write_leaderboard
 from pipeline.recipe import load_plan
 from pipeline.runner import MARKERS
 
@@ -115,7 +115,8 @@ def targets(board: dict[str, Any]) -> list[dict[str, Any]]:
                    distilled=distilled["score"], scratch=scratch["score"], gain=gain if complete else None)
             shared = sorted(set(distilled["tasks"]) & set(scratch["tasks"]) & set(glue))
             if not complete and shared:  # partial scores average different tasks: compare on the shared ones
-                a, b = (_score_over(row, shared) for row in (distilled, scratch))
+                infos = {t["name"]: t for t in board["tasks"]}
+                a, b = (glue_score(row["tasks"], infos, set(shared))[0] for row in (distilled, scratch))
                 target(f"{size}: the same on the tasks both rows have ({', '.join(shared)})",
                        (a - b >= 3 if size == "tiny" else a > b), distilled=a, scratch=b, gain=a - b)
     for task in [t for t in glue if t != "wnli"]:
@@ -146,11 +147,6 @@ def targets(board: dict[str, Any]) -> list[dict[str, Any]]:
             target(f"{size}: INT8 within 0.5 points of FP32 on every task", max(drops.values()) <= 0.5,
                    drops_points=drops)
     return out
-
-
-def _score_over(row: dict[str, Any], tasks: list[str]) -> float:
-    """The GLUE Score rule (a task's metrics averaged, then the tasks) over ``tasks``, in points."""
-    return 100 * sum(sum(m["mean"] for m in row["tasks"][t].values()) / len(row["tasks"][t]) for t in tasks) / len(tasks)
 
 
 def main(argv: list[str] | None = None) -> int:
