@@ -1,6 +1,6 @@
 """Distillation and augmentation speed against the peers, side by side (issue 14): every figure in one run.
 
-Run from the repository root (about 40 minutes on two shared cores):
+Run from the repository root (about an hour on two shared cores):
 
     OMP_NUM_THREADS=1 python -m benchmarks.distill_speed --teacher /work/main/runs/glue/teacher-sst2
 
@@ -545,6 +545,14 @@ def measure(args) -> dict:
                 extra, tree = systems[name]
                 spec = {**base, **steps, **extra, "threads": threads, "label": name, "work": str(WORK / "cell")}
                 rounds[str(threads)][name].append(spawn(spec, tree))
+    accuracy = {}
+    if args.accuracy_examples:  # a longer run of both pipelines, for the dev accuracy they reach
+        longer = {**base, "examples": args.accuracy_examples, "intermediate_steps": args.accuracy_intermediate_steps,
+                  "prediction_steps": args.accuracy_prediction_steps, "threads": 1}
+        print(f"accuracy: {json.dumps({k: v for k, v in longer.items() if k.endswith(('examples', 'steps'))})}")
+        for name in ("toolkit", "textbrewer"):
+            extra, tree = systems[name]
+            accuracy[name] = spawn({**longer, **extra, "label": f"accuracy {name}", "work": str(WORK / "cell")}, tree)
     augmentation = {"toolkit": [], "reference": []}
     for number in range(args.augment_rounds):
         order = ["toolkit", "reference"] if number % 2 == 0 else ["reference", "toolkit"]
@@ -554,7 +562,8 @@ def measure(args) -> dict:
                     "label": f"augment {system}", "work": str(WORK / "augment")}
             augmentation[system].append(spawn(spec, ROOT))
     shutil.rmtree(store, ignore_errors=True)
-    return {"examples": args.examples, "store_build": build, "rounds": rounds, "augmentation": augmentation}
+    return {"examples": args.examples, "store_build": build, "rounds": rounds, "accuracy": accuracy,
+            "augmentation": augmentation}
 
 
 def summarise(raw: dict) -> dict:
@@ -614,8 +623,14 @@ def summarise(raw: dict) -> dict:
                                / figures["loop_words_per_second"]["reference"],
                                "ratio_end_to_end": figures["words_per_second"]["toolkit"]
                                / figures["words_per_second"]["reference"]}
+    summary["accuracy_run"] = {name: {"dev_accuracy": r.get("dev_accuracy"),
+                                      **{f"{phase} ex/s": p.get("loop_examples_per_second", p["phase_examples_per_second"])
+                                         if phase == "intermediate" else p["phase_examples_per_second"]
+                                         for phase, p in r["phases"].items()}}
+                               for name, r in raw.get("accuracy", {}).items()}
     one = summary["by_threads"].get("1") or next(iter(summary["by_threads"].values()))
-    accuracy = one["dev_accuracy"]
+    accuracy = ({name: [round(r["dev_accuracy"], 4)] for name, r in summary["accuracy_run"].items()}
+                if summary["accuracy_run"] else one["dev_accuracy"])
     ratio = one["ratios"]["toolkit/textbrewer intermediate"]
     fraction = one["ratios"]["toolkit/limit (teacher padded + student f+b)"]
     summary["targets"] = {
@@ -673,6 +688,15 @@ def render(document: dict) -> str:
                       f"hidden state {block['onnxruntime_max_abs_difference']:.1e}."]
         lines += ["", "| ratio | value |", "| --- | --- |"]
         lines += [f"| {k} | {_number(v, 2)} |" for k, v in block["ratios"].items()]
+    if s.get("accuracy_run"):
+        settings = document["settings"]
+        lines += ["", "## Dev accuracy after the same steps", "",
+                  f"Both pipelines once more, longer: first {settings['accuracy_examples']} SST-2 training examples, "
+                  f"{settings['accuracy_intermediate_steps']} intermediate then {settings['accuracy_prediction_steps']} "
+                  f"prediction steps, seed {SEED}, 1 thread; SST-2 dev (872 examples).", "",
+                  "| system | dev accuracy | intermediate loop ex/s | prediction phase ex/s |", "| --- | --- | --- | --- |"]
+        lines += [f"| {name} | {_number(r['dev_accuracy'], 4)} | {_number(r.get('intermediate ex/s'))} | "
+                  f"{_number(r.get('prediction ex/s'))} |" for name, r in s["accuracy_run"].items()]
     a = s["augmentation"]
     lines += ["", "## Augmentation", "",
               f"`distill augment` against the reference loop (`reference_augment` in the benchmark), same "
@@ -729,6 +753,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="thread counts measured on a short intermediate phase only")
     parser.add_argument("--quick-steps", type=int, default=10, help="intermediate steps at --quick-threads")
     parser.add_argument("--teacher-note", default="", help="where the teacher comes from, for the report")
+    parser.add_argument("--accuracy-examples", type=int, default=6400, help="the accuracy run's examples (0: none)")
+    parser.add_argument("--accuracy-intermediate-steps", type=int, default=200)
+    parser.add_argument("--accuracy-prediction-steps", type=int, default=400, help="a multiple of examples / 32")
     parser.add_argument("--sentences", type=int, default=1000, help="augmentation: SST-2 sentences")
     parser.add_argument("--augment-rounds", type=int, default=1)
     parser.add_argument("--render", action="store_true", help="only re-render docs/speed.md from the JSON")
@@ -738,8 +765,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_cell(json.loads(args.cell))))
         return 0
     if not args.render:
-        if args.examples % BATCH or args.prediction_steps % (args.examples // BATCH):
-            parser.error("--examples must be a multiple of 32 and --prediction-steps of examples / 32")
+        for examples, steps in ((args.examples, args.prediction_steps),
+                                (args.accuracy_examples, args.accuracy_prediction_steps)):
+            if examples and (examples % BATCH or steps % (examples // BATCH)):
+                parser.error("example counts must be multiples of 32, prediction steps multiples of examples / 32")
         from eval.artifacts import provenance
 
         started = time.time()
@@ -751,6 +780,9 @@ def main(argv: list[str] | None = None) -> int:
                                  "prediction_steps": args.prediction_steps, "threads": args.threads,
                                  "rounds": args.rounds, "quick_threads": args.quick_threads,
                                  "quick_steps": args.quick_steps, "teacher_note": args.teacher_note,
+                                 "accuracy_examples": args.accuracy_examples,
+                                 "accuracy_intermediate_steps": args.accuracy_intermediate_steps,
+                                 "accuracy_prediction_steps": args.accuracy_prediction_steps,
                                  "sentences": args.sentences, "batch_size": BATCH,
                                  "max_seq_length": LENGTH, "lr": LR, "seed": SEED,
                                  "before_revision": BEFORE_REVISION},
