@@ -119,7 +119,8 @@ def toolkit_cell(spec: dict) -> dict:
                       f"epochs: {_epochs(spec['prediction_steps'], spec['examples'])}}}")
     overrides = [f"phases=[{', '.join(phases)}]", f"train.batch_size={BATCH}", f"train.max_seq_length={LENGTH}",
                  f"train.lr={LR}", f"train.seed={SEED}", f"train.train_limit={spec['examples']}",
-                 "train.device=cpu", "train.save_every=100000", "train.log_every=10", "train.eval_batch_size=64"]
+                 "train.device=cpu", "train.save_every=100000", "train.log_every=10", "train.eval_batch_size=64",
+                 "train.eval_every=100000"]  # dev accuracy once, after the last step (no best-of selection)
     if spec.get("cache"):
         overrides.append(f"teacher_cache={spec['cache']}")
     cfg = load_recipe("task", flags={"task": "sst2", "teacher": spec["teacher"], "student": "tiny",
