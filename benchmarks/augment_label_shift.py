@@ -6,10 +6,10 @@ longer a paraphrase), the two disagree, and the student inherits the teacher's v
 measures that shift on a seeded random sample of the *variants* (originals left out) of one or
 more augmented sets, e.g. the same data augmented with each ``shared_words`` setting.
 
-Run from the repository root after ``benchmarks/distill_glue.py`` built the runs:
+Run from the repository root after the GLUE study built the runs (``recipes/glue/leaderboard.yaml``):
 
-    python benchmarks/augment_label_shift.py --task mrpc --teacher runs/teacher-mrpc \\
-        --augmented runs/mrpc-augmented runs/mrpc-augmented-tie --data-dir ../shared/data/glue_parquet
+    python -m benchmarks.augment_label_shift --task mrpc --teacher runs/glue/teacher-mrpc \\
+        --augmented runs/glue/augment-mrpc --data-dir ../shared/data/glue_parquet
 
 Writes ``benchmarks/results/augment_label_shift_<task>.json``.
 """
@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.shared_data import RESULTS
 from distill.augment import META, load_augmented
 from eval.artifacts import provenance, write_json
 from eval.console import quiet_third_party_logs
@@ -33,7 +34,6 @@ from eval.metrics import predictions_from_logits
 from eval.predictors import load_predictor, load_tokenizer
 from eval.tasks import get_task
 
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def positive_rates(task, predictor, tokenizer, data, seq: int) -> dict[str, float]:

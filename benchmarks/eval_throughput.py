@@ -10,8 +10,7 @@ Three ways to score the same model on the same dev set, interleaved over repeats
 All three must give identical predictions and metrics; the JSON records the ratios.
 
 Run:
-    python benchmarks/eval_throughput.py --model runs/teacher-sst2 --task sst2 \
-        --data-dir ../shared/data/glue_data
+    python -m benchmarks.eval_throughput --model runs/glue/teacher-sst2 --task sst2
 """
 
 from __future__ import annotations
@@ -25,17 +24,15 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from eval.artifacts import provenance, write_json  # noqa: E402
-from eval.batching import encode, pad  # noqa: E402
-from eval.console import quiet_third_party_logs  # noqa: E402
-from eval.data import load_split  # noqa: E402
-from eval.harness import predict  # noqa: E402
-from eval.metrics import compute_metrics, predictions_from_logits  # noqa: E402
-from eval.predictors import TorchPredictor, load_tokenizer  # noqa: E402
-from eval.tasks import get_task  # noqa: E402
+from benchmarks.shared_data import GLUE_TSV, RESULTS
+from eval.artifacts import provenance, write_json
+from eval.batching import encode, pad
+from eval.console import quiet_third_party_logs
+from eval.data import load_split
+from eval.harness import predict
+from eval.metrics import compute_metrics, predictions_from_logits
+from eval.predictors import TorchPredictor, load_tokenizer
+from eval.tasks import get_task
 
 
 def fixed_padding_logits(model, encoded, batch_size: int, max_seq_length: int) -> tuple[np.ndarray, float]:
@@ -80,12 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="a fine-tuned sequence-classifier folder")
     parser.add_argument("--task", default="sst2")
-    parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "glue_data"))
+    parser.add_argument("--data-dir", default=str(GLUE_TSV))
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-seq-length", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "eval_throughput.json")
+    parser.add_argument("--output", type=Path, default=RESULTS / "eval_throughput.json")
     args = parser.parse_args(argv)
     quiet_third_party_logs()
 
@@ -131,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     harness = methods["harness"]
     result = {
         "benchmark": "eval_throughput",
-        "command": "python benchmarks/eval_throughput.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": "python -m benchmarks.eval_throughput " + " ".join(argv if argv is not None else sys.argv[1:]),
         "model": args.model, "task": task.name, "split": "dev", "num_examples": len(data), "real_tokens": tokens,
         "batch_size": args.batch_size, "max_seq_length": args.max_seq_length, "threads": args.threads,
         "repeats": args.repeats, "methods": methods,

@@ -6,7 +6,7 @@ are the packaged MiniLM-L6 encoder with a seeded random classification head (2 l
 STS-B), so the metrics themselves are near chance; pass fine-tuned folders to score real ones.
 
 Run:
-    python benchmarks/glue_layouts.py [--classifier DIR] [--regressor DIR]
+    python -m benchmarks.glue_layouts [--classifier DIR] [--regressor DIR]
 """
 
 from __future__ import annotations
@@ -15,16 +15,13 @@ import argparse
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from eval.artifacts import provenance, write_json  # noqa: E402
-from eval.console import quiet_third_party_logs  # noqa: E402
-from eval.harness import EvalSettings, evaluate_model  # noqa: E402
-from eval.tasks import TASKS  # noqa: E402
+from benchmarks.shared_data import DATA, RESULTS, ROOT
+from eval.artifacts import provenance, write_json
+from eval.console import quiet_third_party_logs
+from eval.harness import EvalSettings, evaluate_model
+from eval.tasks import TASKS
 
 OFFICIAL_DEV_SIZES = {"cola": 1043, "sst2": 872, "mrpc": 408, "stsb": 1500, "rte": 277, "wnli": 71, "qnli": 5463}
-SHARED = ROOT.parent / "shared" / "data"
 
 
 def seeded_head_model(folder: Path, num_labels: int) -> str:
@@ -48,7 +45,7 @@ def main() -> int:
     parser.add_argument("--regressor", help="1-output (STS-B) model folder")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--max-seq-length", type=int, default=128)
-    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "glue_layouts.json")
+    parser.add_argument("--output", type=Path, default=RESULTS / "glue_layouts.json")
     args = parser.parse_args()
     quiet_third_party_logs()
     work = ROOT / "benchmarks" / "work"
@@ -60,7 +57,7 @@ def main() -> int:
         model = models[task.num_labels]
         scored = {}
         for layout in ("glue_data", "glue_parquet"):
-            settings = EvalSettings(data_dir=str(SHARED / layout), batch_size=args.batch_size,
+            settings = EvalSettings(data_dir=str(DATA / layout), batch_size=args.batch_size,
                                     max_seq_length=args.max_seq_length)
             scored[layout] = evaluate_model(model, [task], settings)["results"][name]
         tsv, parquet = scored["glue_data"], scored["glue_parquet"]
@@ -74,7 +71,7 @@ def main() -> int:
         print(f"{name:5} {size:5} examples  tsv={tsv['num_examples']} parquet={parquet['num_examples']}  "
               f"identical metrics: {rows[name]['metrics_identical']}  {tsv['metrics']}")
     write_json(args.output, {
-        "benchmark": "glue_layouts", "command": "python benchmarks/glue_layouts.py " + " ".join(sys.argv[1:]),
+        "benchmark": "glue_layouts", "command": "python -m benchmarks.glue_layouts " + " ".join(sys.argv[1:]),
         "note": "default models have random heads: metrics prove the data path, not model quality",
         "tasks": rows, "all_counts_match": all(r["counts_match_official"] for r in rows.values()),
         "all_metrics_identical": all(r["metrics_identical"] for r in rows.values()), **provenance(),

@@ -61,7 +61,10 @@ def prepare_output_dir(output_dir: str | Path, config: Any) -> bool:
     config_file = folder / RUN_CONFIG
     if config_file.is_file():
         saved = _saved_config(config_file, type(config))
-        if saved != _comparable(config) and _holds_work(folder):
+        if saved is None and _holds_work(folder):
+            raise UserError(f"{config_file} is corrupt, so this folder's run cannot be checked or resumed; "
+                            f"restore it, or pass another --output-dir")
+        if saved is not None and saved != _comparable(config) and _holds_work(folder):
             keys = _differences(saved, _comparable(config))
             raise UserError(f"output folder {folder} holds a different run (differs in {', '.join(keys[:4])}); "
                             f"pass another --output-dir, or delete that folder to start over")
@@ -105,14 +108,15 @@ class claimed_output_dir:
             self.lock.__exit__(None, None, None)
 
 
-def _saved_config(path: Path, cls: type) -> dict:
-    """A saved run config as the current config class reads it (fields added since get their defaults)."""
+def _saved_config(path: Path, cls: type) -> dict | None:
+    """A saved run config as the current config class reads it (fields added since get their defaults);
+    ``None`` when the file is not a YAML mapping."""
     try:
         saved = yaml.safe_load(path.read_text())
     except (yaml.YAMLError, UnicodeDecodeError):
-        return {}
+        return None
     if not isinstance(saved, dict):
-        return {}
+        return None
     if not dataclasses.is_dataclass(cls):
         return _comparable(saved)
     try:

@@ -121,7 +121,7 @@ def listing() -> str:
     lines += [f"  {a:10s} packaged {pkg}/{sub}" for a, (pkg, sub) in PACKAGED_ALIASES.items()]
     lines += ["tasks:", "  " + " ".join(TASKS)]
     recipes = sorted(RECIPES.glob("*.yaml")) + sorted(
-        p for kind in ("general", "task", "quantize") for p in (RECIPES / kind).glob("*.yaml"))
+        p for kind in ("glue", "general", "task", "quantize") for p in (RECIPES / kind).glob("*.yaml"))
     lines += ["recipes:"] + [f"  {p.relative_to(RECIPES.parent)}" for p in recipes]
     return "\n".join(lines)
 

@@ -21,24 +21,25 @@ DEFAULT_VOCAB_SOURCE = "minilm-l6"
 def finetune(cfg: FinetuneConfig) -> Path:
     """Fine-tune ``cfg.model`` on ``cfg.task``; the folder keeps the best dev checkpoint. Returns the folder."""
     task = get_task(cfg.task)
+    preset = is_preset(cfg.model)
+    vocab = cfg.tokenizer or DEFAULT_VOCAB_SOURCE
+    card = {"summary": (f"A `{cfg.model}` student trained from random initialisation on the labels of "
+                        f"{task.display_name} only (the label-only baseline), with the vocabulary of {vocab}."
+                        if preset else f"{card_name(cfg.model)} fine-tuned on the labels of {task.display_name}."),
+            "base_model": None if preset else card_name(cfg.model), "tags": ("fine-tuned",)}
     with RunFolder.start(cfg, cfg.train) as run:
         if run.finished:
-            return run.out
-        if is_preset(cfg.model):  # the label-only baseline: a random student with the teacher's vocabulary
-            vocab = cfg.tokenizer or DEFAULT_VOCAB_SOURCE
+            return run.tidy("finetune", task, **card)
+        if preset:  # the label-only baseline: a random student with the teacher's vocabulary
             tokenizer = load_tokenizer(vocab)
             model = new_student(cfg.model, load_config(vocab), task, cfg.train.seed)
-            summary = (f"A `{cfg.model}` student trained from random initialisation on the labels of "
-                       f"{task.display_name} only (the label-only baseline), with the vocabulary of {vocab}.")
         else:
             tokenizer = load_tokenizer(cfg.model)
             torch.manual_seed(cfg.train.seed)  # a pre-trained encoder's new head: the same init for the same seed
             model = load_model(cfg.model, "classifier", task)
-            summary = f"{card_name(cfg.model)} fine-tuned on the labels of {task.display_name}."
         batches = glue_batches(task, train_data(task, cfg.data_dir, None, cfg.train), tokenizer, cfg.train, run.dist)
         seed_everything(cfg.train.seed + run.dist.rank)
         result = train(LabelObjective(model, task.is_regression), batches, label_step, cfg.train, run.out, cfg,
                        run.dist, evaluate=dev_evaluator(model, tokenizer, task, cfg.data_dir, cfg.train, run.dist),
                        on_best=lambda: run.save_model(model, tokenizer), description=f"finetune {task.name}")
-        return run.finish("finetune", result, task, summary=summary,
-                          base_model=None if is_preset(cfg.model) else card_name(cfg.model), tags=("fine-tuned",))
+        return run.finish("finetune", result, task, **card)

@@ -23,15 +23,20 @@ MAX_CACHED_SEQUENCES = 1_000_000
 
 def general_distill(cfg: GeneralConfig) -> Path:
     """Train ``cfg.student`` from random init to match ``cfg.teacher`` on ``cfg.corpus``; returns the folder."""
+    spec = get_student(cfg.student)
+    card = {"summary": f"A student of {spec.layers} layers, hidden size {spec.hidden} and {spec.heads} heads, "
+                       f"general-distilled from {card_name(cfg.teacher)} on unlabeled text ({cfg.corpus}): embedding, "
+                       f"hidden-state and attention losses. Fine-tune or task-distill it on a task before use.",
+            "base_model": card_name(cfg.teacher), "tags": ("distillation", "tinybert", "general-distillation")}
     with RunFolder.start(cfg, cfg.train) as run:
         if run.finished:
-            return run.out
+            return run.tidy("general", **card)
         tokenizer = load_tokenizer(cfg.teacher)
         teacher = frozen(load_model(cfg.teacher, "base"), run.dist)
         torch.manual_seed(cfg.train.seed)  # the same initial student in every process
         from transformers import BertModel
 
-        student = BertModel(get_student(cfg.student).bert_config(teacher.config), add_pooling_layer=False)
+        student = BertModel(spec.bert_config(teacher.config), add_pooling_layer=False)
         loss = build_distill_loss(cfg.losses, cfg.layer_map, cfg.attention_mode, teacher, student)
         corpus = CorpusBatches(cfg.corpus, tokenizer, cfg.train.max_seq_length, cfg.train.batch_size,
                                cfg.train.seed, run.dist.rank, run.dist.world_size, text_field=cfg.corpus_text_field)
@@ -50,9 +55,4 @@ def general_distill(cfg: GeneralConfig) -> Path:
         result = train(DistillObjective(student, loss), batches, distill_step(teacher_outputs), cfg.train, run.out,
                        cfg, run.dist, epochs=epochs, description="general distillation")
         run.save_model(student, tokenizer)
-        spec = get_student(cfg.student)
-        summary = (f"A student of {spec.layers} layers, hidden size {spec.hidden} and {spec.heads} heads, general-distilled from {card_name(cfg.teacher)} on "
-                   f"unlabeled text ({cfg.corpus}): embedding, hidden-state and attention losses, "
-                   f"{result['steps']} steps. Fine-tune or task-distill it on a task before use.")
-        return run.finish("general", {**result, "details": record}, summary=summary, base_model=card_name(cfg.teacher),
-                          tags=("distillation", "tinybert", "general-distillation"))
+        return run.finish("general", {**result, "details": record}, **card)

@@ -26,11 +26,11 @@ from torch import nn
 
 from distill.checkpoint import RUN_CONFIG, claimed_output_dir
 from distill.config import TrainSettings
-from distill.loop import Distributed, setup_distributed
+from distill.loop import LOG_FILE, Distributed, setup_distributed
 from eval.artifacts import provenance, write_json
 from eval.config import to_dict
 from eval.errors import UserError
-from eval.model_card import ModelCard, write_model_card
+from eval.model_card import CARD_FILE, ModelCard, write_model_card
 
 METRICS = "metrics.json"
 PHASE_DONE = "phase.json"
@@ -63,6 +63,21 @@ class RunFolder:
     @property
     def finished(self) -> bool:
         return is_finished(self.out)
+
+    def tidy(self, stage: str, task=None, summary: str | None = None, base_model: str | None = None,
+             tags: tuple[str, ...] = ()) -> Path:
+        """A finished run's folder made ready to ship, if an older version of the toolkit left it
+        otherwise: its model card written, checkpoints removed (unless kept), files shared."""
+        if self.dist.is_main:
+            record = json.loads((self.out / METRICS).read_text())
+            best = {"metrics": record["dev"], "step": record.get("best_step")} if record.get("dev") else None
+            if summary is not None and not (self.out / CARD_FILE).is_file():
+                write_model_card(self.out, self._card(stage, summary, task, best, base_model, tags))
+            if not getattr(getattr(self.cfg, "train", None), "keep_checkpoints", False):
+                remove_checkpoints(self.out)
+            share_files(self.out)
+        self.barrier()
+        return self.out
 
     def save_model(self, model: nn.Module, tokenizer, folder: Path | None = None) -> None:
         """``save_pretrained`` model and tokenizer into ``folder`` (default: the run folder), atomically per file."""
@@ -139,9 +154,13 @@ def save_model_folder(model: nn.Module, tokenizer, folder: Path) -> None:
 
 
 def remove_checkpoints(out: Path) -> None:
-    """Delete the training checkpoints of a finished run (its own and its phases')."""
-    for folder in [out / "checkpoints", *out.glob("*/checkpoints")]:
-        shutil.rmtree(folder, ignore_errors=True)
+    """Delete what only resuming needs, once a run has finished: its checkpoints, and the weights its
+    earlier phases kept (each phase folder keeps its record, ``phase.json``, and its training log)."""
+    shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    for phase in (p.parent for p in out.glob(f"*/{PHASE_DONE}")):
+        for path in phase.iterdir():
+            if path.name not in (PHASE_DONE, LOG_FILE):
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
 def share_files(folder: Path) -> None:

@@ -10,6 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from distill.builders import dev_evaluator, frozen, glue_batches, new_student, train_data
+from distill.checkpoint import WEIGHTS
 from distill.config import Phase, TaskConfig
 from distill.data import GlueBatches
 from distill.features import expose_attention_scores
@@ -27,28 +28,28 @@ from eval.tasks import get_task
 def task_distill(cfg: TaskConfig) -> Path:
     """Distil ``cfg.teacher`` into ``cfg.student`` on ``cfg.task``; the last phase writes the folder."""
     task = get_task(cfg.task)
+    card = {"summary": (f"A student task-distilled from {card_name(cfg.teacher)} on {task.display_name} (TinyBERT: "
+                        + ", then ".join(f"{p.name} phase with {' + '.join(p.losses)} losses" for p in cfg.phases)
+                        + (", on augmented data" if cfg.augmented else "")
+                        + (f", with unlabeled in-domain text labelled by the teacher ({cfg.unlabeled})"
+                           if cfg.unlabeled else "") + ")."),
+            "base_model": card_name(cfg.teacher), "tags": ("distillation", "tinybert")}
     with RunFolder.start(cfg, cfg.train) as run:
         if run.finished:
-            return run.out
+            return run.tidy("task", task, **card)
         teacher, student, tokenizer = _models(cfg, task, run.dist)
         data = train_data(task, cfg.data_dir, cfg.augmented, cfg.train, cfg.unlabeled)
         batches = glue_batches(task, data, tokenizer, cfg.train, run.dist)
         summaries: dict[str, Any] = {}
         for index, phase in enumerate(cfg.phases):
             work = run.out if index == len(cfg.phases) - 1 else run.out / phase.name
-            if (work / PHASE_DONE).is_file():  # finished before an interruption: reload and move on
+            if (work / PHASE_DONE).is_file() and (work / WEIGHTS).is_file():  # finished before an interruption
                 summaries[phase.name] = _phase_record(work / PHASE_DONE)
             else:
                 work.mkdir(parents=True, exist_ok=True)
                 summaries[phase.name] = _run_phase(run, phase, cfg, task, teacher, student, tokenizer, batches, work)
-            student.load_state_dict(load_file(str(work / "model.safetensors")))  # the best (or last) of the phase
-        summary = (f"A student task-distilled from {card_name(cfg.teacher)} on {task.display_name} (TinyBERT: "
-                   + ", then ".join(f"{p.name} phase with {' + '.join(p.losses)} losses" for p in cfg.phases)
-                   + (", on augmented data" if cfg.augmented else "")
-                   + (f", with unlabeled in-domain text labelled by the teacher ({cfg.unlabeled})" if cfg.unlabeled else "")
-                   + ").")
-        return run.finish("task", {"phases": summaries, **summaries[cfg.phases[-1].name]}, task, summary=summary,
-                          base_model=card_name(cfg.teacher), tags=("distillation", "tinybert"))
+            student.load_state_dict(load_file(str(work / WEIGHTS)))  # the best (or last) of the phase
+        return run.finish("task", {"phases": summaries, **summaries[cfg.phases[-1].name]}, task, **card)
 
 
 def _phase_record(path: Path) -> dict[str, Any]:

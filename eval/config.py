@@ -32,7 +32,17 @@ def load_config(cls: type, recipe: str | Path | None = None, flags: Mapping[str,
     data: dict[str, Any] = read_yaml(recipe) if recipe else {}
     for key, value in (flags or {}).items():
         if value is not None:
-            _assign(data, key.split("."), value)
+            assign(data, key.split("."), value)
+    apply_overrides(data, overrides)
+    return from_dict(cls, data, f"config in {recipe}" if recipe else "config")
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
+    """Apply ``--set key.sub=value`` items to a recipe's data in place; values are read as YAML.
+
+    Raises:
+        UserError: an item that is not ``key=value``, or a value that is not valid YAML.
+    """
     for item in overrides or []:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
@@ -42,8 +52,8 @@ def load_config(cls: type, recipe: str | Path | None = None, flags: Mapping[str,
         except yaml.YAMLError as err:
             raise UserError(f"--set {item!r}: the value is not valid YAML ({str(err).splitlines()[0]}); quote "
                             f"it or fix its brackets") from None
-        _assign(data, key.strip().split("."), value)
-    return from_dict(cls, data, f"config in {recipe}" if recipe else "config")
+        assign(data, key.strip().split("."), value)
+    return data
 
 
 def from_dict(cls: type, data: Mapping[str, Any], where: str = "config") -> Any:
@@ -89,7 +99,8 @@ def dump_yaml(config: Any) -> str:
     return yaml.safe_dump(to_dict(config), sort_keys=False)
 
 
-def _assign(data: dict, keys: list[str], value: Any) -> None:
+def assign(data: dict, keys: list[str], value: Any) -> None:
+    """Set ``data[k1][k2]... = value``, creating the mappings on the way."""
     for key in keys[:-1]:
         node = data.get(key)
         if not isinstance(node, dict):

@@ -2,14 +2,17 @@
 
 A predictor maps a padded batch of token ids to logits ``[batch, num_labels]`` in the task's
 label order. The harness never learns which backend it talks to. ``load_predictor`` picks the
-backend from what the model folder holds: ``model.onnx`` means ONNX Runtime, otherwise
-``transformers`` loads it (a local folder or a Hub id).
+backend from what the model folder holds: ``model.onnx`` means ONNX Runtime,
+``model_int8.safetensors`` a neural-compressor INT8 model (rebuilt from safetensors, never
+unpickled), otherwise ``transformers`` loads it (a local folder or a Hub id).
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
@@ -22,7 +25,9 @@ from eval.tasks import GlueTask
 
 ONNX_FILE = "model.onnx"
 QUANTIZATION_FILE = "quantization.json"
-INC_FILE = "quantized_weight.pt"  # neural-compressor's PT2E INT8 model (a torch.export archive)
+INC_FILE = "model_int8.safetensors"  # neural-compressor INT8: int8 weights, scales, FP32 rest
+LEGACY_INC_FILE = "quantized_weight.pt"  # the old torch.export archive: unpickled on load, refused
+INC_FORMAT = "bert-compression-toolkit/inc-int8"
 _PRECISIONS = {"torch.float32": "fp32", "torch.float16": "fp16", "torch.bfloat16": "bf16"}
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".onnx", ".onnx_data", ".pt")
 
@@ -59,6 +64,10 @@ def load_predictor(model: str | Path, device: str = "auto", threads: int | None 
         return OnnxPredictor(path, threads=threads)
     if (path / INC_FILE).is_file():
         return IncPredictor(path, threads=threads)
+    if (path / LEGACY_INC_FILE).is_file():
+        raise UserError(f"{path} holds a neural-compressor model in the old {LEGACY_INC_FILE} format, which "
+                        f"runs code when loaded (pickle) and is refused; re-create it with "
+                        f"`quantize int8 --backend neural-compressor`")
     return TorchPredictor(str(model), device=device)
 
 
@@ -123,6 +132,7 @@ class TorchPredictor:
     already in memory (:meth:`from_module`, for dev evaluation during training)."""
 
     def __init__(self, model: str, device: str = "auto"):
+        from safetensors import SafetensorError
         from transformers import AutoConfig, AutoModelForSequenceClassification
 
         if model.startswith(("/", ".", "~")) and not Path(model).expanduser().exists():
@@ -134,8 +144,12 @@ class TorchPredictor:
             raise UserError(f"cannot load model {model}: {first_line(err)}; pass a model folder "
                             f"(config.json + weights), an ONNX folder, or a Hub id") from None
         _require_classifier(model, config.architectures)
-        loaded, loading = AutoModelForSequenceClassification.from_pretrained(
-            model, config=config, output_loading_info=True)
+        try:
+            loaded, loading = AutoModelForSequenceClassification.from_pretrained(
+                model, config=config, output_loading_info=True)
+        except (OSError, ValueError, RuntimeError, SafetensorError) as err:  # missing, truncated or mismatched weights
+            raise UserError(f"cannot load the weights of {model}: {first_line(err)}; the folder needs complete "
+                            f"weights (model.safetensors) written by save_pretrained") from None
         if loading["missing_keys"]:
             raise UserError(f"model {model} lacks weights {sorted(loading['missing_keys'])[:3]}...; "
                             f"it is not a complete sequence classifier")
@@ -199,9 +213,12 @@ class OnnxPredictor:
         self.id2label = {int(k): v for k, v in config.get("id2label", {}).items()}
         self._order: np.ndarray | None = None
         quantization = _read_json(folder / QUANTIZATION_FILE)
+        parameters, full_range = _onnx_weights(file)
+        if full_range:
+            warn_full_range(file)
         self.info = ModelInfo(
             path=str(path), backend="onnxruntime", precision=quantization.get("precision", "fp32"),
-            parameters=_onnx_parameter_count(file), size_bytes=size_on_disk(file), device="cpu",
+            parameters=parameters, size_bytes=size_on_disk(file), device="cpu",
         )
 
     def check_task(self, task: GlueTask) -> None:
@@ -245,30 +262,70 @@ def _require_classifier(model: str, architectures: list[str] | None) -> None:
                         f"{architectures}); fine-tune it on a task first (`distill finetune`)")
 
 
-def _onnx_parameter_count(file: Path) -> int:
+def _onnx_weights(file: Path) -> tuple[int, bool]:
+    """Parameter count, and whether any 8-bit weight that is multiplied (not an embedding table) uses
+    the full 8-bit range, i.e. was built without ``reduce_range``."""
     import onnx
+    from onnx import numpy_helper
 
-    model = onnx.load(str(file), load_external_data=False)
-    return int(sum(np.prod(t.dims) for t in model.graph.initializer if len(t.dims) > 0))
+    graph = onnx.load(str(file), load_external_data=False).graph
+    parameters = int(sum(np.prod(t.dims) for t in graph.initializer if len(t.dims) > 0))
+    consumers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+
+    def only_gathered(name: str) -> bool:  # an embedding table, possibly behind a DequantizeLinear
+        users = consumers.get(name, [])
+        return all(u.op_type == "Gather" or (u.op_type == "DequantizeLinear" and only_gathered(u.output[0]))
+                   for u in users)
+
+    limits = {onnx.TensorProto.INT8: 64, onnx.TensorProto.UINT8: 127}  # reduce_range bounds
+    full_range = any(t.data_type in limits and len(t.dims) == 2 and not only_gathered(t.name)
+                     and np.abs(numpy_helper.to_array(t).astype(np.int32)).max() > limits[t.data_type]
+                     for t in graph.initializer)
+    return parameters, full_range
+
+
+VNNI_FEATURES = ("avx512_vnni", "avx_vnni", "amx_int8")
+_warned_full_range: set[str] = set()
+
+
+def has_vnni() -> bool:
+    """Whether this CPU multiplies u8 x s8 pairs without an int16 intermediate (VNNI or AMX)."""
+    from eval.artifacts import cpu_features
+
+    return bool(set(VNNI_FEATURES) & set(cpu_features()["features"]))
+
+
+def warn_full_range(file: Path) -> None:
+    """Warn once per process: full-range INT8 weights on a CPU without VNNI can saturate and give wrong logits."""
+    if _warned_full_range or has_vnni():
+        return
+    _warned_full_range.add(str(file))
+    warnings.warn(f"{file} has full-range INT8 weights, and this CPU has no VNNI: ONNX Runtime's u8 x s8 "
+                  f"products can saturate here and change predictions; rebuild it on this machine with "
+                  f"`quantize int8 --reduce-range on` (or `auto`)", RuntimeWarning, stacklevel=3)
 
 
 def _read_json(path: Path) -> dict:
     if not path.is_file():
         return {}
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise UserError(f"{path} is not valid JSON ({err}); re-export the model") from None
-
-
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UserError(f"{path} is not valid JSON ({first_line(err)}); re-export the model") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path} is not a JSON object; re-export the model")
+    return data
 
 
 class IncPredictor:
-    """A neural-compressor PT2E INT8 model (``quantized_weight.pt``) with its config beside it.
+    """A neural-compressor INT8 classifier (``model_int8.safetensors``) with its config beside it.
 
-    The archive holds an exported graph that takes ``(input_ids, attention_mask, token_type_ids)``
-    positionally, with dynamic batch and sequence axes. ``module`` skips loading (a model just
-    quantized in memory).
+    The folder holds plain tensors (int8 weights, their per-channel scales, activation scales and
+    the FP32 rest) and the architecture in ``config.json``; the model is rebuilt from those, so
+    loading never unpickles anything. ``module`` skips loading (a model just quantized in memory).
     """
 
     def __init__(self, path: Path, threads: int | None = None, module=None):
@@ -280,20 +337,14 @@ class IncPredictor:
             torch.set_num_threads(threads)
         config = _read_json(folder / "config.json")
         _require_classifier(str(folder), config.get("architectures"))
-        if module is None:
-            try:
-                module = torch.export.load(str(folder / INC_FILE)).module()
-            except Exception as err:
-                raise UserError(f"cannot load neural-compressor model {folder / INC_FILE}: {first_line(err)}; "
-                                f"re-create it with `quantize int8 --backend neural-compressor`") from None
-        self.module = module
+        self.module = module if module is not None else load_inc_int8(folder)
         self.num_labels = int(config.get("num_labels") or len(config.get("id2label", {})) or 2)
         self.id2label = {int(k): v for k, v in config.get("id2label", {}).items()}
         self._order: np.ndarray | None = None
         quantization = _read_json(folder / QUANTIZATION_FILE)
         self.info = ModelInfo(
             path=str(folder), backend="neural-compressor", precision=quantization.get("precision", "int8"),
-            parameters=sum(t.numel() for t in module.state_dict().values()),
+            parameters=sum(t.numel() for t in self.module.state_dict().values()),
             size_bytes=size_on_disk(folder) if (folder / INC_FILE).is_file() else 0, device="cpu",
         )
 
@@ -310,3 +361,96 @@ class IncPredictor:
             out = self.module(*args)
         out = (out.logits if hasattr(out, "logits") else out[0]).float().numpy()
         return out if self._order is None else out[:, self._order]
+
+
+def load_inc_int8(folder: Path):
+    """Rebuild a neural-compressor INT8 classifier from ``config.json`` and ``model_int8.safetensors``.
+
+    Raises:
+        UserError: the file is missing, truncated, not this format, or does not fit the config.
+    """
+    from safetensors import safe_open
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    file = folder / INC_FILE
+    try:
+        with safe_open(str(file), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+        if metadata.get("format") != INC_FORMAT:
+            raise ValueError(f"format {metadata.get('format')!r} is not {INC_FORMAT!r}")
+        layout = json.loads(metadata["layout"])
+        config = AutoConfig.from_pretrained(str(folder))
+        model = AutoModelForSequenceClassification.from_config(config, attn_implementation="eager")
+        return build_inc_int8(model, tensors, layout)
+    except Exception as err:
+        raise UserError(f"cannot load neural-compressor INT8 model {file}: {first_line(err)}; re-create it "
+                        f"with `quantize int8 --backend neural-compressor`") from None
+
+
+def build_inc_int8(model, tensors: dict, layout: dict):
+    """Swap the Linear layers ``layout['quantized']`` names for ``QuantizedLinear`` and load every tensor.
+
+    Raises:
+        ValueError: a tensor is missing, unexpected, or of the wrong shape.
+    """
+    quantized_linear = quantized_linear_class()
+    for name in layout["quantized"]:
+        owner, _, leaf = name.rpartition(".")
+        parent = model.get_submodule(owner) if owner else model
+        linear = getattr(parent, leaf)
+        setattr(parent, leaf, quantized_linear(linear.in_features, linear.out_features, layout))
+    try:
+        missing, unexpected = model.load_state_dict(tensors, strict=False)
+    except RuntimeError as err:  # shape mismatch
+        raise ValueError(first_line(err)) from None
+    if missing or unexpected:
+        raise ValueError(f"tensors do not fit the config (missing {sorted(missing)[:3]}, unexpected "
+                         f"{sorted(unexpected)[:3]})")
+    for module in model.modules():
+        if isinstance(module, quantized_linear):
+            module.cache_scalars()
+    return model.eval()
+
+
+@functools.lru_cache(maxsize=1)
+def quantized_linear_class():
+    """The ``QuantizedLinear`` module class (built on first use: importing this module skips torch)."""
+    import torch
+    import torch.ao.quantization.fx._decomposed  # noqa: F401  registers the quantized_decomposed ops
+
+    ops = torch.ops.quantized_decomposed
+    dtypes = {"uint8": torch.uint8, "int8": torch.int8}
+
+    class QuantizedLinear(torch.nn.Module):
+        """Linear with uint8 per-tensor input and int8 per-channel weights, as PT2E's convert writes it.
+
+        Quantize-dequantize of the input, dequantize of the weight, FP32 ``linear``: the same ops
+        (``quantized_decomposed``) as neural-compressor's graph, so eager results are identical and
+        ``torch.compile`` (inductor, freezing) lowers each one to an int8 kernel.
+        """
+
+        def __init__(self, in_features: int, out_features: int, layout: dict):
+            super().__init__()
+            self.act, self.wq = layout["activation"], layout["weight"]
+            self.register_buffer("weight", torch.zeros(out_features, in_features, dtype=dtypes[self.wq["dtype"]]))
+            self.register_buffer("weight_scale", torch.ones(out_features))
+            self.register_buffer("weight_zero_point", torch.zeros(out_features, dtype=torch.int64))
+            self.register_buffer("input_scale", torch.ones(()))
+            self.register_buffer("input_zero_point", torch.zeros((), dtype=torch.int64))
+            self.register_buffer("bias", torch.zeros(out_features))
+            self.cache_scalars()
+
+        def cache_scalars(self) -> None:
+            # per-tensor qparams as Python numbers: the form inductor's int8 patterns match
+            self.x_args = (float(self.input_scale), int(self.input_zero_point), self.act["quant_min"],
+                           self.act["quant_max"], dtypes[self.act["dtype"]])
+
+        def forward(self, x):
+            x = ops.dequantize_per_tensor.default(ops.quantize_per_tensor.default(x, *self.x_args), *self.x_args)
+            weight = ops.dequantize_per_channel.default(
+                self.weight, self.weight_scale, self.weight_zero_point, self.wq["axis"], self.wq["quant_min"],
+                self.wq["quant_max"], dtypes[self.wq["dtype"]])
+            return torch.nn.functional.linear(x, weight, self.bias)
+
+    return QuantizedLinear

@@ -16,6 +16,7 @@ EPILOG = """examples:
   pipeline run recipes/quickstart.yaml                  # teacher -> student -> INT8 -> report, resumable
   pipeline plan recipes/glue/leaderboard.yaml           # every stage's command, nothing run
   pipeline run recipes/glue/leaderboard.yaml --only tiny-mrpc-distilled-s43 --jobs 2
+  pipeline run recipes/glue/leaderboard.yaml --only 'eval-tiny-*' --exclude '*-int8' --jobs 2
   pipeline check recipes/quickstart.yaml --set student=mini
 """
 
@@ -35,7 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                              help="override a recipe key, e.g. --set student=mini (repeatable)")
         command.add_argument("--only", nargs="+", metavar="STAGE",
-                             help="only these stages and the stages they read from")
+                             help="only these stages (names or patterns such as 'tiny-*') and the stages they "
+                                  "read from")
+        command.add_argument("--exclude", nargs="+", metavar="STAGE",
+                             help="leave out these stages (names or patterns) and every stage that reads them")
         if name == "run":
             command.add_argument("--jobs", type=int, default=1,
                                  help="stages run side by side (each with cores/jobs threads; default 1)")
@@ -52,14 +56,14 @@ def _dispatch(args: argparse.Namespace) -> int:
     from pipeline.runner import command, run_plan, select
 
     plan = load_plan(args.recipe, overrides=args.set, output_dir=args.output_dir)
-    stages = select(plan, args.only)
+    stages = select(plan, args.only, args.exclude)
     if args.command == "check":
         print(f"{args.recipe}: valid, {len(stages)} stages into {plan.output_dir}")
     elif args.command == "plan":
         for stage in stages:
             print(f"{stage.name}: {shlex.join(command(plan, stage))}")
     else:
-        out = run_plan(plan, only=args.only, jobs=args.jobs)
+        out = run_plan(plan, only=args.only, exclude=args.exclude, jobs=args.jobs)
         report = out / "report" / "leaderboard.html"
         print(f"pipeline complete; report: {report}" if report.is_file() else f"pipeline complete: {out}")
     return 0

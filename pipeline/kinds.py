@@ -1,7 +1,7 @@
 """The stage kinds a recipe can chain: which command runs each, and the typed config it takes.
 
 Each kind is one toolkit command. Its config class is the one that command itself uses
-(``distill.config``, ``quantize.config``, ``eval.harness.EvalSettings``), so a recipe is checked
+(``distill.config``, ``quantize.config`` (one class per backend), ``eval.harness.EvalSettings``), so a recipe is checked
 with the command's own rules before anything runs, and the command line printed for a stage is
 exactly what the stage runs: ``distill task --recipe RUN/recipes/NAME.yaml`` for training and
 quantization stages (their resolved config, written beside the run), plain flags for ``glue``.
@@ -9,14 +9,14 @@ quantization stages (their resolved config, written beside the run), plain flags
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from distill.config import CONFIGS as DISTILL_CONFIGS
 from eval.config import from_dict
 from eval.harness import EvalSettings
-from quantize.config import Int8Config
+from quantize.config import int8_config_from_dict
 
 
 @dataclass(frozen=True)
@@ -57,13 +57,13 @@ class Kind:
     program: str
     module: str
     subcommand: str
-    config: type
+    config: Callable[[Mapping[str, Any], str], Any]  # (settings, where) -> the command's typed config
     output_key: str
     argv: Callable[[Any, Path], tuple[str, ...]] | None = None
 
     def build(self, data: Mapping[str, Any], where: str) -> Any:
-        """The typed config of one stage; every problem in one ``UserError`` prefixed with ``where``."""
-        return from_dict(self.config, data, where)
+        """The typed config of one stage; every problem in one ``UserError`` that names ``where``."""
+        return self.config(data, where)
 
     def command(self, config: Any, recipe_file: Path) -> tuple[str, ...]:
         args = self.argv(config, recipe_file) if self.argv else ("--recipe", str(recipe_file))
@@ -91,13 +91,15 @@ def _report_argv(cfg: ReportStage, _: Path) -> tuple[str, ...]:
     return (*cfg.results, "--output-dir", cfg.output_dir, *compare, "--title", cfg.title)
 
 
+def _typed(cls: type) -> Callable[[Mapping[str, Any], str], Any]:
+    return lambda data, where: from_dict(cls, data, where)
+
+
 KINDS: Mapping[str, Kind] = {
-    **{name: Kind("distill", "distill.cli", name, cls, "output_dir") for name, cls in DISTILL_CONFIGS.items()},
-    "int8": Kind("quantize", "quantize.cli", "int8", Int8Config, "output_dir"),
-    "eval": Kind("glue", "eval.cli", "eval", EvalStage, "output", _eval_argv),
-    "report": Kind("glue", "eval.cli", "report", ReportStage, "output_dir", _report_argv),
+    **{name: Kind("distill", "distill.cli", name, _typed(cls), "output_dir") for name, cls in DISTILL_CONFIGS.items()},
+    # the backend named in the settings picks the config class; options it does not honour are errors
+    "int8": Kind("quantize", "quantize.cli", "int8", lambda data, where: int8_config_from_dict(data, f" of {where}"),
+                 "output_dir"),
+    "eval": Kind("glue", "eval.cli", "eval", _typed(EvalStage), "output", _eval_argv),
+    "report": Kind("glue", "eval.cli", "report", _typed(ReportStage), "output_dir", _report_argv),
 }
-
-
-def config_keys(kind: str) -> list[str]:
-    return [f.name for f in fields(KINDS[kind].config)]

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping
 
-from eval.config import from_dict, read_yaml, to_dict
+from eval.config import apply_overrides, from_dict, read_yaml, to_dict
 from eval.errors import UserError
 from eval.harness import EvalSettings
 from eval.predictors import is_sequence_classifier
@@ -186,18 +186,7 @@ def load_plan(recipe: str | Path, overrides: list[str] | None = None, output_dir
         overrides: ``key=value`` items applied to the recipe (``--set``), values read as YAML.
         output_dir: replaces the recipe's ``output_dir``.
     """
-    import yaml
-
-    data = read_yaml(recipe)
-    for item in overrides or []:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"--set {item!r} is not key=value (e.g. --set student=mini)")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError as err:
-            raise UserError(f"--set {item!r}: the value is not valid YAML ({str(err).splitlines()[0]})") from None
-        _assign(data, key.strip().split("."), value)
+    data = apply_overrides(read_yaml(recipe), overrides)
     if output_dir is not None:
         data["output_dir"] = output_dir
     kind = data.get("kind", "pipeline")
@@ -267,15 +256,6 @@ def _resolve(value: Any, outputs: dict[str, str], after: list[str], stage: str, 
         after.append(name)
         return outputs[name]
     return value
-
-
-def _assign(data: dict, keys: list[str], value: Any) -> None:
-    for key in keys[:-1]:
-        node = data.get(key)
-        if not isinstance(node, dict):
-            node = data[key] = {}
-        data = node
-    data[keys[-1]] = value
 
 
 def merge(*layers: Mapping[str, Any] | None) -> dict[str, Any]:

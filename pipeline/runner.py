@@ -19,6 +19,7 @@ output in ``logs/<name>.log``.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import shlex
@@ -51,26 +52,36 @@ def command(plan: Plan, stage: Stage) -> tuple[str, ...]:
     return KINDS[stage.kind].command(stage.config, stage_recipe(plan, stage))
 
 
-def select(plan: Plan, only: Iterable[str] | None) -> list[Stage]:
-    """The stages named in ``only`` and every stage they read from (all stages when ``only`` is empty).
+def select(plan: Plan, only: Iterable[str] | None = None, exclude: Iterable[str] | None = None) -> list[Stage]:
+    """The stages matching ``only`` (names or shell patterns such as ``tiny-*``) with every stage they
+    read from, minus those matching ``exclude`` and every stage that reads from an excluded one.
 
     Raises:
-        UserError: a name that is not a stage of the plan.
+        UserError: a name or pattern that matches no stage of the plan.
     """
-    if not only:
-        return list(plan.stages)
-    names = {s.name for s in plan.stages}
-    unknown = sorted(set(only) - names)
-    if unknown:
-        raise UserError(f"no stage named {', '.join(unknown)} in this recipe; `pipeline plan RECIPE` lists them")
-    wanted: set[str] = set()
-    todo = list(only)
+    names = [s.name for s in plan.stages]
+
+    def matching(patterns: Iterable[str]) -> set[str]:
+        found = set()
+        for pattern in patterns:
+            hits = set(fnmatch.filter(names, pattern))
+            if not hits:
+                raise UserError(f"no stage named {pattern} in this recipe; `pipeline plan RECIPE` lists them")
+            found |= hits
+        return found
+
+    wanted = set(names) if not only else set()
+    todo = list(matching(only or []))
     while todo:
         name = todo.pop()
         if name not in wanted:
             wanted.add(name)
             todo += plan.stage(name).after
-    return [s for s in plan.stages if s.name in wanted]
+    dropped = matching(exclude or [])
+    for stage in plan.stages:  # in plan order, so a stage's inputs are decided before it
+        if set(stage.after) & dropped:
+            dropped.add(stage.name)
+    return [s for s in plan.stages if s.name in wanted - dropped]
 
 
 @dataclass
@@ -81,7 +92,8 @@ class _Running:
     log: object | None
 
 
-def run_plan(plan: Plan, only: Iterable[str] | None = None, jobs: int = 1, echo: Callable[[str], None] = print) -> Path:
+def run_plan(plan: Plan, only: Iterable[str] | None = None, jobs: int = 1, echo: Callable[[str], None] = print,
+             exclude: Iterable[str] | None = None) -> Path:
     """Run every unfinished stage of ``plan`` (or of ``only`` and what they need); returns the output folder.
 
     Raises:
@@ -90,7 +102,7 @@ def run_plan(plan: Plan, only: Iterable[str] | None = None, jobs: int = 1, echo:
     if jobs < 1:
         raise UserError(f"--jobs must be at least 1, got {jobs}")
     out = plan.output_dir
-    stages = select(plan, only)
+    stages = select(plan, only, exclude)
     with folder_lock(out, what="pipeline"):
         write_atomic(out / "pipeline.yaml", dump_yaml(plan.recipe))
         _write_commands(plan, stages)

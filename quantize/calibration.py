@@ -34,7 +34,7 @@ def calibration_sample(task: GlueTask, split: str, size: int, data_dir: str | No
 
 
 def calibration_set(cfg, tokenizer) -> tuple[list[Batch], dict]:
-    """The calibration batches an ``Int8Config`` asks for, and the record that describes them."""
+    """The calibration batches an INT8 config asks for, and the record that describes them."""
     data = calibration_sample(get_task(cfg.calib), cfg.calib_split, cfg.calib_size, cfg.data_dir, cfg.seed)
     record = {"task": cfg.calib, "split": cfg.calib_split, "size": len(data), "seed": cfg.seed,
               "source": data.source, "max_seq_length": cfg.max_seq_length}
@@ -54,18 +54,23 @@ def calibration_batches(tokenizer, data: GlueData, max_seq_length: int) -> list[
 class GlueCalibrationReader(CalibrationDataReader):
     """An ONNX Runtime ``CalibrationDataReader`` over calibration batches.
 
-    ONNX Runtime may read the data more than once (strided calibration), hence ``rewind``.
+    ONNX Runtime may read the data more than once, hence ``rewind``; histogram calibration reads
+    it one example at a time through ``set_range`` (strided calibration), because it stacks the
+    batches of one read into one array, which examples of different lengths cannot form.
     """
 
     def __init__(self, batches: list[Batch], input_names: set[str]):
         self.feeds = [{k: v for k, v in batch.items() if k in input_names} for batch in batches]
-        self._iter: Iterator[dict[str, np.ndarray]] = iter(self.feeds)
+        self.set_range(0, len(self.feeds))
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         return next(self._iter, None)
 
     def rewind(self) -> None:
-        self._iter = iter(self.feeds)
+        self.set_range(0, len(self.feeds))
+
+    def set_range(self, start_index: int, end_index: int) -> None:
+        self._iter: Iterator[dict[str, np.ndarray]] = iter(self.feeds[start_index:end_index])
 
     def __len__(self) -> int:
         return len(self.feeds)

@@ -6,81 +6,108 @@ import argparse
 import sys
 
 from eval.console import quiet_third_party_logs, run_command
+from eval.errors import UserError
 
 EPILOG = """examples:
   quantize export --model runs/teacher-mrpc --output-dir runs/teacher-mrpc-onnx
   quantize int8 --model runs/teacher-mrpc --calib mrpc --data-dir ../shared/data/glue_parquet \\
       --max-drop 1.0 --output-dir runs/teacher-mrpc-int8
+  quantize int8 --model runs/teacher-sst2 --calib sst2 --smooth-quant 0.5 --output-dir OUT
   quantize int8 --model runs/teacher-sst2 --calib sst2 --backend neural-compressor --output-dir OUT
   quantize int8 --recipe recipes/quantize/static_max.yaml --model M --output-dir OUT --set calib_size=500
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports bad arguments as the toolkit's one-line error instead of exiting."""
+
+    def error(self, message: str):
+        raise UserError(f"{self.prog}: {message} (see --help)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="quantize", description="ONNX export and INT8 quantization.",
-                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="quantize", description="ONNX export and INT8 quantization.",
+                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     export = sub.add_parser("export", help="PyTorch classifier -> ONNX FP32 folder, checked against PyTorch")
     export.add_argument("--model", required=True, help="sequence-classifier folder or Hub id")
     export.add_argument("--output-dir", required=True)
+    export.add_argument("--exporter", default="dynamo", help="dynamo (torch.export, default) or legacy (TorchScript)")
 
     int8 = sub.add_parser("int8", help="INT8 post-training quantization with calibration on a GLUE task",
                           epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    int8.add_argument("--recipe", help="YAML with Int8Config fields (recipes/quantize/*.yaml)")
+    int8.add_argument("--recipe", help="YAML with every field of a backend's config (recipes/quantize/*.yaml)")
     int8.add_argument("--model", help="PyTorch classifier folder, or an ONNX folder from `quantize export`")
     int8.add_argument("--output-dir")
+    int8.add_argument("--backend", help="onnxruntime (default) or neural-compressor")
     int8.add_argument("--calib", help="GLUE task for calibration (default sst2)")
     int8.add_argument("--calib-split", help="split to draw calibration examples from (default train)")
     int8.add_argument("--calib-size", type=int, help="number of calibration examples (default 300)")
-    int8.add_argument("--method", help="max (default), percentile or entropy")
-    int8.add_argument("--mode", help="static (default) or dynamic (baseline, no calibration)")
-    int8.add_argument("--backend", help="onnxruntime (default) or neural-compressor")
+    int8.add_argument("--method", help="max (default), percentile or entropy (neural-compressor: max, entropy)")
+    int8.add_argument("--mode", help="onnxruntime: static (default) or dynamic (baseline, no calibration)")
+    int8.add_argument("--reduce-range", help="onnxruntime: auto (default: on unless the CPU has VNNI), on, off")
+    int8.add_argument("--smooth-quant", type=float, metavar="ALPHA",
+                      help="onnxruntime: SmoothQuant outlier migration with this strength (e.g. 0.5)")
+    int8.add_argument("--exporter", help="onnxruntime, PyTorch input: dynamo (default) or legacy")
     int8.add_argument("--data-dir", help="local GLUE folder (TSV or parquet); default: the Hub")
     int8.add_argument("--max-drop", type=float, help="allowed dev-metric loss in points; "
                       "layers fall back to FP32 until it fits")
     int8.add_argument("--eval-task", help="task the guard scores (default: the calibration task)")
-    int8.add_argument("--threads", type=int, help="intra-op threads for evaluation and latency")
+    int8.add_argument("--threads", type=int, help="intra-op threads for evaluation and latency (>= 1)")
+    int8.add_argument("--batch-size", type=int, help="dev evaluation batch size (default 32)")
+    int8.add_argument("--max-seq-length", type=int, help="tokenization length, 8-512 (default 128)")
     int8.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                      help="any Int8Config field, e.g. --set per_channel=false")
+                      help="any field of the backend's config, e.g. --set per_channel=false")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     quiet_third_party_logs()
-    return run_command(lambda: _export(args) if args.command == "export" else _int8(args))
+    return run_command(lambda: _dispatch(argv))
+
+
+def _dispatch(argv: list[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    return _export(args) if args.command == "export" else _int8(args)
 
 
 def _export(args) -> int:
     from quantize import api
 
-    record = api.export(args.model, args.output_dir)
-    print(f"saved ONNX FP32 model to {args.output_dir} "
-          f"(max |logit diff| vs PyTorch: {record['export']['max_abs_logit_diff']:.2e})")
+    record = api.export(args.model, args.output_dir, exporter=args.exporter)
+    print(f"saved ONNX FP32 model to {args.output_dir} ({record['export']['exporter']} exporter, "
+          f"max |logit diff| vs PyTorch: {record['export']['max_abs_logit_diff']:.2e})")
     return 0
+
+
+FLAGS = ("model", "output_dir", "backend", "calib", "calib_split", "calib_size", "method", "mode", "reduce_range",
+         "smooth_quant", "exporter", "data_dir", "max_drop", "eval_task", "threads", "batch_size", "max_seq_length")
 
 
 def _int8(args) -> int:
     from quantize import api
     from quantize.config import load_int8_config
 
-    flags = {"model": args.model, "output_dir": args.output_dir, "calib": args.calib,
-             "calib_split": args.calib_split, "calib_size": args.calib_size, "method": args.method,
-             "mode": args.mode, "backend": args.backend, "data_dir": args.data_dir,
-             "max_drop": args.max_drop, "eval_task": args.eval_task, "threads": args.threads}
-    cfg = load_int8_config(args.recipe, flags=flags, overrides=args.set)
+    cfg = load_int8_config(args.recipe, flags={name: getattr(args, name) for name in FLAGS}, overrides=args.set)
     record = api.int8(cfg)
-    dev = record["dev"]
-    print(f"saved INT8 model to {cfg.output_dir}: {dev['task']} dev {dev['metric']} "
-          f"{100 * dev['fp32']:.2f} -> {100 * dev['int8']:.2f} ({dev['drop_points']:+.2f} points lost), "
-          f"{record['size_bytes']['ratio']:.2f}x smaller, {record['latency']['speedup']:.2f}x faster at batch 1")
+    print(summary(record, cfg.output_dir))
     if record["excluded_layers"]:
         print(f"kept in FP32 by the accuracy guard: {', '.join(record['excluded_layers'])}")
-    if not record["guard"]["fits"]:
-        print(f"warning: INT8 still loses {dev['drop_points']:.2f} points (> --max-drop {cfg.max_drop}) "
+    if cfg.max_drop is not None and not record["guard"]["fits"]:
+        print(f"warning: INT8 still loses {record['dev']['drop_points']:.2f} points (> --max-drop {cfg.max_drop}) "
               f"with every layer in FP32; the model was kept, do not ship it", file=sys.stderr)
         return 1
     return 0
+
+
+def summary(record: dict, output_dir: str) -> str:
+    """The line ``quantize int8`` prints: dev metric FP32 -> INT8 (points lost or gained), size, speed."""
+    dev = record["dev"]
+    drop = dev["drop_points"]
+    change = f"{drop:.2f} points lost" if drop >= 0 else f"{-drop:.2f} points gained"
+    return (f"saved INT8 model to {output_dir}: {dev['task']} dev {dev['metric']} {100 * dev['fp32']:.2f} -> "
+            f"{100 * dev['int8']:.2f} ({change}), {record['size_bytes']['ratio'] or 0:.2f}x smaller, "
+            f"{record['latency']['speedup']:.2f}x faster at batch 1")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -81,20 +81,26 @@ def measure_interleaved(models: Mapping[str, Callable[[Batch], object]], batch: 
     starts with one untimed call: switching between runtimes (PyTorch's OpenMP pool, ONNX
     Runtime's spinning pool) makes the first call after a switch pay for the other's threads.
     The median, not the mean, so a burst inflates a few runs rather than the typical one.
+    Each call's CPU time on the calling thread is recorded too (``cpu_median_ms``): with one
+    intra-op thread all the work runs there, and time spent preempted by a neighbour is not
+    counted, which makes it the steadier figure on a shared machine (meaningless above 1 thread).
     """
     for logits in models.values():
         for _ in range(warmup):
             logits(batch)
     times: dict[str, list[float]] = {name: [] for name in models}
+    cpu: dict[str, list[float]] = {name: [] for name in models}
     for _ in range(rounds):
         for name, logits in models.items():
             if block > 1:
                 logits(batch)
             for _ in range(block):
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.thread_time()
                 logits(batch)
                 times[name].append(time.perf_counter() - start)
-    return {name: _summary(runs, batch) for name, runs in times.items()}
+                cpu[name].append(time.thread_time() - start_cpu)
+    return {name: {**_summary(runs, batch), "cpu_median_ms": 1000 * float(np.median(cpu[name]))}
+            for name, runs in times.items()}
 
 
 def latency_record(latency: Mapping[str, dict], threads: int | None, **extra) -> dict:

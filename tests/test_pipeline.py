@@ -81,7 +81,7 @@ output_dir: {tmp_path}/run
 stages:
   finetune: {{train: {{bach_size: 4}}}}
   task: {{phases: [{{name: a, losses: {{hiden: 1}}}}], train: {{lr: fast}}}}
-  int8: {{per_chanel: false}}
+  int8: {{per_chanel: false, backend: neural-compressor, quant_format: qdq}}
   baseline: {{set: [train.lr=1], model: other}}
 """)
     started = time.perf_counter()
@@ -90,7 +90,8 @@ stages:
     assert time.perf_counter() - started < 60  # validation only (the issue's bar is 5 s on an idle machine)
     assert err.startswith("error: 5 problems in the recipe, nothing was run") and "\n" not in err
     for fragment in ("stage 'finetune'", "'train.bach_size' (did you mean 'batch_size'?)", "unknown losses ['hiden']",
-                     "train.lr: expected float, got 'fast'", "stage 'int8'", "'per_chanel' (did you mean 'per_channel'?)",
+                     "train.lr: expected float, got 'fast'", "stage 'int8'", "'per_chanel' (did you mean 'per_channel'? it is an option of backend onnxruntime",
+                     "quant_format is an option of backend onnxruntime; backend neural-compressor does not honour it",
                      "stage 'baseline': 'set' lists", "'model' is set by the pipeline itself"):
         assert fragment in err
     assert not (tmp_path / "run").exists()
@@ -152,6 +153,8 @@ tasks:
         "tiny-mrpc-distilled-s1-int8", "tiny-mrpc-distilled-s1", "teacher-mrpc", "general-tiny", "augment-mrpc"}
     with pytest.raises(UserError, match="no stage named nope"):
         select(plan, ["nope"])
+    some = {s.name for s in select(plan, ["eval-tiny-wnli-*"], exclude=["*-int8", "general-*"])}
+    assert some == {"teacher-wnli", "tiny-wnli-scratch-s7", "eval-tiny-wnli-scratch-s7"}  # the rest need general
 
 
 def test_a_second_run_on_the_same_folder_is_refused(tmp_path):
@@ -200,7 +203,7 @@ def test_pipeline_resumes_after_kill_9_and_commands_reproduce_stages(tmp_path, t
     assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-2000:]
     assert "task: done earlier, skipped" in second.stdout
     board = json.loads((run / "report" / "leaderboard.json").read_text())
-    assert {r["model"] for r in board["rows"]} == {"student", "baseline", "student-int8", tiny_classifier.name}
+    assert {r["name"] for r in board["rows"]} == {"student", "baseline", "student-int8", tiny_classifier.name}
     timings = json.loads((run / "timings.json").read_text())
     assert timings["stages"]["int8"]["cpu_seconds"] > 0 and timings["total"]["seconds"] > 0
     third = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=900)

@@ -122,6 +122,10 @@ def test_corrupt_run_state_names_the_file_to_delete(capsys, tmp_path, tiny_teach
     capsys.readouterr()
     (out / "metrics.json").write_text("{half")
     assert_user_error(cli.main, args, capsys, "metrics.json is corrupt", "delete it")
+    config = (out / "run_config.yaml").read_text()
+    (out / "run_config.yaml").write_text("{{{")
+    assert_user_error(cli.main, args, capsys, "run_config.yaml is corrupt")
+    (out / "run_config.yaml").write_text(config)
     (out / "metrics.json").unlink()
     (out / "checkpoints" / "step_1" / "trainer_state.pt").write_bytes(b"garbage")
     assert_user_error(cli.main, args, capsys, "cannot read checkpoint", "delete it")
@@ -130,7 +134,8 @@ def test_corrupt_run_state_names_the_file_to_delete(capsys, tmp_path, tiny_teach
 def test_corrupt_phase_record_and_augmentation_folder(capsys, tmp_path, tiny_teacher, glue_tsv):
     out = tmp_path / "run"
     two_phases = ["--set", "phases=[{name: intermediate, losses: {hidden: 1}, epochs: 1}, "
-                           "{name: prediction, losses: {logits: 1}, epochs: 1}]", "--set", "train.max_steps=1"]
+                           "{name: prediction, losses: {logits: 1}, epochs: 1}]", "--set", "train.max_steps=1",
+                  "--keep-checkpoints"]  # the phase's weights stay, so its record decides
     assert cli.main(_task(tiny_teacher, out, glue_tsv, *two_phases)) == 0
     capsys.readouterr()
     (out / "metrics.json").unlink()

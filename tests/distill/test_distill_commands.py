@@ -141,3 +141,25 @@ def test_general_distillation_reads_a_jsonl_corpus_field(tmp_path, tiny_mlm):
     assert cli.main(["general", "--teacher", str(tiny_mlm), "--student", "tiny", "--corpus", str(corpus),
                      "--output-dir", str(out), "--max-steps", "2", "--set", "corpus_text_field=body", *FAST]) == 0
     assert json.loads((out / "metrics.json").read_text())["steps"] == 2
+
+
+def test_a_finished_folder_from_an_older_toolkit_is_made_ready_to_ship(tmp_path, tiny_teacher, glue_tsv):
+    import os
+
+    out = tmp_path / "ft"
+    args = ["finetune", "--model", str(tiny_teacher), "--task", "sst2", "--data-dir", str(glue_tsv),
+            "--output-dir", str(out), "--max-steps", "2", *FAST]
+    assert cli.main([*args, "--keep-checkpoints"]) == 0
+    (out / "README.md").unlink()  # as an older version left it: no card, checkpoints kept, private weights
+    os.chmod(out / "model.safetensors", 0o600)
+    assert cli.main(args) == 0  # the same run: returns at once, and tidies the folder
+    assert (out / "README.md").is_file() and not (out / "checkpoints").exists()
+    assert (out / "model.safetensors").stat().st_mode & 0o777 == 0o644
+
+
+def test_a_finished_task_run_keeps_only_its_model_and_records(tmp_path, tiny_teacher, glue_tsv):
+    out = tmp_path / "student"
+    assert cli.main(["task", "--task", "sst2", "--teacher", str(tiny_teacher), "--student", "tiny", "--data-dir",
+                     str(glue_tsv), "--output-dir", str(out), "--max-steps", "2", *FAST]) == 0
+    assert sorted(p.name for p in (out / "intermediate").iterdir()) == ["phase.json", "train_log.jsonl"]
+    assert not (out / "checkpoints").exists() and (out / "model.safetensors").is_file()

@@ -7,13 +7,13 @@ from pathlib import Path
 import onnx
 import pytest
 
-from quantize.config import Int8Config
+from quantize.config import int8_config_from_dict
 
 
-def tiny_int8_config(model: Path, out: Path, data_dir: Path, **changes) -> Int8Config:
+def tiny_int8_config(model: Path, out: Path, data_dir: Path, **changes):
     """Calibrate on 8 SST-2 rows of the 16-row fixture; score on its 16-row dev split."""
-    settings = {"calib": "sst2", "calib_size": 8, "data_dir": str(data_dir), **changes}
-    return Int8Config(model=str(model), output_dir=str(out), **settings)
+    settings = {"calib": "sst2", "calib_size": 8, "data_dir": str(data_dir), "max_seq_length": 64, **changes}
+    return int8_config_from_dict({"model": str(model), "output_dir": str(out), **settings})
 
 
 @pytest.fixture(scope="session")

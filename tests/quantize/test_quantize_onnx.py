@@ -1,6 +1,8 @@
 """ONNX export parity and INT8 properties on tiny random BERTs (no timing asserts)."""
 
 import json
+import warnings
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -11,7 +13,7 @@ from eval.data import load_split
 from eval.harness import EvalSettings, evaluate_model
 from eval.predictors import OnnxPredictor, TorchPredictor, load_predictor, load_tokenizer
 from eval.tasks import get_task
-from quantize import api
+from quantize import api, driver
 from quantize.measure import snr_db
 from quantize.calibration import GlueCalibrationReader, calibration_batches, calibration_sample
 from quantize.onnx_export import PARITY_TOLERANCE
@@ -82,12 +84,13 @@ def test_calibration_reader_yields_the_requested_count(tokenizer, glue_tsv):
     assert reader.get_next() is not None
 
 
-def test_guard_keeps_layers_fp32_when_forced(tmp_path, tiny_classifier, glue_tsv, monkeypatch):
-    # A stand-in metric that loses one point per quantized weight: only FP32 fallback can fit.
-    def fake_score(path, cfg):
-        return 1.0 - 0.01 * len(quantized_weight_consumers(path))  # FP32: 1.0; all INT8: ~0.85
+def _points_per_int8_weight(predictor, tokenizer, cfg):
+    """A stand-in metric that loses one point per quantized weight: only FP32 fallback can fit."""
+    return 1.0 - 0.01 * len(quantized_weight_consumers(Path(predictor.info.path)))  # FP32 1.0, INT8 ~0.85
 
-    monkeypatch.setattr(api, "_score_onnx", fake_score)
+
+def test_guard_keeps_layers_fp32_when_forced(tmp_path, tiny_classifier, glue_tsv, monkeypatch):
+    monkeypatch.setattr(driver, "score", _points_per_int8_weight)
     record = api.int8(tiny_int8_config(tiny_classifier, tmp_path / "guarded", glue_tsv, max_drop=8.0,
                                        guard_granularity="layer"))
     assert record["guard"]["fits"] and record["excluded_layers"]
@@ -99,7 +102,7 @@ def test_guard_keeps_layers_fp32_when_forced(tmp_path, tiny_classifier, glue_tsv
 
 
 def test_guard_op_granularity_keeps_single_nodes(tmp_path, tiny_classifier, glue_tsv, monkeypatch):
-    monkeypatch.setattr(api, "_score_onnx", lambda path, cfg: 1.0 - 0.01 * len(quantized_weight_consumers(path)))
+    monkeypatch.setattr(driver, "score", _points_per_int8_weight)
     record = api.int8(tiny_int8_config(tiny_classifier, tmp_path / "op", glue_tsv, max_drop=12.0))
     assert record["guard"]["fits"] and record["excluded_layers"] == record["excluded_nodes"]
     assert 0 < len(record["excluded_nodes"]) < len(record["guard"]["sensitivity"])
@@ -108,3 +111,94 @@ def test_guard_op_granularity_keeps_single_nodes(tmp_path, tiny_classifier, glue
 def test_calibration_size_that_is_a_multiple_of_the_flush_interval(tmp_path, onnx_fp32, glue_tsv):
     record = api.int8(tiny_int8_config(onnx_fp32, tmp_path / "sixteen", glue_tsv, calib_size=16))
     assert record["calibration"]["size"] == 16
+
+
+@pytest.mark.parametrize("method", ["percentile", "entropy"])
+def test_histogram_calibration_works_on_examples_of_different_lengths(tmp_path, onnx_fp32, glue_tsv, method):
+    record = api.int8(tiny_int8_config(onnx_fp32, tmp_path / method, glue_tsv, method=method))
+    assert record["method"] == method and record["quantized_nodes"] == record["quantizable_nodes"]
+    assert record["dev"]["int8"] > 0
+
+
+def test_reduce_range_is_recorded_and_full_range_warns_once_without_vnni(tmp_path, onnx_fp32, glue_tsv, monkeypatch):
+    import eval.predictors as predictors
+
+    record = api.int8(tiny_int8_config(onnx_fp32, tmp_path / "full", glue_tsv, reduce_range="off"))
+    assert record["onnxruntime"]["reduce_range"] == {"setting": "off", "applied": False, "reason": "--reduce-range off"}
+    monkeypatch.setattr(predictors, "has_vnni", lambda: False)
+    monkeypatch.setattr(predictors, "_warned_full_range", set())
+    with pytest.warns(RuntimeWarning, match="full-range INT8 weights, and this CPU has no VNNI.*--reduce-range on"):
+        OnnxPredictor(tmp_path / "full")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        OnnxPredictor(tmp_path / "full")  # once per process
+
+
+def test_reduced_range_model_does_not_warn(onnx_fp32, onnx_int8, monkeypatch):
+    import eval.predictors as predictors
+
+    record = json.loads((onnx_int8 / "quantization.json").read_text())
+    monkeypatch.setattr(predictors, "has_vnni", lambda: False)
+    monkeypatch.setattr(predictors, "_warned_full_range", set())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        OnnxPredictor(onnx_fp32)
+        if record["onnxruntime"]["reduce_range"]["applied"]:
+            OnnxPredictor(onnx_int8)
+
+
+def test_legacy_exporter_is_an_explicit_choice_with_parity(tmp_path, tiny_classifier, glue_tsv):
+    record = api.export(tiny_classifier, tmp_path / "legacy", exporter="legacy")
+    assert record["export"]["exporter"] == "legacy" and record["export"]["opset"] == 17
+    batch = _dev_batch(tmp_path / "legacy", glue_tsv)
+    np.testing.assert_allclose(OnnxPredictor(tmp_path / "legacy").logits(batch),
+                               TorchPredictor(str(tiny_classifier), device="cpu").logits(batch), atol=1e-4)
+
+
+def test_dynamo_export_names_nodes_by_module(onnx_fp32):
+    record = json.loads((onnx_fp32 / "quantization.json").read_text())
+    assert record["export"]["exporter"] == "dynamo"
+    names = {n.name for n in onnx.load(str(onnx_fp32 / "model.onnx")).graph.node}
+    assert "bert.encoder.layer.0.attention.self.query/MatMul" in names
+
+
+def test_smooth_quant_keeps_the_function_and_quantizes_every_matmul(tmp_path, onnx_fp32, glue_tsv):
+    from quantize.calibration import calibration_set
+    from quantize.ort_backend import preprocess
+    from quantize.smooth import smooth_onnx
+
+    cfg = tiny_int8_config(onnx_fp32, tmp_path / "sq", glue_tsv, smooth_quant=0.5)
+    batches, _ = calibration_set(cfg, load_tokenizer(onnx_fp32))
+    pre = preprocess(onnx_fp32 / "model.onnx", tmp_path / "pre.onnx")
+    smoothed, info = smooth_onnx(pre, batches, 0.5, tmp_path / "smoothed.onnx")
+    assert info["matmuls_smoothed"] == 2 * 6 and info["inputs_smoothed"] == 2 * 4  # Q, K, V share an input
+    import shutil
+
+    shutil.copy(onnx_fp32 / "config.json", tmp_path / "config.json")
+    batch = _dev_batch(onnx_fp32, glue_tsv)
+    np.testing.assert_allclose(OnnxPredictor(smoothed).logits(batch), OnnxPredictor(pre).logits(batch), atol=1e-4)
+    record = api.int8(cfg)
+    assert record["onnxruntime"]["smooth_quant"]["alpha"] == 0.5
+    assert record["quantized_nodes"] == record["quantizable_nodes"] and record["excluded_nodes"] == []
+
+
+@pytest.mark.parametrize("drop, words", [(0.34, "0.34 points lost"), (-0.34, "0.34 points gained")])
+def test_summary_line_says_lost_or_gained(drop, words):
+    from quantize.cli import summary
+
+    record = {"dev": {"task": "sst2", "metric": "accuracy", "fp32": 0.8, "int8": 0.8 - drop / 100, "drop_points": drop},
+              "size_bytes": {"ratio": 3.9}, "latency": {"speedup": 1.5}}
+    assert f"({words})" in summary(record, "out")
+
+
+def test_int8_and_export_folders_have_model_cards(onnx_int8, onnx_fp32):
+    int8_folder = onnx_int8
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(int8_folder / "README.md")
+    [result] = card.data.eval_results
+    record = json.loads((int8_folder / "quantization.json").read_text())
+    assert result.metric_value == round(record["dev"]["int8"], 6) and "int8" in card.data.tags
+    assert f"quantize int8 --recipe {int8_folder / 'quantize_config.yaml'}" in card.text
+    assert (int8_folder / "quantize_config.yaml").is_file() and "README.md" in record["files"]
+    assert "exported to ONNX" in ModelCard.load(onnx_fp32 / "README.md").text

@@ -1,0 +1,177 @@
+"""The GLUE study's figures: results, leaderboard, targets and time budget, read from its run folder.
+
+    python -m benchmarks.glue_leaderboard            # after `pipeline run recipes/glue/leaderboard.yaml`
+
+It trains nothing. It copies the ``glue eval`` results file of every finished row into
+``benchmarks/results/glue/`` (one per model, task and seed, so that
+``glue report benchmarks/results/glue --output-dir OUT`` rebuilds the leaderboard), renders the
+leaderboard with the study's comparisons into ``docs/glue/``, checks the study's targets
+(``benchmarks/results/glue_targets.json``) and sums the wall and CPU time of every stage from the
+run's stage records (``benchmarks/results/glue_timings.json``), then writes ``docs/glue.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from benchmarks.shared_data import RESULTS, ROOT
+from eval.artifacts import write_atomic, write_json
+from eval.report import build_leaderboard, load_results, render_markdown, write_leaderboard
+from pipeline.recipe import load_plan
+from pipeline.runner import MARKERS
+
+RECIPE = ROOT / "recipes" / "glue" / "leaderboard.yaml"
+COPIES = RESULTS / "glue"
+DOCS = ROOT / "docs"
+
+
+def collect(plan) -> list[Path]:
+    """Copy the results file of every finished eval stage; returns the copies."""
+    COPIES.mkdir(parents=True, exist_ok=True)
+    copies = []
+    for stage in plan.stages:
+        if stage.kind == "eval" and stage.output.is_file():
+            target = COPIES / stage.output.name
+            shutil.copyfile(stage.output, target)
+            copies.append(target)
+    return copies
+
+
+def timings(plan) -> dict[str, Any]:
+    """Wall and CPU seconds per stage (from the run's stage records), by kind and size, and in total."""
+    stages = {}
+    for stage in plan.stages:
+        marker = plan.output_dir / MARKERS / f"{stage.name}.json"
+        if marker.is_file():
+            record = json.loads(marker.read_text())
+            stages[stage.name] = {"kind": stage.kind, "seconds": record["seconds"], "cpu_seconds": record["cpu_seconds"]}
+    groups: dict[str, dict[str, float]] = defaultdict(lambda: {"stages": 0, "seconds": 0.0, "cpu_seconds": 0.0})
+    for name, entry in stages.items():
+        key = _budget_group(name, entry["kind"])
+        for field in ("seconds", "cpu_seconds"):
+            groups[key][field] += entry[field]
+        groups[key]["stages"] += 1
+    total = {field: sum(e[field] for e in stages.values()) for field in ("seconds", "cpu_seconds")}
+    return {"stages": stages, "groups": dict(sorted(groups.items())), "total": total,
+            "note": "wall and CPU time of each stage's child process on 2 shared CPU cores, two stages at a time "
+                    "(--jobs 2, one thread each); the machine was also running other jobs"}
+
+
+def _budget_group(name: str, kind: str) -> str:
+    """``teacher finetune (sst2)``, ``general (tiny)``, ``tiny distilled (mrpc)``, ``eval``..."""
+    if kind in ("eval", "report"):
+        return kind
+    parts = name.split("-")
+    if parts[0] in ("teacher", "augment", "general"):
+        return f"{parts[0]} ({parts[1]})"
+    return f"{parts[0]} {parts[2]}{' int8' if parts[-1] == 'int8' else ''} ({parts[1]})"
+
+
+def targets(board: dict[str, Any]) -> list[dict[str, Any]]:
+    """The study's targets (issue 11), each with its figures and met / missed / not measured yet."""
+    rows = {row["name"]: row for row in board["rows"]}
+    out = []
+
+    def cell(row: str, task: str, metric: str) -> dict | None:
+        """A cell in points: mean and std times 100."""
+        found = rows.get(row, {}).get("tasks", {}).get(task, {}).get(metric)
+        return found and {"mean": 100 * found["mean"], "std": None if found["std"] is None else 100 * found["std"]}
+
+    def target(name: str, met: bool | None, **figures) -> None:
+        rounded = {k: round(v, 2) if isinstance(v, float) else v for k, v in figures.items()}
+        out.append({"target": name, "status": "not measured yet" if met is None else ("met" if met else "missed"),
+                    **rounded})
+
+    glue = [t["name"] for t in board["tasks"] if t["is_glue"]]
+    for size in ("tiny", "mini"):
+        distilled, scratch = rows.get(f"{size}-distilled"), rows.get(f"{size}-scratch")
+        if distilled and scratch and distilled["score"] is not None and scratch["score"] is not None:
+            gain = distilled["score"] - scratch["score"]
+            target(f"{size}: distilled beats label-only (random init) on the GLUE Score by >= 3 points",
+                   gain >= 3 if size == "tiny" else gain > 0, distilled=distilled["score"], scratch=scratch["score"],
+                   gain=gain)
+    for task in [t for t in glue if t != "wnli"]:
+        main = next(t["main_metric"] for t in board["tasks"] if t["name"] == task)
+        a, b = cell("tiny-distilled", task, main), cell("tiny-scratch", task, main)
+        target(f"tiny: distilled beats label-only (random init) on {task} ({main}) by its mean",
+               None if a is None or b is None else a["mean"] > b["mean"],
+               distilled=a and a["mean"], scratch=b and b["mean"])
+    sst2 = cell("tiny-distilled", "sst2", "accuracy")
+    target("SST-2: distilled tiny >= 84.0 dev accuracy (goal 85.2)", None if sst2 is None else sst2["mean"] >= 84.0,
+           distilled=sst2 and sst2["mean"], scratch=(cell("tiny-scratch", "sst2", "accuracy") or {}).get("mean"))
+    for metric in ("f1", "accuracy"):
+        a, b = cell("tiny-distilled", "mrpc", metric), cell("tiny-scratch", "mrpc", metric)
+        target(f"MRPC: distilled tiny beats label-only on {metric} by more than the baseline's seed std",
+               None if a is None or b is None or b["std"] is None else a["mean"] - b["mean"] > b["std"],
+               distilled=a and a["mean"], scratch=b and b["mean"], scratch_std=b and b["std"])
+    mini, tiny = rows.get("mini-distilled"), rows.get("tiny-distilled")
+    if mini and tiny and mini["score"] is not None:
+        beats = [mini["score"] > (rows.get(f"mini-{v}") or {"score": 1e9})["score"] for v in ("scratch", "pretrained")]
+        target("mini distilled beats mini label-only (both baselines) and tiny distilled on the GLUE Score",
+               all(beats) and mini["score"] > tiny["score"], mini=mini["score"], tiny=tiny["score"])
+    for size in ("tiny", "mini"):
+        fp32, int8 = rows.get(f"{size}-distilled"), rows.get(f"{size}-distilled-int8")
+        if fp32 and int8:
+            drops = {t: round(100 * (fp32["tasks"][t][m]["mean"] - int8["tasks"][t][m]["mean"]), 2)
+                     for t in int8["tasks"] if t in fp32["tasks"]
+                     for m in [next(x["main_metric"] for x in board["tasks"] if x["name"] == t)]}
+            target(f"{size}: INT8 within 0.5 points of FP32 on every task", max(drops.values()) <= 0.5,
+                   drops_points=drops)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--recipe", type=Path, default=RECIPE)
+    args = parser.parse_args(argv)
+    plan = load_plan(args.recipe)
+    copies = collect(plan)
+    if not copies:
+        print(f"no finished results under {plan.output_dir}; run `pipeline run {args.recipe}` first")
+        return 1
+    report = plan.stage("report").config
+    documents = load_results(copies)
+    board = build_leaderboard(documents, report.compare)
+    write_leaderboard(documents, DOCS / "glue", compare=report.compare, title=report.title)
+    checks, budget = targets(board), timings(plan)
+    write_json(RESULTS / "glue_targets.json", {"targets": checks, "rows": len(board["rows"]),
+                                               "results_files": len(copies)})
+    write_json(RESULTS / "glue_timings.json", budget)
+    write_atomic(DOCS / "glue.md", render_docs(board, checks, budget, len(copies)))
+    print(render_markdown(board))
+    for check in checks:
+        print(f"{check['status']:>16}: {check['target']}")
+    return 0
+
+
+def render_docs(board: dict[str, Any], checks: list[dict], budget: dict[str, Any], files: int) -> str:
+    """``docs/glue.md``: the leaderboard, its comparisons, the targets and the time budget."""
+    hours = lambda seconds: f"{seconds / 3600:.2f} h"  # noqa: E731
+    lines = ["# The student family on GLUE", "", "Figures in points (metrics in percent).", "",
+             "Generated by `python -m benchmarks.glue_leaderboard` from the run folder of "
+             "`pipeline run recipes/glue/leaderboard.yaml` (see that recipe for every setting). "
+             f"{files} results files are in [`benchmarks/results/glue/`](../benchmarks/results/glue); "
+             "`glue report benchmarks/results/glue --output-dir OUT` rebuilds the table. "
+             "The page with charts: [`docs/glue/leaderboard.html`](glue/leaderboard.html).", "",
+             render_markdown(board), "![score vs size](glue/score_vs_size.svg) "
+             "![score vs throughput](glue/score_vs_throughput.svg)", "", "## Targets", "",
+             "| target | status | figures |", "|---|---|---|"]
+    for check in checks:
+        figures = {k: v for k, v in check.items() if k not in ("target", "status")}
+        lines.append(f"| {check['target']} | {check['status']} | `{json.dumps(figures)}` |")
+    lines += ["", "## Time budget", "", budget["note"] + ".", "",
+              "| stages | count | wall | CPU |", "|---|---|---|---|"]
+    for group, entry in budget["groups"].items():
+        lines.append(f"| {group} | {entry['stages']} | {hours(entry['seconds'])} | {hours(entry['cpu_seconds'])} |")
+    lines.append(f"| **total** | {len(budget['stages'])} | {hours(budget['total']['seconds'])} | "
+                 f"{hours(budget['total']['cpu_seconds'])} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,155 @@
+"""The one INT8 sequence every backend shares: FP32 score, sensitivity probe, accuracy guard,
+size, latency and the ``quantization.json`` record, written into an atomically swapped folder.
+
+A backend (:class:`Backend`) only knows its library: how to load the FP32 reference, which names
+it can quantize, how to build an INT8 candidate with some names kept FP32, how to load a
+candidate as a predictor, and how to save one. Everything else happens here, once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import shutil
+from pathlib import Path
+from typing import Any, Protocol
+
+from eval.artifacts import provenance, write_atomic, write_json
+from eval.config import dump_yaml
+from eval.model_card import ModelCard, write_model_card
+from eval.errors import UserError
+from eval.predictors import QUANTIZATION_FILE, load_predictor, size_on_disk
+from eval.tasks import get_task
+from quantize.config import Int8Config, config_dict
+from quantize.guard import guard_groups, run_guard
+from quantize.measure import latency_batch, latency_record, measure_interleaved, score, snr_probe
+from quantize.outputs import lock_path, staged_output
+
+WORK = ".work"  # scratch space inside the staging folder, removed before the swap
+RECIPE_FILE = "quantize_config.yaml"  # the resolved config: `quantize int8 --recipe` it to redo the folder
+
+
+class Backend(Protocol):
+    """What the driver needs from a quantization library (see quantize/backends/)."""
+
+    name: str
+    reference: Any  # the FP32 predictor INT8 is compared with (``logits(batch)``)
+    tokenizer: Any
+    fp32_size: int  # bytes of the FP32 weights
+
+    def quantizable(self) -> list[str]:
+        """Names the guard and ``exclude`` refer to (ONNX nodes, PyTorch modules), in model order."""
+
+    def build(self, exclude: tuple[str, ...]) -> Any:
+        """An INT8 candidate with the named nodes or modules kept FP32."""
+
+    def predictor(self, candidate: Any) -> Any:
+        """A candidate as a predictor (``logits(batch)``), for the guard and its probe."""
+
+    def quantized(self, candidate: Any) -> int:
+        """How many names are actually INT8 in the candidate (0 is refused)."""
+
+    def save(self, candidate: Any, folder: Path) -> None:
+        """Write the candidate, its config and tokenizer into ``folder`` (a model folder)."""
+
+    def record(self) -> dict[str, Any]:
+        """The backend's own part of ``quantization.json`` (settings, calibration, export)."""
+
+
+def quantize_int8(cfg: Int8Config, make_backend) -> dict[str, Any]:
+    """Run ``cfg`` with the backend ``make_backend(cfg, work_dir)`` builds; write the output folder.
+
+    Returns:
+        The ``quantization.json`` record written beside the model.
+
+    Raises:
+        UserError: an unknown name in ``exclude``, nothing quantizable or quantized, bad input.
+    """
+    with staged_output(cfg.output_dir, QUANTIZATION_FILE) as staging:
+        work = staging / WORK
+        work.mkdir()
+        backend = make_backend(cfg, work)
+        record = _run(cfg, backend, staging)
+        shutil.rmtree(work)
+        write_atomic(staging / RECIPE_FILE, dump_yaml(cfg))
+        write_model_card(staging, int8_card(Path(cfg.output_dir).name, cfg, record))
+        record["files"] = file_digests(staging)
+        write_json(staging / QUANTIZATION_FILE, record)
+    return record
+
+
+def _run(cfg: Int8Config, backend: Backend, staging: Path) -> dict[str, Any]:
+    names = backend.quantizable()
+    if not names:
+        raise UserError(f"the model has no node of the types this backend quantizes ({backend.name}); "
+                        f"check op_types and that the model is a BERT-style classifier")
+    check_exclude(cfg.exclude, names)
+    task = get_task(cfg.task_for_eval)
+    fp32_metric = score(backend.reference, backend.tokenizer, cfg)
+    probe = None if cfg.max_drop is None else snr_probe(backend.reference, backend.tokenizer, cfg,
+                                                        load=backend.predictor)
+    guard = run_guard(guard_groups(names, cfg.exclude, cfg.granularity), backend.build,
+                      lambda candidate: score(backend.predictor(candidate), backend.tokenizer, cfg),
+                      fp32_metric, cfg.max_drop, base=tuple(cfg.exclude), probe=probe)
+    count = backend.quantized(guard.model)
+    if count == 0:
+        raise UserError("the quantization quantized nothing (0 INT8 nodes); check op_types and exclude")
+    backend.save(guard.model, staging)
+    int8 = load_predictor(staging, device="cpu", threads=cfg.threads)
+    latency = measure_interleaved({"fp32": backend.reference.logits, "int8": int8.logits}, latency_batch(staging))
+    int8_size = size_on_disk(staging)
+    return {
+        "precision": "int8",
+        "backend": backend.name,
+        "method": getattr(cfg, "method", None) if getattr(cfg, "mode", "static") == "static" else None,
+        "mode": getattr(cfg, "mode", "static"),
+        "source_model": cfg.model,
+        **backend.record(),
+        "quantizable_nodes": len(names),
+        "quantized_nodes": count,
+        **guard.record(cfg.max_drop, task),
+        "size_bytes": {"fp32": backend.fp32_size, "int8": int8_size,
+                       "ratio": backend.fp32_size / int8_size if backend.fp32_size else None},
+        "latency": latency_record(latency, cfg.threads),
+        "config": config_dict(cfg),
+        **provenance(),
+    }
+
+
+def int8_card(title: str, cfg: Int8Config, record: dict[str, Any]) -> ModelCard:
+    """The model card of an INT8 folder: its dev metric, where it came from, and how it was quantized."""
+    dev, calibration = record["dev"], record.get("calibration") or {}
+    method = f"{record['method']} calibration on {calibration.get('size', '?')} {calibration.get('task', '')} " \
+             f"{calibration.get('split', '')} examples" if record["method"] else "dynamic ranges"
+    summary = (f"An INT8 copy of `{cfg.model}` made with {record['backend']} ({record['mode']}, {method}): "
+               f"{record['quantized_nodes']} of {record['quantizable_nodes']} quantizable nodes run in INT8. On "
+               f"{dev['task']} dev its {dev['metric']} is {100 * dev['int8']:.2f} against {100 * dev['fp32']:.2f} "
+               f"in FP32; it is {record['size_bytes']['ratio'] or 0:.2f}x smaller and "
+               f"{record['latency']['speedup']:.2f}x faster at batch 1 on the machine that made it.")
+    settings = {"backend": record["backend"], "mode": record["mode"], "method": record["method"],
+                "calibration": calibration, "max_drop": cfg.max_drop,
+                "kept in FP32 by the guard": record["excluded_layers"] or "none",
+                "recipe": f"{RECIPE_FILE} (beside the model); quantization.json holds every figure"}
+    return ModelCard(title=title, summary=summary, task=get_task(cfg.task_for_eval), metrics={dev["metric"]: dev["int8"]},
+                     library="onnxruntime" if record["backend"] == "onnxruntime" else "pytorch",
+                     tags=("int8", "quantized", record["backend"]), settings=settings,
+                     command=f"quantize int8 --recipe {Path(cfg.output_dir) / RECIPE_FILE}")
+
+
+def check_exclude(exclude: tuple[str, ...], names: list[str]) -> None:
+    """Every excluded name must be one the backend can quantize; say which are not, with a guess."""
+    known = set(names)
+    unknown = [name for name in exclude if name not in known]
+    if unknown:
+        hints = [f"{name!r}" + (f" (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(name, names, 1))
+                                else "") for name in unknown]
+        raise UserError(f"exclude names {', '.join(hints)}, which the model does not have among its "
+                        f"{len(names)} quantizable nodes (e.g. {names[0]!r}); fix the names")
+
+
+def file_digests(folder: Path) -> dict[str, str]:
+    """sha256 of every file of a finished folder: lets anyone check it is complete and unchanged."""
+    digests, lock = {}, lock_path(folder)
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != lock.name):
+        digests[str(path.relative_to(folder))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return digests
