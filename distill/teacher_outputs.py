@@ -11,6 +11,8 @@ layers, logits). A stage asks its loss once, and the answer decides the source:
 - otherwise the teacher runs on every batch (:class:`LiveTeacher`), as TinyBERT does, but in
   inference mode and on groups of similar-length examples, so it spends no work on padding.
 
+A store built for hidden states or attention also keeps the logits (free in the same forward
+pass), so the prediction phase that follows reads them instead of running the teacher again.
 The store is keyed by the teacher's weights and the exact token ids, so a changed teacher or
 other data never reads stale outputs. Hidden states and attention scores are stored in float16
 (half the disk; targets differ from the live ones by float16 rounding only), logits in float32.
@@ -30,6 +32,7 @@ from typing import Callable
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from distill.features import Features, extract, model_inputs
 from eval.artifacts import folder_lock, write_json
@@ -253,7 +256,9 @@ class MemoryStore(OutputStore):
             raise ValueError("MemoryStore keeps logits only; use DiskStore for hidden states and attention")
         self.needs, self.lengths = needs, encoded.lengths
         self.arrays = {"logits": np.zeros((len(encoded), teacher.config.num_labels), dtype=np.float32)}
-        for rows, features in _teacher_pass(teacher, needs, encoded, batch_size, device):
+        batches = tqdm(_teacher_pass(teacher, needs, encoded, batch_size, device), desc="teacher logits",
+                       unit="batch", total=-(-len(encoded) // batch_size))
+        for rows, features in batches:
             self.arrays["logits"][rows] = features.logits.float().cpu().numpy()
 
 
@@ -271,7 +276,10 @@ class DiskStore(OutputStore):
         folder = root / store_key(teacher, encoded)
         with folder_lock(folder, what="teacher-output build"):
             manifest = _read_manifest(folder)
-            missing = [name for name in needs.outputs() if name not in manifest.get("outputs", [])]
+            wanted = needs.outputs()
+            if needs.intermediate and hasattr(teacher, "classifier") and "logits" not in wanted:
+                wanted.append("logits")  # free in the same forward pass; a later prediction phase reads them
+            missing = [name for name in wanted if name not in manifest.get("outputs", [])]
             if missing:
                 _build(folder, teacher, needs, encoded, missing, batch_size, device)
                 manifest = {"version": STORE_VERSION, "examples": len(encoded),
@@ -326,8 +334,6 @@ def _build(folder: Path, teacher: nn.Module, needs: TeacherNeeds, encoded: Encod
                                  * encoded.lengths.astype(np.int64) ** 2) for n in names if n.startswith("attention")}
     pass_needs = _needs_of(names, needs.head_mean)
     done = progress["batches"]
-    from tqdm.auto import tqdm
-
     batches = _teacher_pass(teacher, pass_needs, encoded, batch_size, device, skip=done)
     for number, (rows, features) in enumerate(tqdm(batches, desc="teacher outputs", unit="batch",
                                                      total=-(-len(encoded) // batch_size), initial=done), done + 1):

@@ -6,7 +6,9 @@ import argparse
 import errno
 import logging
 import os
+import signal
 import sys
+import threading
 from typing import Callable, NoReturn
 
 from eval.errors import UserError
@@ -62,6 +64,8 @@ def run_command(handler: Callable[[], int | None]) -> int:
     and running out of memory are expected on real machines and get one line naming the fix.
     Anything else is a bug in the toolkit and keeps its traceback.
     """
+    stop_on_sigterm = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if stop_on_sigterm else None
     try:
         return handler() or 0
     except UserError as err:
@@ -74,5 +78,13 @@ def run_command(handler: Callable[[], int | None]) -> int:
         print("interrupted; completed checkpoints are kept, re-run the same command to resume",
               file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        if stop_on_sigterm:
+            signal.signal(signal.SIGTERM, previous)
     print(f"error: {' '.join(message.split())}", file=sys.stderr)
     return EXIT_USER_ERROR
+
+
+def _interrupt(signum, frame) -> None:
+    """``kill PID`` stops a command as Ctrl-C does (background jobs ignore Ctrl-C's SIGINT)."""
+    raise KeyboardInterrupt

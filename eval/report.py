@@ -130,6 +130,19 @@ def score_label(groups: int) -> str:
     return "GLUE Score" if groups == len(SCORE_GROUPS) else f"GLUE Score ({groups} task{'s' if groups != 1 else ''})"
 
 
+def glue_score(cells: dict[str, dict], tasks: dict[str, dict], only: set[str] | None = None
+               ) -> tuple[float | None, set[str]]:
+    """The GLUE server's rule over a row's cells (or ``only`` those tasks), in points, and the score
+    groups it averaged: a task's metrics are averaged, then a group's tasks, then the groups."""
+    by_group: dict[str, list[float]] = {}
+    for task, cell in cells.items():
+        info = tasks[task]
+        if (only is None or task in only) and info["is_glue"] and info["score_group"] \
+                and len(cell) == len(info["metrics"]):
+            by_group.setdefault(info["score_group"], []).append(fmean(100 * m["mean"] for m in cell.values()))
+    return (fmean(fmean(v) for v in by_group.values()) if by_group else None), set(by_group)
+
+
 def _row(row: dict[str, Any], tasks: dict[str, dict], groups: list[str]) -> dict[str, Any]:
     cells, examples, seconds = {}, 0, 0.0
     for task, by_model in row["entries"].items():
@@ -143,11 +156,7 @@ def _row(row: dict[str, Any], tasks: dict[str, dict], groups: list[str]) -> dict
         cells[task] = cell
         examples += sum(int(e.get("num_examples", 0)) for e in entries)
         seconds += sum(float(e.get("throughput", {}).get("seconds", 0.0)) for e in entries)
-    by_group: dict[str, list[float]] = {}
-    for task, cell in cells.items():
-        info = tasks[task]
-        if info["is_glue"] and info["score_group"] and len(cell) == len(info["metrics"]):
-            by_group.setdefault(info["score_group"], []).append(fmean(100 * m["mean"] for m in cell.values()))
+    score, scored_groups = glue_score(cells, tasks)
     models = list(row["models"].values())
     return {
         "name": row["name"], "backend": row["backend"], "precision": row["precision"],
@@ -155,8 +164,8 @@ def _row(row: dict[str, Any], tasks: dict[str, dict], groups: list[str]) -> dict
         "size_bytes": round(fmean(m["size_bytes"] for m in models)),
         "models": len(models),
         "seeds": max((c["n"] for cell in cells.values() for c in cell.values()), default=0),
-        "score": fmean(fmean(v) for v in by_group.values()) if by_group else None,
-        "partial": set(by_group) != set(groups),
+        "score": score,
+        "partial": scored_groups != set(groups),
         "examples_per_second": examples / seconds if seconds else None,
         "tasks": cells,
     }
@@ -221,7 +230,12 @@ def table(board: dict[str, Any], join: str = "/") -> list[list[str]]:
                       *(join.join(cell_parts(row["tasks"].get(t["name"]), t["metrics"])) for t in board["tasks"]),
                       str(row["seeds"]), f"{row['parameters'] / 1e6:.1f}M", f"{row['size_bytes'] / 1e6:.1f}",
                       "-" if speed is None else f"{speed:,.0f}"])
-    return lines
+    return lines if has_score(board) else [line[:1] + line[2:] for line in lines]
+
+
+def has_score(board: dict[str, Any]) -> bool:
+    """Whether the board has a GLUE Score column: only when it holds at least one GLUE task."""
+    return bool(board["score"]["groups"])
 
 
 def legend(board: dict[str, Any]) -> str:
@@ -229,9 +243,11 @@ def legend(board: dict[str, Any]) -> str:
              "accuracy": "accuracy", "pearson": "Pearson", "spearmanr": "Spearman"}
     per_task = "; ".join(f"{t['display_name']}: {'/'.join(names.get(m, m) for m in t['metrics'])}"
                          for t in board["tasks"])
-    return (f"Metrics in percent ({per_task}). Mean ± standard deviation over seeds where a row has several. "
-            f"{board['score']['label']}: the GLUE server's rule over the GLUE tasks of this board only; "
-            f"`*` marks a partial score (the mean of the tasks the row has).")
+    text = f"Metrics in percent ({per_task}). Mean ± standard deviation over seeds where a row has several."
+    if has_score(board):
+        text += (f" {board['score']['label']}: the GLUE server's rule over the GLUE tasks of this board only; "
+                 f"`*` marks a partial score (the mean of the tasks the row has).")
+    return text
 
 
 def render_markdown(board: dict[str, Any]) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.artifacts import write_atomic
-from eval.report import legend, verdict
+from eval.report import has_score, legend, verdict
 
 # Model families by a word of the row name (first match wins); INT8 rows by their precision.
 FAMILIES = {"teacher": "#222222", "distilled": "#1f5fbf", "student": "#1f5fbf", "pretrained": "#e08a00",
@@ -54,7 +54,7 @@ def chart_svg(board: dict[str, Any], x_label: str, x_of) -> str | None:
     for row, x in points:
         _, colour = family(row)
         axes.scatter([x], [row["score"]], s=64, color=colour, marker=marker(row), edgecolor="white", linewidth=0.8,
-                     label=f"{row['name']} ({row['score']:.1f})", zorder=3)
+                     label=f"{row['name']} ({row['score']:.1f}{'*' if row['partial'] else ''})", zorder=3)
     axes.set_xscale("log")
     axes.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
     axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.10g}"))
@@ -82,6 +82,8 @@ def _html_row(board: dict[str, Any], row: dict[str, Any]) -> str:
     cells = [f"<b>{html.escape(row['name'])}</b><br><small>{html.escape(row['backend'])}, "
              f"{html.escape(row['precision'])}{seeds}</small>",
              "-" if row["score"] is None else f"{row['score']:.1f}" + ("*" if row["partial"] else "")]
+    if not has_score(board):
+        cells.pop()
     for task in board["tasks"]:
         cell = row["tasks"].get(task["name"])
         cells.append("<br>".join(_metric_html(cell[m]) for m in task["metrics"] if m in cell) if cell else "-")
@@ -94,8 +96,8 @@ def _html_row(board: dict[str, Any], row: dict[str, Any]) -> str:
 def render_html(board: dict[str, Any], title: str, folder: Path | None = None) -> str:
     """The page; with ``folder``, the charts are also written there as SVG files."""
     head = "".join(f"<th>{html.escape(c)}</th>" for c in
-                   ["Model", board["score"]["label"], *(t["display_name"] for t in board["tasks"]),
-                    "Params / size", "Throughput (ex/s)"])
+                   ["Model", *([board["score"]["label"]] if has_score(board) else []),
+                    *(t["display_name"] for t in board["tasks"]), "Params / size", "Throughput (ex/s)"])
     body = "".join(_html_row(board, row) for row in board["rows"])
     charts = []
     for file_name, x_label, x_of in CHARTS:

@@ -370,15 +370,16 @@ def _study(cfg: Study) -> list[_Spec]:
                         {"teacher": cfg.teacher, "student": size}) for size, plan in cfg.sizes.items()]
     evals: list[_Spec] = []
     for name, task in cfg.tasks.items():
-        task_specs = _study_task(cfg, name, task)
-        specs += task_specs
-        models = {s.name: REFERENCE + s.name for s in task_specs if s.kind in ("finetune", "task", "int8")}
-        evals += _eval_specs(models, name, cfg.eval, task.data_dir, row=_study_row)
+        for spec in _study_task(cfg, name, task):  # each model's eval right after it: rows score as they finish
+            specs.append(spec)
+            if spec.kind in ("finetune", "task", "int8"):
+                evals += _eval_specs({spec.name: REFERENCE + spec.name}, name, cfg.eval, task.data_dir, row=_study_row)
+                specs.append(evals[-1])
     compare = [f"{size}-{a}:{size}-{b}" for size in cfg.sizes for a, b in
                (("distilled", "scratch"), ("distilled", "pretrained"), ("distilled-int8", "distilled"))]
     sizes = list(cfg.sizes)
     compare += [f"{big}-distilled:{small}-distilled" for small, big in zip(sizes, sizes[1:])]
-    return [*specs, *evals, _report_spec(evals, compare, f"Students of {cfg.teacher} on GLUE")]
+    return [*specs, _report_spec(evals, compare, f"Students of {cfg.teacher} on GLUE")]
 
 
 def _study_row(stage: str) -> str:

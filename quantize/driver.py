@@ -23,7 +23,7 @@ from eval.tasks import get_task
 from quantize.config import Int8Config, config_dict
 from quantize.guard import guard_groups, run_guard
 from quantize.measure import latency_batch, latency_record, measure_interleaved, score, snr_probe
-from quantize.outputs import lock_path, staged_output
+from quantize.outputs import staged_output
 
 WORK = ".work"  # scratch space inside the staging folder, removed before the swap
 RECIPE_FILE = "quantize_config.yaml"  # the resolved config: `quantize int8 --recipe` it to redo the folder
@@ -149,7 +149,7 @@ def check_exclude(exclude: tuple[str, ...], names: list[str]) -> None:
 
 def file_digests(folder: Path) -> dict[str, str]:
     """sha256 of every file of a finished folder: lets anyone check it is complete and unchanged."""
-    digests, lock = {}, lock_path(folder)
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != lock.name):
+    digests = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         digests[str(path.relative_to(folder))] = hashlib.sha256(path.read_bytes()).hexdigest()
     return digests

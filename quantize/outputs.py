@@ -3,9 +3,8 @@
 A command writes into a staging sibling ``.<name>.staging-<token>`` and, once every file is
 there, exchanges it with the output folder in one ``renameat2(RENAME_EXCHANGE)`` call, so a
 reader (or a ``kill -9`` at any moment) sees the old complete folder or the new complete one.
-The output folder's lock (``eval.artifacts.folder_lock``) holds for the whole run. Where the lock
-file lives inside the folder it is hard-linked into the staging folder before the exchange: it
-keeps its inode, so the lock holds across the swap; a lock file beside the folder never moves.
+The output folder's lock (``eval.artifacts.folder_lock``, a file beside the folder that never
+moves) holds for the whole run, across the swap.
 Where the kernel or file system lacks the exchange, two renames are used and a folder left
 half-swapped by a kill is put back on the next run.
 """
@@ -21,7 +20,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from eval import artifacts
 from eval.artifacts import folder_lock
 from eval.errors import UserError
 
@@ -31,12 +29,6 @@ _AT_FDCWD, _RENAME_EXCHANGE = -100, 2
 
 def sibling(out: Path, kind: str, token: str = "*") -> Path:
     return out.parent / f".{out.name}.{kind}-{token}"
-
-
-def lock_path(folder: Path) -> Path:
-    """Where ``eval.artifacts.folder_lock`` keeps the lock of ``folder`` (inside it, or beside it)."""
-    beside = getattr(artifacts, "lock_file", None)
-    return beside(folder) if beside else folder / artifacts.LOCK_FILE
 
 
 @contextmanager
@@ -57,8 +49,7 @@ def staged_output(output_dir: str | Path, marker: str, what: str = "quantize run
     if out.parent.exists() and not out.parent.is_dir():
         raise UserError(f"the parent of --output-dir {out} is a file; pass a path inside a folder")
     _recover(out)
-    lock = lock_path(out)
-    if out.is_dir() and not (out / marker).is_file() and any(p != lock for p in out.iterdir()):
+    if out.is_dir() and not (out / marker).is_file() and any(out.iterdir()):
         raise UserError(f"output folder {out} is not empty and holds no {marker}; pass an empty or new "
                         f"--output-dir (nothing there was changed)")
     created = not out.exists()
@@ -68,15 +59,11 @@ def staged_output(output_dir: str | Path, marker: str, what: str = "quantize run
         try:
             staging.mkdir()
             yield staging
-            if lock.parent == out:
-                os.link(lock, staging / lock.name)
             retired = _swap(staging, out)
             shutil.rmtree(retired, ignore_errors=True)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             if created:  # a failed first run leaves no output folder behind
-                if lock.parent == out:
-                    lock.unlink(missing_ok=True)
                 out.rmdir()
             raise
 

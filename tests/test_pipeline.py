@@ -166,6 +166,23 @@ def test_a_second_run_on_the_same_folder_is_refused(tmp_path):
             run_plan(load_plan(recipe))
 
 
+def test_a_rerun_of_a_finished_chain_skips_every_stage(tmp_path, monkeypatch, capsys):
+    """Stages skipped as done make the next ones ready, however long the chain."""
+    import pipeline.runner as runner
+
+    recipe = _recipe(tmp_path, f"""kind: stages
+output_dir: {tmp_path}/run
+stages:
+  - {{name: teacher, run: finetune, config: {{model: minilm-l6, task: rte}}}}
+  - {{name: student, run: task, config: {{task: rte, teacher: "@teacher", student: mini}}}}
+  - {{name: quantized, run: int8, config: {{model: "@student", calib: rte}}}}
+""")
+    monkeypatch.setattr(runner, "_done", lambda plan, stage: True)
+    monkeypatch.setattr(runner, "_start", lambda *args: pytest.fail("a finished stage was started again"))
+    run_plan(load_plan(recipe), jobs=1)
+    assert capsys.readouterr().out.count("done earlier, skipped") == 3
+
+
 def _tiny_recipe(tmp_path: Path, teacher: Path, data_dir: Path) -> Path:
     fast = "{max_steps: 2, batch_size: 4, max_seq_length: 16, eval_limit: 8}"
     return _recipe(tmp_path, f"""# A tiny pipeline for tests: every stage, INT8 included.
@@ -203,7 +220,7 @@ def test_pipeline_resumes_after_kill_9_and_commands_reproduce_stages(tmp_path, t
     assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-2000:]
     assert "task: done earlier, skipped" in second.stdout
     board = json.loads((run / "report" / "leaderboard.json").read_text())
-    assert {r["name"] for r in board["rows"]} == {"student", "baseline", "student-int8", tiny_classifier.name}
+    assert {r["name"] for r in board["rows"]} == {"student", "baseline", "student-int8", "teacher"}
     timings = json.loads((run / "timings.json").read_text())
     assert timings["stages"]["int8"]["cpu_seconds"] > 0 and timings["total"]["seconds"] > 0
     third = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=900)
@@ -220,16 +237,36 @@ def test_pipeline_resumes_after_kill_9_and_commands_reproduce_stages(tmp_path, t
     assert before.keys() == after.keys() and all((before[k] == after[k]).all() for k in before)
 
 
+def _finetune_stages(tmp_path: Path, tokenizer: Path, data_dir: Path, names: list[str], max_steps: int) -> Path:
+    """A ``kind: stages`` recipe of independent tiny ``finetune`` stages."""
+    train = f"{{max_steps: {max_steps}, batch_size: 4, max_seq_length: 16, eval_limit: 4}}"
+    config = f"{{model: tiny, tokenizer: {tokenizer}, task: sst2, data_dir: {data_dir}, train: {train}}}"
+    stages = "".join(f"  - {{name: {name}, run: finetune, config: {config}}}\n" for name in names)
+    return _recipe(tmp_path, f"kind: stages\noutput_dir: {tmp_path}/run\nstages:\n{stages}")
+
+
 @pytest.mark.integration
 def test_independent_stages_run_side_by_side(tmp_path, tiny_classifier, glue_tsv):
-    fast = "{max_steps: 1, batch_size: 4, max_seq_length: 16, eval_limit: 4}"
-    recipe = _recipe(tmp_path, f"""kind: stages
-output_dir: {tmp_path}/run
-stages:
-  - {{name: a, run: finetune, config: {{model: tiny, tokenizer: {tiny_classifier}, task: sst2, data_dir: {glue_tsv}, train: {fast}}}}}
-  - {{name: b, run: finetune, config: {{model: tiny, tokenizer: {tiny_classifier}, task: sst2, data_dir: {glue_tsv}, train: {fast}}}}}
-""")
+    recipe = _finetune_stages(tmp_path, tiny_classifier, glue_tsv, ["a", "b"], max_steps=1)
     lines: list[str] = []
     run_plan(load_plan(recipe), jobs=2, echo=lines.append)
     assert {line.split(":")[0] for line in lines if "finished after" in line} == {"a", "b"}
     assert (tmp_path / "run" / "logs" / "a.log").is_file() and (tmp_path / "run" / ".stages" / "b.json").is_file()
+
+
+@pytest.mark.integration
+def test_kill_stops_a_background_pipeline_and_its_stage_cleanly(tmp_path, tiny_classifier, glue_tsv):
+    """``kill PID`` (SIGTERM) on a pipeline started in the background, where Ctrl-C's SIGINT is ignored."""
+    recipe = _finetune_stages(tmp_path, tiny_classifier, glue_tsv, ["a"], max_steps=100_000)
+    background = lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)  # noqa: E731 - what `cmd &` does
+    first = subprocess.Popen([sys.executable, "-m", "pipeline", "run", str(recipe)], cwd=ROOT, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=background)
+    deadline = time.time() + 300
+    while not list((tmp_path / "run" / "a").glob("run_config.yaml")) and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(3)  # into the training loop
+    first.send_signal(signal.SIGTERM)
+    out, err = first.communicate(timeout=120)
+    assert first.returncode == 130, err[-2000:]
+    assert "interrupted; completed checkpoints are kept" in err and "Traceback" not in err
+    assert not (tmp_path / "run" / ".stages" / "a.json").exists()

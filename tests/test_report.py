@@ -9,7 +9,7 @@ import pytest
 
 from eval.errors import UserError
 from eval.harness import RESULTS_SCHEMA
-from eval.report import build_leaderboard, load_results, write_leaderboard
+from eval.report import build_leaderboard, load_results, render_markdown, write_leaderboard
 
 FULL = {
     "cola": {"matthews_correlation": 0.50},
@@ -96,6 +96,18 @@ def test_custom_tasks_are_columns_outside_the_glue_score():
     board = build_leaderboard([doc])
     assert [t["display_name"] for t in board["tasks"]] == ["SST-2", "Topics"]
     assert board["rows"][0]["score"] == pytest.approx(90) and board["score"]["label"] == "GLUE Score (1 task)"
+
+
+def test_a_board_of_custom_tasks_only_has_no_glue_score_column(tmp_path):
+    from eval.report_html import render_html
+
+    info = {"name": "topics", "display_name": "Topics", "is_glue": False, "score_group": None,
+            "metrics": ["f1_macro", "accuracy"], "main_metric": "f1_macro"}
+    board = build_leaderboard([_document("m", {"topics": {"f1_macro": 0.5, "accuracy": 0.6}},
+                                         extra={"topics": {"task_info": info}})])
+    markdown, page = render_markdown(board), render_html(board, "t")
+    assert "GLUE Score" not in markdown and "<th>GLUE Score" not in page
+    assert "| Model | Topics | Seeds |" in markdown and "| m (torch, fp32) | 50.0/60.0 | 1 |" in markdown
 
 
 def test_comparisons_find_a_real_difference_and_call_noise_a_tie():

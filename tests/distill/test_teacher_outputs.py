@@ -166,6 +166,17 @@ def test_store_is_built_once_and_extended_with_what_it_lacks(setup, tmp_path, mo
     assert manifest["outputs"] == sorted(["hidden-0", "hidden-4", "logits", "hidden-2", "attention-2-mean"])
 
 
+def test_an_intermediate_store_keeps_the_logits_for_the_prediction_phase(setup, tmp_path, monkeypatch):
+    teacher, encoded, batches = setup
+    DiskStore.open(tmp_path, teacher, TeacherNeeds(hidden=(0, 4)), encoded, 4, "cpu")  # intermediate phase
+    monkeypatch.setattr(teacher, "forward", lambda *a, **k: pytest.fail("the teacher ran again for its logits"))
+    store = DiskStore.open(tmp_path, teacher, TeacherNeeds(logits=True), encoded, 4, "cpu")  # prediction phase
+    batch = next(iter(batches.iterate(0)))
+    monkeypatch.undo()
+    torch.testing.assert_close(store.features(batch).logits, LiveTeacher(teacher, ALL)(batch).logits,
+                               rtol=1e-5, atol=1e-5)
+
+
 def test_store_key_changes_with_the_teacher_and_the_inputs(setup, tiny_classifier, tokenizer, glue_tsv):
     from transformers import AutoModelForSequenceClassification
 
