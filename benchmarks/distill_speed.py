@@ -41,6 +41,7 @@ import argparse
 import json
 import os
 import random
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -708,7 +709,8 @@ def render(document: dict) -> str:
              f"{document['settings']['intermediate_steps']} intermediate steps then "
              f"{document['settings']['prediction_steps']} prediction steps; {document['settings']['rounds']} "
              f"interleaved rounds per thread count, medians{_quick(document['settings'])}. "
-             f"{_sentence(document['settings']['teacher_note'])}{document['machine']}. Absolute speeds on this "
+             f"{_sentence('Teacher: ' + document['settings']['teacher_note'] if document['settings']['teacher_note'] else '')}"
+             f"{document['machine']}. Absolute speeds on this "
              "shared machine are noisy: read the ratios. Loop examples/s is the training loop's own clock; "
              "phase examples/s adds the teacher pass made before the loop (prediction phase).", ""]
     lines += ["## Targets", "", "| target | value | met |", "| --- | --- | --- |"]
@@ -824,7 +826,7 @@ def update_accuracy(args) -> None:
     settings.update(accuracy_examples=args.accuracy_examples, accuracy_seeds=args.accuracy_seeds,
                     accuracy_intermediate_steps=args.accuracy_intermediate_steps,
                     accuracy_prediction_steps=args.accuracy_prediction_steps)
-    document["accuracy_command"] = "OMP_NUM_THREADS=1 python -m benchmarks.distill_speed " + " ".join(sys.argv[1:])
+    document["accuracy_command"] = "OMP_NUM_THREADS=1 python -m benchmarks.distill_speed " + shlex.join(sys.argv[1:])
     document["summary"] = summarise(document["raw"])
     RESULT.write_text(json.dumps(document, indent=2) + "\n")
 
@@ -867,7 +869,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.time()
         raw = measure(args)
         document = {"schema": "bert-compression-toolkit/distill-speed", "schema_version": 1,
-                    "command": "OMP_NUM_THREADS=1 python -m benchmarks.distill_speed " + " ".join(sys.argv[1:]),
+                    "command": "OMP_NUM_THREADS=1 python -m benchmarks.distill_speed " + shlex.join(sys.argv[1:]),
                     "settings": {"teacher": args.teacher, "examples": args.examples,
                                  "intermediate_steps": args.intermediate_steps,
                                  "prediction_steps": args.prediction_steps, "threads": args.threads,
