@@ -104,13 +104,15 @@ class EmbeddingNeighbours:
     Args:
         words: the candidate vocabulary (whole words only: no ``##`` pieces, no special tokens).
         vectors: ``[len(words), dim]``.
-        vector_of: word -> vector ``[dim]`` or ``None`` when the word has no embedding.
+        vectors_of: words -> their vectors ``[dim]`` (``None`` for a word without an embedding), in
+            one call for many words (one tokenizer call instead of one per word).
     """
 
-    def __init__(self, words: list[str], vectors: torch.Tensor, vector_of):
+    def __init__(self, words: list[str], vectors: torch.Tensor, vectors_of):
         self.words = words
         self.matrix = torch.nn.functional.normalize(vectors.float(), dim=-1)
-        self.vector_of = vector_of
+        self.vectors_of = vectors_of
+        self._found: dict[tuple[str, int], list[str]] = {}  # (word, k) -> neighbours, across parts
 
     @classmethod
     def from_model(cls, model, tokenizer) -> "EmbeddingNeighbours":
@@ -118,11 +120,11 @@ class EmbeddingNeighbours:
         vocab = tokenizer.get_vocab()
         keep = sorted((i, w) for w, i in vocab.items() if w.isalpha() and w not in tokenizer.all_special_tokens)
 
-        def vector_of(word: str):
-            ids = tokenizer(word, add_special_tokens=False)["input_ids"]
-            return table[ids].mean(dim=0) if ids else None  # multi-piece words: mean of their pieces
+        def vectors_of(words: list[str]) -> list[torch.Tensor | None]:
+            pieces = tokenizer(words, add_special_tokens=False)["input_ids"] if words else []
+            return [table[ids].mean(dim=0) if ids else None for ids in pieces]  # multi-piece words: mean of pieces
 
-        return cls([w for _, w in keep], table[[i for i, _ in keep]], vector_of)
+        return cls([w for _, w in keep], table[[i for i, _ in keep]], vectors_of)
 
     @classmethod
     def from_glove(cls, path: str) -> "EmbeddingNeighbours":
@@ -147,19 +149,25 @@ class EmbeddingNeighbours:
             raise UserError(f"GloVe file {file} holds no 'word v1 v2 ...' lines")
         table = torch.tensor(vectors)
         index = {w: i for i, w in enumerate(words)}
-        return cls(words, table, lambda w: table[index[w]] if w in index else None)
+        return cls(words, table, lambda ws: [table[index[w]] if w in index else None for w in ws])
 
     def nearest(self, words: list[str], k: int) -> dict[str, list[str]]:
-        """Up to ``k`` neighbours for each word (itself excluded); words without a vector get none."""
-        known = [(w, v) for w, v in ((w, self.vector_of(w)) for w in words) if v is not None]
-        if not known:
-            return {w: [] for w in words}
-        queries = torch.nn.functional.normalize(torch.stack([v for _, v in known]).float(), dim=-1)
-        top: list[list[int]] = []
-        for block in queries.split(_QUERY_BLOCK):  # [block, vocabulary] similarities at a time: bounded memory
-            top += (block @ self.matrix.T).topk(min(k + 1, self.matrix.shape[0]), dim=-1).indices.tolist()
-        found = {w: [self.words[i] for i in row if self.words[i] != w][:k] for (w, _), row in zip(known, top)}
-        return {w: found.get(w, []) for w in words}
+        """Up to ``k`` neighbours for each word (itself excluded); words without a vector get none.
+
+        Answers are remembered: a word met again (in a later part of the data) is not looked up again.
+        """
+        new = [w for w in dict.fromkeys(words) if (w, k) not in self._found]
+        vectors = self.vectors_of(new)
+        known = [(w, v) for w, v in zip(new, vectors) if v is not None]
+        self._found.update({(w, k): [] for w, v in zip(new, vectors) if v is None})
+        if known:
+            queries = torch.nn.functional.normalize(torch.stack([v for _, v in known]).float(), dim=-1)
+            top: list[list[int]] = []
+            for block in queries.split(_QUERY_BLOCK):  # [block, vocabulary] similarities at a time: bounded memory
+                top += (block @ self.matrix.T).topk(min(k + 1, self.matrix.shape[0]), dim=-1).indices.tolist()
+            self._found.update({(w, k): [self.words[i] for i in row if self.words[i] != w][:k]
+                                for (w, _), row in zip(known, top)})
+        return {w: list(self._found[(w, k)]) for w in words}
 
 
 class Augmenter:
@@ -242,7 +250,9 @@ def augment_examples(augmenter: Augmenter, texts: list[tuple[str, ...]], labels:
     options = augmenter.candidates(sentences)
 
     def draw(word: str, candidates: list[str]) -> str:
-        return str(rng.choice(candidates)) if candidates and rng.random() < replace_prob else word
+        # The same draw as ``rng.choice(candidates)`` (numpy picks its index this way), without
+        # turning the list into an array on every call: the swap loop runs once per word and variant.
+        return candidates[int(rng.integers(len(candidates)))] if candidates and rng.random() < replace_prob else word
 
     rows = []
     for text, label, words, choices in zip(texts, labels, sentences, options):

@@ -79,21 +79,43 @@ def total_steps(settings: TrainSettings, batches: Batches, epochs: float) -> int
 
 
 def build_optimizer(model: nn.Module, settings: TrainSettings, lr: float, steps: int):
-    """AdamW (no decay on biases and LayerNorm weights) with linear warmup then linear decay to 0."""
+    """AdamW (no decay on biases and LayerNorm weights) with linear warmup then linear decay to 0.
+
+    The fused AdamW kernel (one pass over each parameter instead of one per operation) is used
+    wherever PyTorch has it, CPU included: the update is the same formula, equal up to float
+    rounding, and on CPU it takes a fraction of the time, which matters for a small student whose
+    word-embedding table dominates the parameter count.
+    """
+    optimizer = torch.optim.AdamW(parameter_groups(model, settings.weight_decay), lr=lr,
+                                  fused=_fused_adamw_available(model))
+    schedule = warmup_then_decay(int(settings.warmup * steps), steps)
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+
+
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Trainable parameters in two groups: weight matrices decay, biases and LayerNorm weights do not."""
     decay, no_decay = [], []
-    for name, parameter in model.named_parameters():
+    for parameter in model.parameters():
         if parameter.requires_grad:
             (no_decay if parameter.ndim < 2 else decay).append(parameter)
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": settings.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=lr)
-    warmup = int(settings.warmup * steps)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def warmup_then_decay(warmup: int, steps: int) -> Callable[[int], float]:
+    """The learning-rate factor at each step: linear warmup over ``warmup`` steps, then linear decay to 0."""
 
     def schedule(step: int) -> float:
         if step < warmup:
             return (step + 1) / (warmup + 1)
         return max(0.0, (steps - step) / max(1, steps - warmup))
 
-    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    return schedule
+
+
+def _fused_adamw_available(model: nn.Module) -> bool:
+    devices = {p.device.type for p in model.parameters() if p.requires_grad}
+    dtypes = {p.dtype for p in model.parameters() if p.requires_grad}
+    return len(devices) == 1 and devices <= {"cpu", "cuda"} and dtypes <= {torch.float32, torch.float16, torch.bfloat16}
 
 
 def train(model: nn.Module, batches: Batches, step_fn: StepFn, settings: TrainSettings, work_dir: Path,

@@ -8,7 +8,8 @@ layers, logits). A stage asks its loss once, and the answer decides the source:
 - hidden states or attention with ``teacher_cache`` set: the teacher runs once over the examples
   and every output is written to a memory-mapped store on disk, which later runs with other
   seeds, other student sizes or more epochs read instead of running the teacher again;
-- otherwise the teacher runs on every batch (:class:`LiveTeacher`), as TinyBERT does.
+- otherwise the teacher runs on every batch (:class:`LiveTeacher`), as TinyBERT does, but in
+  inference mode and on groups of similar-length examples, so it spends no work on padding.
 
 A store built for hidden states or attention also keeps the logits (free in the same forward
 pass), so the prediction phase that follows reads them instead of running the teacher again.
@@ -33,7 +34,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from distill.features import Features, extract
+from distill.features import Features, extract, model_inputs
 from eval.artifacts import folder_lock, write_json
 from eval.batching import Encoded, length_sorted_batches
 from eval.errors import UserError
@@ -43,6 +44,10 @@ STORE_VERSION = 1
 _MANIFEST = "manifest.json"
 _PROGRESS = "progress.json"
 _FLUSH_EVERY = 50  # batches between progress records while building
+# The fixed cost of one more teacher forward call, in padded tokens, when a batch is split into
+# groups of similar length. Measured on CPU with MiniLM-L6 (benchmarks/distill_speed.py); the
+# split is rarely sensitive to it, since a few groups already remove most of the padding.
+GROUP_OVERHEAD_TOKENS = 64
 
 
 @dataclass(frozen=True)
@@ -73,14 +78,106 @@ class TeacherNeeds:
 
 
 class LiveTeacher:
-    """The teacher's forward pass on every batch, asking only for what the loss reads."""
+    """The teacher's forward pass on every batch, returning only what the loss reads.
 
-    def __init__(self, teacher: nn.Module, needs: TeacherNeeds):
-        self.teacher, self.needs = teacher, needs
+    Two things make it cheaper than one forward over the padded batch, without changing a target
+    beyond float rounding:
+
+    - inference mode (the outputs are targets, never differentiated; the losses only read them,
+      so autograd never needs to save them);
+    - the batch is split into groups of similar length (:func:`length_groups`), each padded only
+      to its own longest example. A shuffled GLUE batch is mostly padding (SST-2, batches of 32:
+      a third of the padded tokens are real), and the teacher's cost grows with padded tokens.
+      Real tokens see the same keys either way (padding is masked out of attention), so their
+      outputs agree up to float rounding; padded positions come back as zeros, which the losses
+      ignore (they average over real tokens only).
+
+    Returned features are sparse like a store's: ``hidden_states[i]`` is set only for the needed
+    indices, attention scores only for the needed layers (averaged over heads, ``[batch, 1, seq,
+    seq]``, when ``needs.head_mean``), logits only when needed.
+    """
+
+    def __init__(self, teacher: nn.Module, needs: TeacherNeeds, group_overhead: int = GROUP_OVERHEAD_TOKENS):
+        self.teacher, self.needs, self.group_overhead = teacher, needs, group_overhead
 
     def __call__(self, batch: dict[str, torch.Tensor]) -> Features:
-        with torch.no_grad():
-            return extract(self.teacher, batch, hidden=bool(self.needs.hidden), attention=bool(self.needs.attention))
+        mask = batch["attention_mask"]
+        lengths = mask.sum(dim=1).tolist()
+        with torch.inference_mode():
+            parts = [(rows, self._forward({k: v[rows, :width] for k, v in model_inputs(batch).items()}))
+                     for rows, width in length_groups(lengths, self.group_overhead)]
+            return _merge(parts, mask, self.needs)
+
+    def _forward(self, batch: dict[str, torch.Tensor]) -> dict[str, dict[int, torch.Tensor]]:
+        """The needed outputs of one group: ``{"hidden": {index: ...}, "attention": {layer: ...}, "logits": ...}``."""
+        needs = self.needs
+        features = extract(self.teacher, batch, hidden=bool(needs.hidden), attention=bool(needs.attention))
+        attention = {layer: features.attention_scores[layer - 1] for layer in needs.attention}
+        if needs.head_mean:
+            attention = {layer: scores.mean(dim=1, keepdim=True) for layer, scores in attention.items()}
+        return {"hidden": {i: features.hidden_states[i] for i in needs.hidden}, "attention": attention,
+                "logits": {0: features.logits} if needs.logits else {}}
+
+
+def length_groups(lengths: list[int], overhead: int = GROUP_OVERHEAD_TOKENS) -> list[tuple[torch.Tensor, int]]:
+    """Split a batch into groups of similar length: ``(rows, width)`` pairs that cover every row once.
+
+    Minimises the padded tokens of all groups plus ``overhead`` tokens per group (the fixed cost
+    of one more forward call), exactly, by dynamic programming over the rows sorted by length
+    (the best groups of a sorted list are contiguous runs of it).
+
+    Args:
+        lengths: real tokens of each row of the batch.
+        overhead: the cost of a forward call, in tokens; larger values give fewer, wider groups.
+
+    Returns:
+        Groups, longest first; ``rows`` index the batch, ``width`` is the group's longest length.
+    """
+    order = sorted(range(len(lengths)), key=lambda r: -lengths[r])
+    widths = [max(1, lengths[r]) for r in order]
+    best = [0.0] + [float("inf")] * len(order)  # best[j]: cost of grouping the j longest rows
+    cut = [0] * (len(order) + 1)
+    for end in range(1, len(order) + 1):
+        for start in range(end):
+            cost = best[start] + (end - start) * widths[start] + overhead
+            if cost < best[end]:
+                best[end], cut[end] = cost, start
+    groups, end = [], len(order)
+    while end:
+        groups.append((torch.tensor(order[cut[end]:end], dtype=torch.long), widths[cut[end]]))
+        end = cut[end]
+    return groups[::-1]
+
+
+def _merge(parts: list[tuple[torch.Tensor, dict]], mask: torch.Tensor, needs: TeacherNeeds) -> Features:
+    """The groups' outputs put back in batch order, zero-padded to the batch's width."""
+    count, width = mask.shape
+
+    def gather(kind: str, index: int) -> torch.Tensor:
+        first = parts[0][1][kind][index]
+        shape = {"hidden": (count, width, first.shape[-1]), "attention": (count, first.shape[1], width, width),
+                 "logits": (count, first.shape[-1])}[kind]
+        out = first.new_zeros(shape)
+        for rows, outputs in parts:
+            value = outputs[kind][index]  # a group is narrower than the batch: it fills the leading positions
+            out[(rows, *(slice(0, size) for size in value.shape[1:]))] = value
+        return out
+
+    return Features(
+        attention_mask=mask,
+        hidden_states=tuple(_sparse({i: gather("hidden", i) for i in needs.hidden})) if needs.hidden else None,
+        attention_scores=tuple(_sparse({layer - 1: gather("attention", layer) for layer in needs.attention}))
+        if needs.attention else None,
+        logits=gather("logits", 0) if needs.logits else None,
+    )
+
+
+def _sparse(by_index: dict[int, torch.Tensor]) -> list[torch.Tensor | None]:
+    """A list indexable like ``hidden_states``: the given entries, ``None`` elsewhere."""
+    out: list[torch.Tensor | None] = [None] * (max(by_index) + 1 if by_index else 0)
+    for index, value in by_index.items():
+        out[index] = value
+    return out
 
 
 def teacher_source(teacher: nn.Module, needs: TeacherNeeds, encoded: Encoded, cache_dir: str | None,
@@ -112,26 +209,18 @@ class OutputStore:
         rows = batch["rows"].cpu().numpy()
         width = batch["input_ids"].shape[1]
         device = batch["input_ids"].device
-        hidden = self._sparse({i: self._tokens(f"hidden-{i}", rows, width) for i in self.needs.hidden})
+        hidden = _sparse({i: self._tokens(f"hidden-{i}", rows, width) for i in self.needs.hidden})
         heads = "mean" if self.needs.head_mean else "all"
         attention = {i: self._squares(f"attention-{i}-{heads}", rows, width) for i in self.needs.attention}
         to = lambda t: None if t is None else t.to(device)  # noqa: E731
         return Features(
             attention_mask=batch["attention_mask"],
             hidden_states=tuple(map(to, hidden)) if self.needs.hidden else None,
-            attention_scores=tuple(map(to, self._sparse({i - 1: a for i, a in attention.items()})))
+            attention_scores=tuple(map(to, _sparse({i - 1: a for i, a in attention.items()})))
             if self.needs.attention else None,
             logits=to(torch.from_numpy(np.asarray(self.arrays["logits"][rows], dtype=np.float32)))
             if self.needs.logits else None,
         )
-
-    @staticmethod
-    def _sparse(by_index: dict[int, torch.Tensor]) -> list[torch.Tensor | None]:
-        """A list indexable like ``hidden_states``: the stored entries, ``None`` elsewhere."""
-        out: list[torch.Tensor | None] = [None] * (max(by_index) + 1 if by_index else 0)
-        for index, value in by_index.items():
-            out[index] = value
-        return out
 
     def _tokens(self, name: str, rows: np.ndarray, width: int) -> torch.Tensor:
         array, starts = self.arrays[name], self.token_offsets

@@ -89,3 +89,29 @@ def test_glove_neighbours(tmp_path):
     assert neighbours.nearest(["good", "bad", "unknown"], 1) == {"good": ["great"], "bad": ["awful"], "unknown": []}
     with pytest.raises(UserError, match="does not exist"):
         augment.EmbeddingNeighbours.from_glove(str(tmp_path / "missing.txt"))
+
+
+def test_neighbours_are_looked_up_once_per_word_and_agree_with_a_fresh_lookup(tmp_path):
+    glove = tmp_path / "glove.txt"
+    glove.write_text("good 1 0 0\ngreat 0.9 0.1 0\nbad -1 0 0\nawful -0.9 -0.1 0\nfine 0.8 0.3 0\n")
+    neighbours = augment.EmbeddingNeighbours.from_glove(str(glove))
+    asked: list[list[str]] = []
+    lookup = neighbours.vectors_of
+    neighbours.vectors_of = lambda words: asked.append(list(words)) or lookup(words)
+    first = neighbours.nearest(["good", "bad", "good", "unknown"], 2)
+    again = neighbours.nearest(["bad", "fine", "unknown"], 2)  # a later part: only "fine" is new
+    assert asked == [["good", "bad", "unknown"], ["fine"]]
+    fresh = augment.EmbeddingNeighbours.from_glove(str(glove)).nearest(["good", "bad", "fine", "unknown"], 2)
+    assert {**first, **again} == fresh
+
+
+def test_a_swap_draws_what_numpy_choice_draws():
+    """The swap loop indexes with ``rng.integers``; the same generator state gives ``rng.choice``'s pick,
+    so augmented data is the same as when it called ``rng.choice`` (each part's output is reproducible)."""
+    import numpy as np
+
+    for size in (1, 2, 3, 7, 15, 30):
+        options = [f"w{i}" for i in range(size)]
+        ours, theirs = np.random.default_rng(size), np.random.default_rng(size)
+        assert [options[int(ours.integers(len(options)))] for _ in range(500)] == \
+               [str(theirs.choice(options)) for _ in range(500)]

@@ -1,4 +1,8 @@
-"""Teacher outputs read back from a store equal the live teacher's; the store is built once and resumes."""
+"""Teacher outputs read back from a store equal the live teacher's; the store is built once and resumes.
+
+The live teacher runs in inference mode on groups of similar-length examples; it gives the padded
+single forward's targets up to float rounding, and the student trains on them as on those.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,9 @@ import torch
 
 from distill import cli
 from distill.data import GlueBatches
-from distill.features import expose_attention_scores
-from distill.teacher_outputs import DiskStore, LiveTeacher, MemoryStore, TeacherNeeds, store_key, teacher_source
+from distill.features import expose_attention_scores, extract
+from distill.teacher_outputs import (DiskStore, LiveTeacher, MemoryStore, TeacherNeeds, length_groups, store_key,
+                                     teacher_source)
 from eval.batching import encode
 from eval.data import load_split
 from eval.tasks import get_task
@@ -57,6 +62,75 @@ def test_stored_outputs_equal_the_live_teacher(setup, tmp_path, head_mean):
     live = LiveTeacher(teacher, needs)
     for batch in batches.iterate(0):
         _close(stored(batch), live(batch), needs)
+
+
+@pytest.mark.parametrize("lengths", [[5, 5, 5], [30, 3, 4, 29, 12, 3, 30, 11], [1], list(range(1, 33))])
+@pytest.mark.parametrize("overhead", [0, 8, 10**6])
+def test_length_groups_cover_every_row_once_each_as_wide_as_its_longest(lengths, overhead):
+    groups = length_groups(lengths, overhead)
+    rows = sorted(r for group, _ in groups for r in group.tolist())
+    assert rows == list(range(len(lengths)))
+    assert all(width == max(lengths[r] for r in group.tolist()) for group, width in groups)
+    assert [w for _, w in groups] == sorted((w for _, w in groups), reverse=True)
+    if overhead == 10**6:  # a forward call costs more than any padding: one group
+        assert len(groups) == 1
+    if overhead == 0:  # padding costs, calls are free: one group per distinct length
+        assert len(groups) == len(set(lengths))
+
+
+@pytest.mark.parametrize("head_mean", [False, True])
+def test_grouped_live_teacher_equals_one_padded_forward_on_real_tokens(setup, head_mean):
+    teacher, _, batches = setup
+    needs = TeacherNeeds(hidden=(0, 2, 4), attention=(2, 4), head_mean=head_mean, logits=True)
+    grouped = LiveTeacher(teacher, needs, group_overhead=0)  # as many groups as lengths
+    checked = 0
+    for batch in batches.iterate(0):
+        lengths = batch["attention_mask"].sum(dim=1).tolist()
+        checked += len(length_groups(lengths, 0)) > 1
+        with torch.no_grad():
+            padded = extract(teacher, batch, attention=True)
+        got = grouped(batch)
+        mask = batch["attention_mask"].bool()
+        pairs = mask[:, None, :, None] & mask[:, None, None, :]
+        for index in needs.hidden:
+            torch.testing.assert_close(got.hidden_states[index][mask], padded.hidden_states[index][mask],
+                                       rtol=1e-5, atol=1e-5)
+            assert not got.hidden_states[index][~mask].any()  # padding: zeros, never read by the losses
+        for layer in needs.attention:
+            expected = padded.attention_scores[layer - 1]
+            expected = expected.mean(dim=1, keepdim=True) if head_mean else expected
+            scores = got.attention_scores[layer - 1]
+            assert scores.shape == expected.shape
+            torch.testing.assert_close(scores.masked_select(pairs), expected.masked_select(pairs.expand_as(expected)),
+                                       rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(got.logits, padded.logits, rtol=1e-5, atol=1e-5)
+        assert got.hidden_states[1] is None and got.attention_scores[0] is None  # only what the loss reads
+    assert checked  # the fixture's batches do mix lengths
+
+
+def test_student_trains_on_inference_mode_targets_as_on_no_grad_ones(setup):
+    """Inference-mode tensors may not be saved for backward: the losses must only read them."""
+    from distill.builders import new_student
+    from distill.objectives import DistillObjective, build_distill_loss
+
+    teacher, _, batches = setup
+    batch = next(iter(batches.iterate(0)))
+    grads = []
+    for grouped in (False, True):
+        student = new_student("tiny", teacher.config, get_task("sst2"), seed=0)
+        loss = build_distill_loss({"embedding": 1, "hidden": 1, "attention": 1, "logits": 1}, "uniform", "auto",
+                                  teacher, student)
+        objective = DistillObjective(student, loss).eval()  # no dropout: both runs see the same network
+        if grouped:
+            targets = LiveTeacher(teacher, loss.teacher_needs, group_overhead=0)(batch)
+        else:
+            with torch.no_grad():
+                targets = extract(teacher, batch, attention=True)
+        objective(batch, targets)["loss"].backward()
+        grads.append([p.grad.clone() for p in objective.parameters() if p.grad is not None])
+    assert len(grads[0]) == len(grads[1]) > 0
+    for ours, reference in zip(*grads):
+        torch.testing.assert_close(ours, reference, rtol=1e-4, atol=1e-6)
 
 
 def test_logits_alone_stay_in_memory_and_a_live_teacher_needs_no_store(setup):
