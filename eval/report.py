@@ -158,17 +158,26 @@ def _row(row: dict[str, Any], tasks: dict[str, dict], groups: list[str]) -> dict
         seconds += sum(float(e.get("throughput", {}).get("seconds", 0.0)) for e in entries)
     score, scored_groups = glue_score(cells, tasks)
     models = list(row["models"].values())
+    counts = [c["n"] for cell in cells.values() for c in cell.values()]
     return {
         "name": row["name"], "backend": row["backend"], "precision": row["precision"],
         "parameters": round(fmean(m["parameters"] for m in models)),
         "size_bytes": round(fmean(m["size_bytes"] for m in models)),
         "models": len(models),
-        "seeds": max((c["n"] for cell in cells.values() for c in cell.values()), default=0),
+        # Tasks of one row may have run with different numbers of seeds (a study still running).
+        "seeds": max(counts, default=0),
+        "seeds_min": min(counts, default=0),
         "score": score,
         "partial": scored_groups != set(groups),
         "examples_per_second": examples / seconds if seconds else None,
         "tasks": cells,
     }
+
+
+def seed_count(row: dict) -> str:
+    """The seeds behind a row's cells: ``3``, or ``1–3`` when its tasks have different numbers."""
+    low = row.get("seeds_min", row["seeds"])
+    return str(row["seeds"]) if low == row["seeds"] else f"{low}–{row['seeds']}"
 
 
 def compare_rows(rows: dict[str, dict], tasks: dict[str, dict], pairs: Sequence[str]) -> list[Comparison]:
@@ -228,7 +237,7 @@ def table(board: dict[str, Any], join: str = "/") -> list[list[str]]:
         speed = row["examples_per_second"]
         lines.append([f"{row['name']} ({row['backend']}, {row['precision']})", score,
                       *(join.join(cell_parts(row["tasks"].get(t["name"]), t["metrics"])) for t in board["tasks"]),
-                      str(row["seeds"]), f"{row['parameters'] / 1e6:.1f}M", f"{row['size_bytes'] / 1e6:.1f}",
+                      seed_count(row), f"{row['parameters'] / 1e6:.1f}M", f"{row['size_bytes'] / 1e6:.1f}",
                       "-" if speed is None else f"{speed:,.0f}"])
     return lines if has_score(board) else [line[:1] + line[2:] for line in lines]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.artifacts import write_atomic
-from eval.report import has_score, legend, verdict
+from eval.report import has_score, legend, seed_count, verdict
 
 # Model families by a word of the row name (first match wins); INT8 rows by their precision.
 FAMILIES = {"teacher": "#222222", "distilled": "#1f5fbf", "student": "#1f5fbf", "pretrained": "#e08a00",
@@ -78,7 +78,7 @@ def _metric_html(value: dict) -> str:
 
 def _html_row(board: dict[str, Any], row: dict[str, Any]) -> str:
     """One table row: a cell's metrics on separate lines, standard deviations small beside their means."""
-    seeds = f" · {row['seeds']} seeds" if row["seeds"] > 1 else ""
+    seeds = f" · {seed_count(row)} seeds" if row["seeds"] > 1 else ""
     cells = [f"<b>{html.escape(row['name'])}</b><br><small>{html.escape(row['backend'])}, "
              f"{html.escape(row['precision'])}{seeds}</small>",
              "-" if row["score"] is None else f"{row['score']:.1f}" + ("*" if row["partial"] else "")]

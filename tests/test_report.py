@@ -66,6 +66,16 @@ def test_seeds_of_one_name_are_mean_and_std_and_a_rerun_of_one_folder_replaces()
     assert row["seeds"] == 3 and row["models"] == 3
 
 
+def test_a_row_whose_tasks_have_different_seed_counts_says_so():
+    docs = [_document("tiny", {"rte": {"accuracy": 0.60}, "wnli": {"accuracy": 0.56}}, path="/runs/s42"),
+            _document("tiny", {"rte": {"accuracy": 0.64}}, path="/runs/s43")]
+    board = build_leaderboard(docs)
+    (row,) = board["rows"]
+    assert (row["seeds_min"], row["seeds"]) == (1, 2)
+    line = next(line for line in render_markdown(board).splitlines() if line.startswith("| tiny"))
+    assert "| 1–2 |" in line and "62.0 ± 2.8" in line
+
+
 def test_files_numbers_in_csv_and_json_and_a_self_contained_page(tmp_path):
     docs = [_document("teacher", {"sst2": {"accuracy": 0.91}, "mrpc": {"f1": 0.88, "accuracy": 0.84}}),
             _document("tiny-distilled", {"sst2": {"accuracy": 0.85}}, path="/a"),
