@@ -326,6 +326,7 @@ def _build(folder: Path, teacher: nn.Module, needs: TeacherNeeds, encoded: Encod
         progress = {"outputs": names, "batches": 0}
         write_json(partial / _PROGRESS, progress)
     shapes = _shapes(teacher, encoded, names)
+    _check_free_space(folder, partial, shapes)
     arrays = {name: np.lib.format.open_memmap(partial / f"{name}.npy", mode="r+" if progress["batches"] else "w+",
                                               dtype=dtype, shape=shape)
               for name, (shape, dtype) in shapes.items()}
@@ -345,6 +346,22 @@ def _build(folder: Path, teacher: nn.Module, needs: TeacherNeeds, encoded: Encod
     for name in names:
         (partial / f"{name}.npy").replace(folder / f"{name}.npy")
     shutil.rmtree(partial)
+
+
+def _check_free_space(folder: Path, partial: Path, shapes: dict[str, tuple[tuple[int, ...], type]]) -> None:
+    """Refuse a build the disk cannot hold, before writing anything.
+
+    The arrays are memory-mapped: on a full disk a write into one would kill the process (SIGBUS)
+    with no message and no progress record, so the space is checked up front. Blocks that an
+    interrupted build already wrote count as used.
+    """
+    wanted = sum(int(np.prod(shape)) * np.dtype(dtype).itemsize for shape, dtype in shapes.values())
+    written = sum(f.stat().st_blocks * 512 for f in partial.glob("*.npy"))
+    needed, free = wanted - written, shutil.disk_usage(partial).free
+    if needed > free:
+        raise UserError(f"the teacher-output store needs {needed / 1e9:.1f} GB more in {folder}, and the disk has "
+                        f"{free / 1e9:.1f} GB free; free space, point teacher_cache at a larger disk, or leave "
+                        f"teacher_cache unset (the teacher then runs on every batch)")
 
 
 def _read_progress(partial: Path, names: list[str]) -> dict | None:

@@ -166,6 +166,21 @@ def test_store_is_built_once_and_extended_with_what_it_lacks(setup, tmp_path, mo
     assert manifest["outputs"] == sorted(["hidden-0", "hidden-4", "logits", "hidden-2", "attention-2-mean"])
 
 
+def test_a_store_the_disk_cannot_hold_is_refused_before_the_teacher_runs(setup, tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    from eval.errors import UserError
+
+    teacher, encoded, _ = setup
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**6, 10**6 - 1000, 1000))  # 1 kB free
+    monkeypatch.setattr(teacher, "forward", lambda *a, **k: pytest.fail("the teacher ran"))
+    with pytest.raises(UserError, match=r"needs .* GB more in .*, and the disk has 0.0 GB free.*teacher_cache"):
+        DiskStore.open(tmp_path, teacher, TeacherNeeds(hidden=(0, 4), logits=True), encoded, 4, "cpu")
+    assert not list(tmp_path.glob("*/*.npy"))  # nothing written
+
+
 def test_an_intermediate_store_keeps_the_logits_for_the_prediction_phase(setup, tmp_path, monkeypatch):
     teacher, encoded, batches = setup
     DiskStore.open(tmp_path, teacher, TeacherNeeds(hidden=(0, 4)), encoded, 4, "cpu")  # intermediate phase
