@@ -736,6 +736,9 @@ def render(document: dict) -> str:
                       f"hidden state {block['onnxruntime_max_abs_difference']:.1e}."]
         lines += ["", "| ratio | value |", "| --- | --- |"]
         lines += [f"| {k} | {_number(v, 2)} |" for k, v in block["ratios"].items()]
+        if threads == "1":
+            lines += ["", f"Building the teacher-output store (one teacher pass over the {document['settings']['examples']} "
+                          f"examples, 1 thread): {1000 * s['store_build_seconds_per_example']:.1f} ms per example."]
     if s.get("accuracy_run"):
         settings, runs = document["settings"], s["accuracy_run"]
         lines += ["", "## Dev accuracy after the same steps", "",
@@ -804,7 +807,7 @@ NOTES = [
     "so it can pass that limit; `own parts` is the limit of its own pieces (live teacher, student forward + "
     "backward, optimizer step), which measures the loop's overhead.",
     "`toolkit + store` reads teacher outputs built once (`teacher_cache`), as every later seed, student size or "
-    "epoch does; building it costs one teacher pass over the examples (store_build_seconds_per_example).",
+    "epoch does; building it costs one teacher pass over the examples (its time is under the 1-thread tables).",
     "A truncated teacher (computing only up to the last mapped layer) is not implemented: with the uniform map "
     "the last student layer always maps to the teacher's last layer, so it would save nothing here.",
     "ONNX Runtime for the teacher's forward is measured (`teacher_onnxruntime_grouped`, the same length "
