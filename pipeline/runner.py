@@ -111,21 +111,20 @@ def run_plan(plan: Plan, only: Iterable[str] | None = None, jobs: int = 1, echo:
         number = {s.name: i for i, s in enumerate(stages, 1)}
         try:
             while todo or running:
-                skipped = True
-                while skipped:  # a stage skipped as done may make later ones ready: look again
-                    skipped = False
-                    for stage in [s for s in todo if set(s.after) <= finished]:
-                        if len(running) >= jobs or failed:
-                            break
-                        todo.remove(stage)
-                        prefix = f"[{number[stage.name]}/{len(stages)}] {stage.name}"
-                        if not stage.always and _done(plan, stage):
-                            echo(f"{prefix}: done earlier, skipped")
-                            finished.add(stage.name)
-                            skipped = True
-                            continue
-                        echo(f"{prefix}: {shlex.join(command(plan, stage))}")
-                        running[stage.name] = _start(plan, stage, jobs)
+                # Start stages in plan order: the first ready one each time, so that a stage skipped as
+                # done lets the stages after it go before later independent ones.
+                while len(running) < jobs and not failed:
+                    stage = next((s for s in todo if set(s.after) <= finished), None)
+                    if stage is None:
+                        break
+                    todo.remove(stage)
+                    prefix = f"[{number[stage.name]}/{len(stages)}] {stage.name}"
+                    if not stage.always and _done(plan, stage):
+                        echo(f"{prefix}: done earlier, skipped")
+                        finished.add(stage.name)
+                        continue
+                    echo(f"{prefix}: {shlex.join(command(plan, stage))}")
+                    running[stage.name] = _start(plan, stage, jobs)
                 if not running:
                     if todo and not failed:  # cannot happen for a validated plan: stages read earlier ones
                         raise UserError(f"stages {[s.name for s in todo]} wait for stages that never run")

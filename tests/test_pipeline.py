@@ -183,6 +183,26 @@ stages:
     assert capsys.readouterr().out.count("done earlier, skipped") == 3
 
 
+def test_stages_start_in_plan_order_after_a_stage_skipped_as_done(tmp_path, monkeypatch, capsys):
+    """A rerun goes on where it stopped: the stage after a finished one goes before later independent ones."""
+    import pipeline.runner as runner
+
+    recipe = _recipe(tmp_path, f"""kind: stages
+output_dir: {tmp_path}/run
+stages:
+  - {{name: teacher, run: finetune, config: {{model: minilm-l6, task: rte}}}}
+  - {{name: student, run: task, config: {{task: rte, teacher: "@teacher", student: mini}}}}
+  - {{name: other, run: finetune, config: {{model: minilm-l6, task: wnli}}}}
+""")
+    started = []
+    monkeypatch.setattr(runner, "_done", lambda plan, stage: stage.name == "teacher")
+    monkeypatch.setattr(runner, "_start", lambda plan, stage, jobs: started.append(stage.name) or stage.name)
+    monkeypatch.setattr(runner, "_wait", lambda running, plan, echo: (running.popitem()[0], 0))
+    monkeypatch.setattr(runner, "_write_timings", lambda plan: None)
+    run_plan(load_plan(recipe), jobs=1)
+    assert started == ["student", "other"]
+
+
 def _tiny_recipe(tmp_path: Path, teacher: Path, data_dir: Path) -> Path:
     fast = "{max_steps: 2, batch_size: 4, max_seq_length: 16, eval_limit: 8}"
     return _recipe(tmp_path, f"""# A tiny pipeline for tests: every stage, INT8 included.
