@@ -25,8 +25,8 @@ _TRAINING_FLAGS = {"max_steps": "train.max_steps", "seed": "train.seed", "device
 _FLAGS = {
     "finetune": {"task": "task", "model": "model", "tokenizer": "tokenizer", "data_dir": "data_dir",
                  "output_dir": "output_dir", **_TRAINING_FLAGS},
-    "general": {"teacher": "teacher", "student": "student", "corpus": "corpus", "output_dir": "output_dir",
-                **_TRAINING_FLAGS},
+    "general": {"teacher": "teacher", "student": "student", "corpus": "corpus", "segments": "segments",
+                "output_dir": "output_dir", **_TRAINING_FLAGS},
     "task": {"task": "task", "teacher": "teacher", "student": "student", "augmented": "augmented",
              "unlabeled": "unlabeled",
              "data_dir": "data_dir", "output_dir": "output_dir", **_TRAINING_FLAGS},
@@ -42,6 +42,7 @@ _HELP = {
     "student": "preset (tiny, mini, small, medium, tinybert4, tinybert6) or a student folder",
     "corpus": "text file, folder of text files, JSONL (a `text` field; see corpus_text_field), or "
               "hub:<dataset>[:<config>]",
+    "segments": "pair (default: [CLS] A [SEP] B [SEP] as in BERT's pre-training) or single (one segment)",
     "augmented": "a `distill augment` output folder to train on instead of the train split",
     "unlabeled": "in-domain text without labels (one example per line, a pair's texts tab-separated; or "
                  "JSONL): the teacher labels it for the student",

@@ -14,6 +14,7 @@ INTERMEDIATE_LOSSES = ("embedding", "hidden", "attention")
 PREDICTION_LOSSES = ("logits", "labels")
 LOSS_NAMES = INTERMEDIATE_LOSSES + PREDICTION_LOSSES
 AttentionMode = Literal["auto", "per_head", "head_mean"]
+Segments = Literal["pair", "single"]  # general distillation: BERT-style segment pairs, or one segment
 # BERT-family models have at most 512 positions; a longer limit is a typo, and a huge one would
 # allocate huge batches before any model could refuse them.
 MAX_SEQ_LENGTH = 512
@@ -133,6 +134,9 @@ class GeneralConfig:
     # packed sequences, the teacher runs once over them, and every later pass (and every other run
     # on the same corpus and teacher) reads its outputs from disk. For corpora that fit on disk.
     teacher_cache: str | None = None
+    # pair: [CLS] A [SEP] B [SEP] with B of token type 1, half the time unrelated text (as BERT's and
+    # TinyBERT's pre-training data); single: one segment per sequence.
+    segments: Segments = "pair"
     train: TrainSettings = TrainSettings()
 
     def __post_init__(self):

@@ -7,12 +7,16 @@ Under ``torchrun`` each process takes its own slice of every global batch.
 
 from __future__ import annotations
 
+import collections
+import itertools
 import math
+import typing
 from typing import Iterator
 
 import numpy as np
 import torch
 
+from distill.config import Segments
 from distill.corpus import corpus_files, iter_documents
 from eval.batching import Encoded, pad
 from eval.errors import UserError
@@ -56,60 +60,93 @@ class GlueBatches:
             yield batch
 
 
+Sequence = tuple[list[int], list[int]]  # input ids and token type ids of one packed sequence
+
+SEGMENTS = typing.get_args(Segments)
+# A random second segment is drawn from the last OTHER_TEXT_POOL pieces, never from the
+# OTHER_TEXT_SKIP just before A (most likely the same document).
+OTHER_TEXT_POOL, OTHER_TEXT_SKIP = 512, 8
+
+
 class CorpusBatches:
     """Unlabeled text, tokenized on the fly and packed into full ``max_seq_length`` sequences.
 
     Documents are read lazily (a file, a folder of files, or ``hub:<dataset>[:<config>]``
-    streamed), joined with ``[SEP]``, cut into ``[CLS] ... [SEP]`` pieces and shuffled through a
-    small seeded buffer. The stream restarts when the corpus ends, so a run lasts ``max_steps``.
-    Memory use is one buffer of sequences, whatever the corpus size.
+    streamed), joined with ``[SEP]``, cut into pieces of ``max_seq_length`` tokens and shuffled
+    through a small seeded buffer. The stream restarts when the corpus ends, so a run lasts
+    ``max_steps``. Memory use is one buffer of sequences, whatever the corpus size.
+
+    ``segments="pair"`` (the default) cuts each piece as BERT's pre-training data is cut, and as
+    TinyBERT's general distillation reads it: ``[CLS] A [SEP] B [SEP]`` with token type 1 on B,
+    A's length drawn between a quarter and three quarters of the piece, and B half the time the
+    text that follows A, half the time text from elsewhere in the corpus. The student so meets
+    the second segment, and unrelated sentence pairs, before a pair task. ``"single"`` packs one
+    segment per sequence, ``[CLS] ... [SEP]``.
     """
 
     batches_per_epoch = None  # a stream: the loop counts steps, not epochs
 
     def __init__(self, source: str, tokenizer, max_seq_length: int, batch_size: int, seed: int,
-                 rank: int = 0, world_size: int = 1, shuffle_buffer: int = 2048, text_field: str | None = None):
+                 rank: int = 0, world_size: int = 1, shuffle_buffer: int = 2048, text_field: str | None = None,
+                 segments: Segments = "pair"):
+        if segments not in SEGMENTS:
+            raise UserError(f"unknown segments {segments!r}; choose from {', '.join(SEGMENTS)}")
+        if segments == "pair" and max_seq_length < 8:
+            raise UserError(f"max_seq_length {max_seq_length} is too short for segment pairs; use at least 8 "
+                            f"or segments: single")
         self.source, self.tokenizer = source, tokenizer
         self.max_seq_length, self.batch_size, self.seed = max_seq_length, batch_size, seed
         self.rank, self.world_size, self.shuffle_buffer = rank, world_size, shuffle_buffer
         self.text_field = text_field  # JSONL records / Hub rows: the field holding the text
+        self.segments = segments
         self.files = corpus_files(source)
 
     def iterate(self, epoch: int = 0, skip: int = 0) -> Iterator[Batch]:
-        batch: list[list[int]] = []
+        batch: list[Sequence] = []
         position = 0
-        for sequence_number, ids in enumerate(self._shuffled(self._sequences())):
+        for sequence_number, sequence in enumerate(self._shuffled(self._sequences())):
             if sequence_number % self.world_size != self.rank:
                 continue
-            batch.append(ids)
+            batch.append(sequence)
             if len(batch) == self.batch_size:
                 if position >= skip:
                     yield self._collate(batch)
                 position += 1
                 batch = []
 
-    def _sequences(self) -> Iterator[list[int]]:
-        """Packed sequences, pass after pass over the corpus."""
-        while True:
+    def _sequences(self) -> Iterator[Sequence]:
+        """Packed sequences, pass after pass over the corpus (each pass cut at other places)."""
+        for number in itertools.count():
             produced = False
-            for ids in self.one_pass():
+            for sequence in self.one_pass(number):
                 produced = True
-                yield ids
+                yield sequence
             if not produced:
                 raise UserError(f"corpus {self.source} holds less than one {self.max_seq_length}-token sequence "
                                 f"of text; point --corpus at real text")
 
-    def one_pass(self) -> Iterator[list[int]]:
-        """The corpus once, as ``[CLS] ... [SEP]`` sequences of exactly ``max_seq_length`` tokens."""
-        body = self.max_seq_length - 2
+    def one_pass(self, number: int = 0) -> Iterator[Sequence]:
+        """The corpus once, as sequences of exactly ``max_seq_length`` tokens (pass ``number`` seeds the cuts)."""
         cls, sep = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
+        pair = self.segments == "pair"
+        body = self.max_seq_length - (3 if pair else 2)
+        rng = np.random.default_rng([self.seed, number])
         buffer: list[int] = []
+        earlier: collections.deque[list[int]] = collections.deque(maxlen=OTHER_TEXT_POOL)
         for ids in self._documents_tokenized():
             buffer.extend(ids)
             buffer.append(sep)
             while len(buffer) >= body:
-                yield [cls, *buffer[:body], sep]
-                buffer = buffer[body:]
+                piece, buffer = buffer[:body], buffer[body:]
+                if not pair:
+                    yield [cls, *piece, sep], [0] * self.max_seq_length
+                    continue
+                cut = int(rng.integers(body // 4, body - body // 4 + 1))
+                second = piece[cut:]
+                if len(earlier) > OTHER_TEXT_SKIP and rng.random() < 0.5:  # B from a piece further back
+                    second = earlier[int(rng.integers(len(earlier) - OTHER_TEXT_SKIP))][:body - cut]
+                earlier.append(piece)
+                yield [cls, *piece[:cut], sep, *second, sep], [0] * (cut + 2) + [1] * (body - cut + 1)
 
     def materialize(self, limit: int) -> Encoded:
         """The whole corpus as packed sequences in memory (one pass), for a finite corpus.
@@ -118,8 +155,8 @@ class CorpusBatches:
             UserError: the corpus is empty or holds more than ``limit`` sequences.
         """
         sequences = []
-        for ids in self.one_pass():
-            sequences.append(ids)
+        for sequence in self.one_pass():
+            sequences.append(sequence)
             if len(sequences) > limit:
                 raise UserError(f"corpus {self.source} holds more than {limit:,} sequences of "
                                 f"{self.max_seq_length} tokens, too many to store the teacher's outputs; "
@@ -127,7 +164,7 @@ class CorpusBatches:
         if not sequences:
             raise UserError(f"corpus {self.source} holds less than one {self.max_seq_length}-token sequence "
                             f"of text; point --corpus at real text")
-        return Encoded(sequences, [[0] * len(ids) for ids in sequences], self.tokenizer.pad_token_id or 0)
+        return Encoded([ids for ids, _ in sequences], [types for _, types in sequences], self.tokenizer.pad_token_id or 0)
 
     def _documents_tokenized(self) -> Iterator[list[int]]:
         chunk: list[str] = []
@@ -142,18 +179,18 @@ class CorpusBatches:
     def _documents(self) -> Iterator[str]:
         yield from iter_documents(self.source, self.text_field)
 
-    def _shuffled(self, sequences: Iterator[list[int]]) -> Iterator[list[int]]:
+    def _shuffled(self, sequences: Iterator[Sequence]) -> Iterator[Sequence]:
         rng = np.random.default_rng(self.seed)
-        buffer: list[list[int]] = []
-        for ids in sequences:
-            buffer.append(ids)
+        buffer: list[Sequence] = []
+        for sequence in sequences:
+            buffer.append(sequence)
             if len(buffer) >= self.shuffle_buffer:
                 index = int(rng.integers(len(buffer)))
                 buffer[index], buffer[-1] = buffer[-1], buffer[index]
                 yield buffer.pop()
 
     @staticmethod
-    def _collate(sequences: list[list[int]]) -> Batch:
-        input_ids = torch.tensor(sequences, dtype=torch.long)
+    def _collate(sequences: list[Sequence]) -> Batch:
+        input_ids = torch.tensor([ids for ids, _ in sequences], dtype=torch.long)
         return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids),
-                "token_type_ids": torch.zeros_like(input_ids)}
+                "token_type_ids": torch.tensor([types for _, types in sequences], dtype=torch.long)}

@@ -39,7 +39,8 @@ def general_distill(cfg: GeneralConfig) -> Path:
         student = BertModel(spec.bert_config(teacher.config), add_pooling_layer=False)
         loss = build_distill_loss(cfg.losses, cfg.layer_map, cfg.attention_mode, teacher, student)
         corpus = CorpusBatches(cfg.corpus, tokenizer, cfg.train.max_seq_length, cfg.train.batch_size,
-                               cfg.train.seed, run.dist.rank, run.dist.world_size, text_field=cfg.corpus_text_field)
+                               cfg.train.seed, run.dist.rank, run.dist.world_size, text_field=cfg.corpus_text_field,
+                               segments=cfg.segments)
         epochs, record = None, {}
         if cfg.teacher_cache:  # finite corpus: packed once, teacher outputs read from disk on every pass
             encoded = corpus.materialize(MAX_CACHED_SEQUENCES)

@@ -45,3 +45,45 @@ def test_corpus_packing(tokenizer, corpus):
     again = [b["input_ids"] for _, b in zip(range(3), stream.iterate())]
     skipped = next(stream.iterate(skip=2))["input_ids"]
     assert torch.equal(again[2], skipped)
+
+
+def _stream_tokens(stream: CorpusBatches) -> list[int]:
+    """The corpus as one token stream, documents joined by [SEP] (what the pieces are cut from)."""
+    tokens = []
+    for ids in stream._documents_tokenized():
+        tokens += [*ids, stream.tokenizer.sep_token_id]
+    return tokens
+
+
+def _contains(tokens: list[int], part: list[int]) -> bool:
+    return any(tokens[i:i + len(part)] == part for i in range(len(tokens) - len(part) + 1))
+
+
+def test_corpus_pairs_are_bert_segments_b_half_the_time_from_elsewhere(tokenizer, corpus):
+    length = 24
+    stream = CorpusBatches(str(corpus), tokenizer, max_seq_length=length, batch_size=2, seed=0)
+    encoded = stream.materialize(limit=10_000)
+    tokens, body = _stream_tokens(stream), length - 3
+    following = 0
+    for ids, types in zip(encoded.input_ids, encoded.token_type_ids):
+        cut = types.index(1) - 2  # [CLS] A [SEP] | B [SEP]
+        assert len(ids) == len(types) == length and types == [0] * (cut + 2) + [1] * (body - cut + 1)
+        assert body // 4 <= cut <= body - body // 4
+        assert ids[0] == tokenizer.cls_token_id and ids[cut + 1] == ids[-1] == tokenizer.sep_token_id
+        first, second = ids[1:cut + 1], ids[cut + 2:-1]
+        assert _contains(tokens, first) and _contains(tokens, second)
+        following += _contains(tokens, first + second)
+    assert 0.3 < following / len(encoded) < 0.75  # B follows A about half the time (a few random Bs do too)
+    assert encoded.input_ids == stream.materialize(limit=10_000).input_ids  # the same cuts every time
+    assert [s for _, s in zip(range(20), stream.one_pass(1))] != [s for _, s in zip(range(20), stream.one_pass(0))]
+    batch = next(stream.iterate())
+    assert batch["token_type_ids"].shape == (2, length) and bool(batch["token_type_ids"].any())
+
+
+def test_corpus_single_segments_pack_the_stream_without_type_ids(tokenizer, corpus):
+    stream = CorpusBatches(str(corpus), tokenizer, max_seq_length=16, batch_size=2, seed=0, segments="single")
+    encoded = stream.materialize(limit=10_000)
+    tokens = _stream_tokens(stream)
+    assert [token for ids in encoded.input_ids for token in ids[1:-1]] == tokens[:14 * len(encoded)]
+    assert not any(any(types) for types in encoded.token_type_ids)
+    assert not next(stream.iterate())["token_type_ids"].any()
