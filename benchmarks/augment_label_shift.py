@@ -17,7 +17,6 @@ Writes ``benchmarks/results/augment_label_shift_<task>.json``.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -46,8 +45,7 @@ def positive_rates(task, predictor, tokenizer, data, seq: int) -> dict[str, floa
 
 def sample(data, rows: list[int], size: int):
     """A seeded random subset of ``rows`` of ``data``."""
-    chosen = sorted(np.random.default_rng(0).choice(rows, min(size, len(rows)), replace=False).tolist())
-    return dataclasses.replace(data, texts=[data.texts[i] for i in chosen], labels=[data.labels[i] for i in chosen])
+    return data.subset(sorted(np.random.default_rng(0).choice(rows, min(size, len(rows)), replace=False).tolist()))
 
 
 def main(argv=None) -> int:

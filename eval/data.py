@@ -13,6 +13,7 @@ import csv
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 from eval.errors import UserError, first_line
 from eval.labels import Label, LabelScheme, read_labels, read_texts
@@ -48,9 +49,14 @@ class GlueData:
 
     def select(self, count: int) -> "GlueData":
         """The first ``count`` examples (for calibration sets and smoke runs)."""
-        return GlueData(self.task, self.split, self.texts[:count],
-                        None if self.labels is None else self.labels[:count],
-                        self.indices[:count], self.source)
+        return self.subset(range(min(count, len(self))))
+
+    def subset(self, rows: Iterable[int]) -> "GlueData":
+        """The examples at positions ``rows``, in that order (a sample of a split)."""
+        rows = list(rows)
+        return GlueData(self.task, self.split, [self.texts[r] for r in rows],
+                        None if self.labels is None else [self.labels[r] for r in rows],
+                        [self.indices[r] for r in rows], self.source)
 
 
 def load_split(task: Task, split: str, data_dir: str | Path | None = None) -> GlueData:
