@@ -137,6 +137,9 @@ class GeneralConfig:
     # pair: [CLS] A [SEP] B [SEP] with B of token type 1, half the time unrelated text (as BERT's and
     # TinyBERT's pre-training data); single: one segment per sequence.
     segments: Segments = "pair"
+    # random, or teacher_embeddings: the student's embedding tables start as the teacher's, projected
+    # onto their top principal directions (distill/student_init.py)
+    student_init: Literal["random", "teacher_embeddings"] = "random"
     train: TrainSettings = TrainSettings()
 
     def __post_init__(self):

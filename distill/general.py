@@ -12,6 +12,7 @@ from distill.data import CorpusBatches, GlueBatches
 from distill.loop import seed_everything, train
 from distill.objectives import DistillObjective, build_distill_loss, distill_step
 from distill.run_folder import RunFolder
+from distill.student_init import embeddings_from_teacher
 from distill.students import get_student
 from distill.teacher_outputs import LiveTeacher, teacher_source
 from distill.teachers import card_name, load_model, load_tokenizer
@@ -37,6 +38,8 @@ def general_distill(cfg: GeneralConfig) -> Path:
         from transformers import BertModel
 
         student = BertModel(spec.bert_config(teacher.config), add_pooling_layer=False)
+        if cfg.student_init == "teacher_embeddings":
+            embeddings_from_teacher(student, teacher)
         loss = build_distill_loss(cfg.losses, cfg.layer_map, cfg.attention_mode, teacher, student)
         corpus = CorpusBatches(cfg.corpus, tokenizer, cfg.train.max_seq_length, cfg.train.batch_size,
                                cfg.train.seed, run.dist.rank, run.dist.world_size, text_field=cfg.corpus_text_field,

@@ -131,6 +131,23 @@ def test_task_distillation_learns_from_unlabeled_text_too(tmp_path, tiny_teacher
     assert "unlabeled in-domain text" in (out / "README.md").read_text()
 
 
+def test_general_distillation_starts_from_the_teachers_embeddings_when_asked(tmp_path, tiny_mlm, corpus):
+    from transformers import AutoModel, BertModel
+
+    from distill.student_init import embeddings_from_teacher
+
+    out = tmp_path / "general"
+    student = "{layers: 1, hidden: 16, heads: 2, intermediate: 32}"
+    assert cli.main(["general", "--teacher", str(tiny_mlm), "--corpus", str(corpus), "--output-dir", str(out),
+                     "--max-steps", "1", "--set", f"student={student}", "--set", "student_init=teacher_embeddings",
+                     "--set", "train.lr=1e-12", *FAST]) == 0  # the saved student: its first weights
+    saved = AutoModel.from_pretrained(out)
+    expected = BertModel(saved.config, add_pooling_layer=False)
+    embeddings_from_teacher(expected, AutoModel.from_pretrained(tiny_mlm))
+    assert torch.allclose(saved.embeddings.word_embeddings.weight, expected.embeddings.word_embeddings.weight,
+                          atol=1e-6)
+
+
 def test_general_distillation_reads_a_jsonl_corpus_field(tmp_path, tiny_mlm):
     from tests.conftest import WORDS
 

@@ -37,3 +37,52 @@ def test_custom_and_bad_students():
         StudentSpec(2, 130, 4, 512)
     with pytest.raises(UserError, match="missing"):
         get_student({"layers": 3})
+
+
+def _low_rank_teacher(rank: int, width: int = 32):
+    """A tiny teacher whose embedding tables lie in a ``rank``-dimensional subspace."""
+    import torch
+    from transformers import BertModel
+
+    from tests.conftest import tiny_bert_config
+
+    teacher = BertModel(tiny_bert_config(hidden=width), add_pooling_layer=False)
+    generator = torch.Generator().manual_seed(0)
+    directions = torch.randn(rank, width, generator=generator)
+    with torch.no_grad():
+        for name in ("word_embeddings", "position_embeddings", "token_type_embeddings"):
+            table = getattr(teacher.embeddings, name).weight
+            table.copy_(torch.randn(table.shape[0], rank, generator=generator) @ directions)
+    return teacher
+
+
+def test_teacher_embeddings_keep_the_geometry_of_the_teachers_words():
+    """Projected onto the teacher's principal directions, dot products between words are kept."""
+    import torch
+    from transformers import BertModel
+
+    from distill.student_init import embeddings_from_teacher
+    from distill.students import StudentSpec
+
+    teacher = _low_rank_teacher(rank=8)
+    student = BertModel(StudentSpec(1, 8, 2, 16).bert_config(teacher.config), add_pooling_layer=False)
+    before = student.embeddings.word_embeddings.weight.clone()
+    embeddings_from_teacher(student, teacher)
+    for name in ("word_embeddings", "position_embeddings", "token_type_embeddings"):
+        s, t = getattr(student.embeddings, name).weight, getattr(teacher.embeddings, name).weight
+        assert torch.allclose(s @ s.T, t @ t.T, atol=1e-3), name
+    assert not torch.allclose(before, student.embeddings.word_embeddings.weight)
+
+
+def test_teacher_embeddings_refuse_a_student_wider_than_its_teacher():
+    import pytest
+    from transformers import BertModel
+
+    from distill.student_init import embeddings_from_teacher
+    from distill.students import StudentSpec
+    from eval.errors import UserError
+
+    teacher = _low_rank_teacher(rank=4, width=16)
+    student = BertModel(StudentSpec(1, 32, 2, 16).bert_config(teacher.config), add_pooling_layer=False)
+    with pytest.raises(UserError, match="at most as wide as its teacher"):
+        embeddings_from_teacher(student, teacher)
