@@ -166,17 +166,22 @@ def test_a_second_run_on_the_same_folder_is_refused(tmp_path):
             run_plan(load_plan(recipe))
 
 
-def test_a_rerun_of_a_finished_chain_skips_every_stage(tmp_path, monkeypatch, capsys):
-    """Stages skipped as done make the next ones ready, however long the chain."""
-    import pipeline.runner as runner
-
-    recipe = _recipe(tmp_path, f"""kind: stages
+def _chain(tmp_path: Path, third: str) -> Path:
+    """Stages teacher -> student, then ``third``."""
+    return _recipe(tmp_path, f"""kind: stages
 output_dir: {tmp_path}/run
 stages:
   - {{name: teacher, run: finetune, config: {{model: minilm-l6, task: rte}}}}
   - {{name: student, run: task, config: {{task: rte, teacher: "@teacher", student: mini}}}}
-  - {{name: quantized, run: int8, config: {{model: "@student", calib: rte}}}}
+  - {third}
 """)
+
+
+def test_a_rerun_of_a_finished_chain_skips_every_stage(tmp_path, monkeypatch, capsys):
+    """Stages skipped as done make the next ones ready, however long the chain."""
+    import pipeline.runner as runner
+
+    recipe = _chain(tmp_path, '{name: quantized, run: int8, config: {model: "@student", calib: rte}}')
     monkeypatch.setattr(runner, "_done", lambda plan, stage: True)
     monkeypatch.setattr(runner, "_start", lambda *args: pytest.fail("a finished stage was started again"))
     run_plan(load_plan(recipe), jobs=1)
@@ -187,13 +192,7 @@ def test_stages_start_in_plan_order_after_a_stage_skipped_as_done(tmp_path, monk
     """A rerun goes on where it stopped: the stage after a finished one goes before later independent ones."""
     import pipeline.runner as runner
 
-    recipe = _recipe(tmp_path, f"""kind: stages
-output_dir: {tmp_path}/run
-stages:
-  - {{name: teacher, run: finetune, config: {{model: minilm-l6, task: rte}}}}
-  - {{name: student, run: task, config: {{task: rte, teacher: "@teacher", student: mini}}}}
-  - {{name: other, run: finetune, config: {{model: minilm-l6, task: wnli}}}}
-""")
+    recipe = _chain(tmp_path, "{name: other, run: finetune, config: {model: minilm-l6, task: wnli}}")
     started = []
     monkeypatch.setattr(runner, "_done", lambda plan, stage: stage.name == "teacher")
     monkeypatch.setattr(runner, "_start", lambda plan, stage, jobs: started.append(stage.name) or stage.name)
