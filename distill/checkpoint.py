@@ -119,8 +119,6 @@ def _saved_config(path: Path, cls: type) -> dict | None:
         return None
     if not dataclasses.is_dataclass(cls):
         return _comparable(saved)
-    # A field added since keeps its default, unless the class says what runs before it did instead.
-    saved = {**getattr(cls, "LEGACY_DEFAULTS", {}), **saved}
     try:
         return _comparable(from_dict(cls, _comparable(saved)))
     except UserError:  # a field that no longer exists, or a value that is no longer valid

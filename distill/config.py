@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any, ClassVar, Literal, Mapping
+from typing import Any, Literal, Mapping
 
 from eval.config import load_config
 from eval.harness import DEVICE
@@ -142,8 +141,6 @@ class GeneralConfig:
     # onto their top principal directions (distill/student_init.py)
     student_init: Literal["random", "teacher_embeddings"] = "random"
     train: TrainSettings = TrainSettings()
-    # What a run folder saved before a field existed had done: one segment per sequence.
-    LEGACY_DEFAULTS: ClassVar[Mapping[str, Any]] = MappingProxyType({"segments": "single"})
 
     def __post_init__(self):
         bad = sorted(set(self.losses) - set(INTERMEDIATE_LOSSES))

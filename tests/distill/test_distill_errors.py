@@ -124,25 +124,3 @@ def test_unlabeled_text_must_fit_the_task(capsys, tmp_path, tiny_teacher, glue_t
                                  "--unlabeled", str(pairs), "--data-dir", str(glue_tsv), "--output-dir", str(out),
                                  "--set", "phases=[{name: p, losses: {labels: 1}}]", *FAST], capsys,
                       "'labels' loss", nothing_written=out)
-
-
-def test_a_general_run_saved_before_segments_existed_resumes_only_as_single_segments(tmp_path):
-    """Older general runs packed one segment per sequence: their folders resume as that, not as pairs."""
-    import yaml
-
-    from distill.checkpoint import RUN_CONFIG, prepare_output_dir
-    from distill.config import GeneralConfig, TrainSettings
-    from eval.config import to_dict
-    from eval.errors import UserError
-
-    out = tmp_path / "general"
-    base = dict(teacher="t", student="tiny", corpus="c.txt", output_dir=str(out), train=TrainSettings(max_steps=5))
-    old = {k: v for k, v in to_dict(GeneralConfig(**base, segments="single")).items()
-           if k not in ("segments", "student_init")}  # as an older toolkit wrote it
-    out.mkdir()
-    (out / RUN_CONFIG).write_text(yaml.safe_dump(old))
-    (out / "checkpoints").mkdir()
-    (out / "checkpoints" / "weights").write_bytes(b"work")
-    assert prepare_output_dir(out, GeneralConfig(**base, segments="single")) is True
-    with pytest.raises(UserError, match="holds a different run.*segments"):
-        prepare_output_dir(out, GeneralConfig(**base))
