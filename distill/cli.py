@@ -42,7 +42,8 @@ _HELP = {
     "student": "preset (tiny, mini, small, medium, tinybert4, tinybert6) or a student folder",
     "corpus": "text file, folder of text files, JSONL (a `text` field; see corpus_text_field), or "
               "hub:<dataset>[:<config>]",
-    "segments": "pair (default: [CLS] A [SEP] B [SEP] as in BERT's pre-training) or single (one segment)",
+    "segments": "single (default: one segment per sequence) or pair ([CLS] A [SEP] B [SEP], B half the time "
+                "unrelated text, as in BERT's pre-training)",
     "augmented": "a `distill augment` output folder to train on instead of the train split",
     "unlabeled": "in-domain text without labels (one example per line, a pair's texts tab-separated; or "
                  "JSONL): the teacher labels it for the student",

@@ -14,7 +14,7 @@ INTERMEDIATE_LOSSES = ("embedding", "hidden", "attention")
 PREDICTION_LOSSES = ("logits", "labels")
 LOSS_NAMES = INTERMEDIATE_LOSSES + PREDICTION_LOSSES
 AttentionMode = Literal["auto", "per_head", "head_mean"]
-Segments = Literal["pair", "single"]  # general distillation: BERT-style segment pairs, or one segment
+Segments = Literal["single", "pair"]  # general distillation: one segment per sequence, or BERT-style pairs
 # BERT-family models have at most 512 positions; a longer limit is a typo, and a huge one would
 # allocate huge batches before any model could refuse them.
 MAX_SEQ_LENGTH = 512
@@ -134,9 +134,9 @@ class GeneralConfig:
     # packed sequences, the teacher runs once over them, and every later pass (and every other run
     # on the same corpus and teacher) reads its outputs from disk. For corpora that fit on disk.
     teacher_cache: str | None = None
-    # pair: [CLS] A [SEP] B [SEP] with B of token type 1, half the time unrelated text (as BERT's and
-    # TinyBERT's pre-training data); single: one segment per sequence.
-    segments: Segments = "pair"
+    # single: one segment per sequence; pair: [CLS] A [SEP] B [SEP] with B of token type 1, half the
+    # time unrelated text, as BERT's and TinyBERT's pre-training data
+    segments: Segments = "single"
     # random, or teacher_embeddings: the student's embedding tables start as the teacher's, projected
     # onto their top principal directions (distill/student_init.py)
     student_init: Literal["random", "teacher_embeddings"] = "random"

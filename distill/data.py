@@ -76,19 +76,19 @@ class CorpusBatches:
     through a small seeded buffer. The stream restarts when the corpus ends, so a run lasts
     ``max_steps``. Memory use is one buffer of sequences, whatever the corpus size.
 
-    ``segments="pair"`` (the default) cuts each piece as BERT's pre-training data is cut, and as
-    TinyBERT's general distillation reads it: ``[CLS] A [SEP] B [SEP]`` with token type 1 on B,
-    A's length drawn between a quarter and three quarters of the piece, and B half the time the
-    text that follows A, half the time text from elsewhere in the corpus. The student so meets
-    the second segment, and unrelated sentence pairs, before a pair task. ``"single"`` packs one
-    segment per sequence, ``[CLS] ... [SEP]``.
+    ``segments="single"`` (the default) packs one segment per sequence, ``[CLS] ... [SEP]``.
+    ``"pair"`` cuts each piece as BERT's pre-training data is cut, and as TinyBERT's general
+    distillation reads it: ``[CLS] A [SEP] B [SEP]`` with token type 1 on B, A's length drawn
+    between a quarter and three quarters of the piece, and B half the time the text that follows
+    A, half the time text from elsewhere in the corpus, so the student meets the second segment,
+    and unrelated sentence pairs, before a pair task.
     """
 
     batches_per_epoch = None  # a stream: the loop counts steps, not epochs
 
     def __init__(self, source: str, tokenizer, max_seq_length: int, batch_size: int, seed: int,
                  rank: int = 0, world_size: int = 1, shuffle_buffer: int = 2048, text_field: str | None = None,
-                 segments: Segments = "pair"):
+                 segments: Segments = "single"):
         if segments not in SEGMENTS:
             raise UserError(f"unknown segments {segments!r}; choose from {', '.join(SEGMENTS)}")
         if segments == "pair" and max_seq_length < 8:

@@ -61,7 +61,7 @@ def _contains(tokens: list[int], part: list[int]) -> bool:
 
 def test_corpus_pairs_are_bert_segments_b_half_the_time_from_elsewhere(tokenizer, corpus):
     length = 24
-    stream = CorpusBatches(str(corpus), tokenizer, max_seq_length=length, batch_size=2, seed=0)
+    stream = CorpusBatches(str(corpus), tokenizer, max_seq_length=length, batch_size=2, seed=0, segments="pair")
     encoded = stream.materialize(limit=10_000)
     tokens, body = _stream_tokens(stream), length - 3
     following = 0
@@ -81,7 +81,7 @@ def test_corpus_pairs_are_bert_segments_b_half_the_time_from_elsewhere(tokenizer
 
 
 def test_corpus_single_segments_pack_the_stream_without_type_ids(tokenizer, corpus):
-    stream = CorpusBatches(str(corpus), tokenizer, max_seq_length=16, batch_size=2, seed=0, segments="single")
+    stream = CorpusBatches(str(corpus), tokenizer, max_seq_length=16, batch_size=2, seed=0)  # the default
     encoded = stream.materialize(limit=10_000)
     tokens = _stream_tokens(stream)
     assert [token for ids in encoded.input_ids for token in ids[1:-1]] == tokens[:14 * len(encoded)]
