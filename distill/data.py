@@ -10,7 +10,6 @@ from __future__ import annotations
 import collections
 import itertools
 import math
-import typing
 from typing import Iterator
 
 import numpy as np
@@ -62,7 +61,6 @@ class GlueBatches:
 
 Sequence = tuple[list[int], list[int]]  # input ids and token type ids of one packed sequence
 
-SEGMENTS = typing.get_args(Segments)
 # A random second segment is drawn from the last OTHER_TEXT_POOL pieces, never from the
 # OTHER_TEXT_SKIP just before A (most likely the same document).
 OTHER_TEXT_POOL, OTHER_TEXT_SKIP = 512, 8
@@ -89,11 +87,6 @@ class CorpusBatches:
     def __init__(self, source: str, tokenizer, max_seq_length: int, batch_size: int, seed: int,
                  rank: int = 0, world_size: int = 1, shuffle_buffer: int = 2048, text_field: str | None = None,
                  segments: Segments = "single"):
-        if segments not in SEGMENTS:
-            raise UserError(f"unknown segments {segments!r}; choose from {', '.join(SEGMENTS)}")
-        if segments == "pair" and max_seq_length < 8:
-            raise UserError(f"max_seq_length {max_seq_length} is too short for segment pairs; use at least 8 "
-                            f"or segments: single")
         self.source, self.tokenizer = source, tokenizer
         self.max_seq_length, self.batch_size, self.seed = max_seq_length, batch_size, seed
         self.rank, self.world_size, self.shuffle_buffer = rank, world_size, shuffle_buffer
