@@ -7,8 +7,11 @@ carried from one model to the next), and a stage that crashes cannot take the ot
 with it. What is lost is a few seconds of start-up per stage, small next to training.
 
 Resuming: a stage that exits 0 leaves a marker ``.stages/<name>.json`` holding its resolved
-config; a re-run skips stages whose marker matches and whose output exists, and re-runs the
-others, whose commands resume from their own last checkpoint. Markers and every file the stages
+config; a re-run skips stages whose marker matches (read as the stage's config class reads it, so a
+setting added to the toolkit since, at its default, changes nothing) and whose output exists, and
+re-runs the others, whose commands resume from their own last checkpoint. A stage's recorded time
+is the sum of all its attempts: one that fails or is stopped leaves its time in
+``.stages/<name>.attempts.json`` for the attempt that finishes it. Markers and every file the stages
 write are written atomically, so ``kill -9`` at any moment leaves either a finished stage or one
 that resumes. A lock stops two runs from sharing one output folder, and child processes die with
 the pipeline (Linux) instead of racing a re-run.
@@ -134,8 +137,8 @@ def run_plan(plan: Plan, only: Iterable[str] | None = None, jobs: int = 1, echo:
         except BaseException:
             for job in running.values():
                 job.process.send_signal(signal.SIGTERM)  # SIGINT is ignored by background jobs
-            for job in running.values():
-                job.process.wait()
+            while running:
+                _wait(running, plan, echo=lambda line: None)  # keeps the stopped stages' time
             raise
         if failed:
             where = ", ".join(f"{name!r} (exit {code})" for name, code in failed)
@@ -162,7 +165,7 @@ def _start(plan: Plan, stage: Stage, jobs: int) -> _Running:
 
 
 def _wait(running: dict[str, _Running], plan: Plan, echo) -> tuple[str, int]:
-    """Reap the next stage to finish; record its marker when it succeeded."""
+    """Reap the next stage to finish; record its marker when it succeeded, its time either way."""
     pids = {job.process.pid: name for name, job in running.items()}
     while True:
         pid, status, usage = os.wait4(-1, 0)
@@ -173,27 +176,52 @@ def _wait(running: dict[str, _Running], plan: Plan, echo) -> tuple[str, int]:
     if job.log:
         job.log.close()
     seconds = round(time.time() - job.started, 1)
+    spent = _add_attempt(plan, job.stage, seconds, usage.ru_utime + usage.ru_stime)
     if code == 0:
         write_json(_marker(plan, job.stage), {
             "stage": job.stage.name, "command": shlex.join(command(plan, job.stage)),
-            "config": to_dict(job.stage.config), "output": str(job.stage.output),
-            "seconds": seconds, "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1)})
+            "config": to_dict(job.stage.config), "output": str(job.stage.output), **spent})
+        _attempts(plan, job.stage).unlink(missing_ok=True)
     if len(running) or job.log:
         echo(f"{job.stage.name}: {'finished' if code == 0 else f'failed (exit {code})'} after {seconds:.0f} s")
     return job.stage.name, code
+
+
+def _add_attempt(plan: Plan, stage: Stage, seconds: float, cpu_seconds: float) -> dict:
+    """Add one attempt's time to the stage's unfinished attempts; returns the sum so far."""
+    path = _attempts(plan, stage)
+    try:
+        earlier = json.loads(path.read_text())
+        spent = {key: float(earlier[key]) for key in ("seconds", "cpu_seconds", "attempts")}
+    except (OSError, ValueError, KeyError, TypeError):
+        spent = {"seconds": 0.0, "cpu_seconds": 0.0, "attempts": 0}
+    spent = {"seconds": round(spent["seconds"] + seconds, 1), "cpu_seconds": round(spent["cpu_seconds"] + cpu_seconds, 1),
+             "attempts": int(spent["attempts"]) + 1}
+    write_json(path, spent)
+    return spent
 
 
 def _marker(plan: Plan, stage: Stage) -> Path:
     return plan.output_dir / MARKERS / f"{stage.name}.json"
 
 
+def _attempts(plan: Plan, stage: Stage) -> Path:
+    return plan.output_dir / MARKERS / f"{stage.name}.attempts.json"
+
+
 def _done(plan: Plan, stage: Stage) -> bool:
+    """Whether the stage finished with these settings; its marker's config is read as the stage's own
+    settings are, so fields added since it was written take their defaults."""
     try:
         marker = json.loads(_marker(plan, stage).read_text())
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        saved = KINDS[stage.kind].build(marker["config"], f"marker of stage {stage.name}")
+    except (OSError, ValueError, KeyError, TypeError, UserError):
         return False
-    return (isinstance(marker, dict) and marker.get("config") == json.loads(json.dumps(to_dict(stage.config)))
-            and stage.output.exists())
+    return _plain(saved) == _plain(stage.config) and stage.output.exists()
+
+
+def _plain(config) -> object:
+    return json.loads(json.dumps(to_dict(config)))
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child

@@ -202,6 +202,58 @@ def test_stages_start_in_plan_order_after_a_stage_skipped_as_done(tmp_path, monk
     assert started == ["student", "other"]
 
 
+def test_a_marker_written_before_a_setting_existed_still_counts_as_done(tmp_path, monkeypatch):
+    """Upgrading the toolkit does not re-run finished stages: a setting added since, at its default, is
+    what the stage ran with; any other difference re-runs the stage."""
+    import pipeline.runner as runner
+
+    recipe = _finetune_stages(tmp_path, tmp_path, tmp_path, ["a"], max_steps=1)
+    plan = load_plan(recipe)
+    stage = plan.stage("a")
+    stage.output.mkdir(parents=True)
+    marker = tmp_path / "run" / ".stages" / "a.json"
+    marker.parent.mkdir(parents=True)
+    old = runner.to_dict(stage.config)
+    del old["train"]["shuffle"]  # as if written before `shuffle` existed (its default: true)
+    started = []
+    monkeypatch.setattr(runner, "_start", lambda plan, stage, jobs: started.append(stage.name) or stage.name)
+    monkeypatch.setattr(runner, "_wait", lambda running, plan, echo: (running.popitem()[0], 0))
+    monkeypatch.setattr(runner, "_write_timings", lambda plan: None)
+    for max_steps, runs in ((1, []), (2, ["a"])):
+        old["train"]["max_steps"] = max_steps
+        marker.write_text(json.dumps({"config": old}))
+        run_plan(plan)
+        assert started == runs
+
+
+def test_a_stage_time_adds_up_every_attempt(tmp_path, monkeypatch):
+    """A stage that failed (or was stopped) and then finished records the time of both attempts."""
+    import pipeline.runner as runner
+
+    plan = load_plan(_finetune_stages(tmp_path, tmp_path, tmp_path, ["a"], max_steps=1))
+    attempts = tmp_path / "run" / ".stages" / "a.attempts.json"
+    spin = "import sys, time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass\nsys.exit({})"
+
+    def start(exit_code):
+        return lambda plan, stage, jobs: runner._Running(
+            stage, subprocess.Popen([sys.executable, "-c", spin.format(exit_code)]), time.time(), None)
+
+    monkeypatch.setattr(runner, "_start", start(3))
+    with pytest.raises(UserError, match="'a' \\(exit 3\\) failed"):
+        run_plan(plan)
+    first = json.loads(attempts.read_text())
+    assert first["attempts"] == 1 and first["cpu_seconds"] >= 0.3 and first["seconds"] >= first["cpu_seconds"] - 0.1
+
+    plan.stage("a").output.mkdir(parents=True)
+    monkeypatch.setattr(runner, "_start", start(0))
+    run_plan(plan)
+    marker = json.loads((tmp_path / "run" / ".stages" / "a.json").read_text())
+    assert marker["attempts"] == 2 and marker["cpu_seconds"] >= first["cpu_seconds"] + 0.3
+    assert not attempts.exists()
+    timings = json.loads((tmp_path / "run" / "timings.json").read_text())
+    assert timings["stages"]["a"]["cpu_seconds"] == marker["cpu_seconds"]
+
+
 def _tiny_recipe(tmp_path: Path, teacher: Path, data_dir: Path) -> Path:
     fast = "{max_steps: 2, batch_size: 4, max_seq_length: 16, eval_limit: 8}"
     return _recipe(tmp_path, f"""# A tiny pipeline for tests: every stage, INT8 included.
@@ -289,3 +341,5 @@ def test_kill_stops_a_background_pipeline_and_its_stage_cleanly(tmp_path, tiny_c
     assert first.returncode == 130, err[-2000:]
     assert "interrupted; completed checkpoints are kept" in err and "Traceback" not in err
     assert not (tmp_path / "run" / ".stages" / "a.json").exists()
+    stopped = json.loads((tmp_path / "run" / ".stages" / "a.attempts.json").read_text())
+    assert stopped["attempts"] == 1 and stopped["seconds"] >= 3  # kept for the attempt that finishes it
