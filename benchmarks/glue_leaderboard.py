@@ -50,7 +50,8 @@ def timings(plan) -> dict[str, Any]:
         marker = plan.output_dir / MARKERS / f"{stage.name}.json"
         if marker.is_file():
             record = json.loads(marker.read_text())
-            stages[stage.name] = {"kind": stage.kind, "seconds": record["seconds"], "cpu_seconds": record["cpu_seconds"]}
+            stages[stage.name] = {"kind": stage.kind, "seconds": record["seconds"], "cpu_seconds": record["cpu_seconds"],
+                                  "attempts": record.get("attempts")}  # None: recorded before attempts were summed
     for name, record in json.loads(EARLIER_TIMES.read_text())["stages"].items():
         if name in stages:  # its stage record only timed the re-run that found it finished
             stages[name].update(record, recorded_outside_the_pipeline=True)
@@ -63,8 +64,10 @@ def timings(plan) -> dict[str, Any]:
     total = {field: sum(e[field] for e in stages.values()) for field in ("seconds", "cpu_seconds")}
     return {"stages": stages, "groups": dict(sorted(groups.items())), "total": total,
             "note": "wall and CPU time of each stage's child process on 2 shared CPU cores, two stages at a time "
-                    "(--jobs 2, one thread each); the machine was also running other jobs. A stage that was "
-                    "interrupted and resumed counts only its last process. "
+                    "(--jobs 2, one thread each); the machine was also running other jobs. A stage's time is the sum of "
+                    "its attempts (`attempts` in benchmarks/results/glue_timings.json); a stage without that count "
+                    "finished before the pipeline summed attempts, and if it was stopped and resumed (at the end of "
+                    "a working session, say) it counts only its last process. "
                     + json.loads(EARLIER_TIMES.read_text())["note"]}
 
 
