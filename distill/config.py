@@ -50,6 +50,10 @@ class TrainSettings:
     eval_limit: int | None = None  # score only the first N dev examples
     train_limit: int | None = None
     shuffle: bool = True
+    # Keep the student's word-embedding table as it starts (from general distillation, say): a small
+    # student's table is most of its parameters, and on a small task set it can memorise the
+    # training words instead of learning to compare sentences.
+    freeze_word_embeddings: bool = False
 
     def __post_init__(self):
         positive = ("batch_size", "grad_accum", "log_every", "save_every", "checkpoint_limit", "eval_batch_size")

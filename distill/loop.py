@@ -101,6 +101,17 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, An
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def freeze_word_embeddings(model: nn.Module) -> None:
+    """Stop training the word-embedding table of every transformer in ``model`` (the optimizer skips it)."""
+    from transformers import PreTrainedModel
+
+    tables = [m.get_input_embeddings() for m in model.modules() if isinstance(m, PreTrainedModel)]
+    if not tables:
+        raise UserError("train.freeze_word_embeddings: this model has no word-embedding table to freeze")
+    for table in tables:
+        table.weight.requires_grad_(False)
+
+
 def warmup_then_decay(warmup: int, steps: int) -> Callable[[int], float]:
     """The learning-rate factor at each step: linear warmup over ``warmup`` steps, then linear decay to 0."""
 
@@ -140,6 +151,8 @@ def train(model: nn.Module, batches: Batches, step_fn: StepFn, settings: TrainSe
     epochs = epochs if epochs is not None else settings.epochs
     steps = total_steps(settings, batches, epochs)
     model.to(dist.device)
+    if settings.freeze_word_embeddings:
+        freeze_word_embeddings(model)
     optimizer, scheduler = build_optimizer(model, settings, lr or settings.lr, steps)
     state: dict[str, Any] = {"step": 0, "best_score": None, "best": None, "history": []}
     existing = checkpoint_dirs(work_dir)

@@ -148,6 +148,24 @@ def test_general_distillation_starts_from_the_teachers_embeddings_when_asked(tmp
                           atol=1e-6)
 
 
+def test_task_distillation_can_keep_the_students_word_embeddings(tmp_path, tiny_teacher, glue_tsv):
+    """Both phases train everything but the word-embedding table, which leaves as it came."""
+    from safetensors.torch import load_file
+
+    start = tmp_path / "start"
+    assert cli.main(["finetune", "--model", "tiny", "--tokenizer", str(tiny_teacher), "--task", "sst2",
+                     "--data-dir", str(glue_tsv), "--output-dir", str(start), "--max-steps", "1", *FAST]) == 0
+    out = tmp_path / "task"
+    assert cli.main(["task", "--task", "sst2", "--teacher", str(tiny_teacher), "--student", str(start),
+                     "--data-dir", str(glue_tsv), "--output-dir", str(out), "--max-steps", "2",
+                     "--set", "train.freeze_word_embeddings=true", "--set", "train.lr=1e-2", *FAST]) == 0
+    before, after = load_file(start / "model.safetensors"), load_file(out / "model.safetensors")
+    table = "bert.embeddings.word_embeddings.weight"
+    assert torch.equal(before[table], after[table])
+    changed = [k for k in before if k != table and not torch.equal(before[k], after[k])]
+    assert "bert.embeddings.position_embeddings.weight" in changed and "classifier.weight" in changed
+
+
 def test_general_distillation_reads_a_jsonl_corpus_field(tmp_path, tiny_mlm):
     from tests.conftest import WORDS
 
