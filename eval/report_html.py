@@ -43,6 +43,7 @@ def marker(row: dict[str, Any]) -> str:
 
 def chart_svg(board: dict[str, Any], x_label: str, x_of) -> str | None:
     """One scatter chart as SVG text (``None`` when no row has both a score and an x value)."""
+    from matplotlib import rc_context
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
@@ -67,7 +68,9 @@ def chart_svg(board: dict[str, Any], x_label: str, x_of) -> str | None:
     axes.set_ylim(low - pad, high + pad)
     axes.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8, frameon=False)
     buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", bbox_inches="tight")
+    # A fixed salt for the SVG's element ids and no date: the same board draws the same bytes.
+    with rc_context({"svg.hashsalt": "glue-report"}):
+        figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     return buffer.getvalue()
 
 

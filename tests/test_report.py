@@ -98,6 +98,16 @@ def test_files_numbers_in_csv_and_json_and_a_self_contained_page(tmp_path):
     assert json.loads(embedded) == board
 
 
+def test_the_same_results_write_the_same_bytes(tmp_path):
+    # Reports are committed: a rebuild from unchanged results must not show up as a change.
+    docs = [_document("teacher", {"sst2": {"accuracy": 0.91}}), _document("tiny-distilled", {"sst2": {"accuracy": 0.85}})]
+    first, second = write_leaderboard(docs, tmp_path / "a"), write_leaderboard(docs, tmp_path / "b")
+    for name in ("html", "md", "csv", "json"):
+        assert first[name].read_bytes() == second[name].read_bytes(), name
+    for chart in ("score_vs_size.svg", "score_vs_throughput.svg"):
+        assert (tmp_path / "a" / chart).read_bytes() == (tmp_path / "b" / chart).read_bytes(), chart
+
+
 def test_custom_tasks_are_columns_outside_the_glue_score():
     info = {"name": "topics", "display_name": "Topics", "is_glue": False, "score_group": None,
             "metrics": ["f1_macro", "accuracy"], "main_metric": "f1_macro"}
