@@ -62,13 +62,23 @@ def timings(plan) -> dict[str, Any]:
             groups[key][field] += entry[field]
         groups[key]["stages"] += 1
     total = {field: sum(e[field] for e in stages.values()) for field in ("seconds", "cpu_seconds")}
-    return {"stages": stages, "groups": dict(sorted(groups.items())), "total": total,
+    return {"stages": stages, "groups": dict(sorted(groups.items())), "total": total, "size_cost": size_cost(stages),
             "note": "wall and CPU time of each stage's child process on 2 shared CPU cores, two stages at a time "
                     "(--jobs 2, one thread each); the machine was also running other jobs. A stage's time is the sum of "
                     "its attempts (`attempts` in benchmarks/results/glue_timings.json); a stage without that count "
                     "finished before the pipeline summed attempts, and if it was stopped and resumed (at the end of "
                     "a working session, say) it counts only its last process. "
                     + json.loads(EARLIER_TIMES.read_text())["note"]}
+
+
+def size_cost(stages: dict[str, dict]) -> dict[str, list[float]]:
+    """``mini``'s CPU time over ``tiny``'s for the same stage (kind, task, variant, seed): ``{kind: [low, high]}``."""
+    ratios = defaultdict(list)
+    for name, entry in stages.items():
+        tiny = stages.get(name.replace("mini-", "tiny-", 1)) if name.startswith("mini-") else None
+        if tiny and entry["attempts"] and tiny["cpu_seconds"] > 0:  # mini's stages all sum their attempts
+            ratios[entry["kind"]].append(entry["cpu_seconds"] / tiny["cpu_seconds"])
+    return {kind: [round(min(r), 1), round(max(r), 1)] for kind, r in sorted(ratios.items())}
 
 
 def coverage(plan) -> dict[str, dict[str, list[int]]]:
@@ -199,13 +209,26 @@ def render_docs(board: dict[str, Any], checks: list[dict], budget: dict[str, Any
     for check in checks:
         figures = {k: v for k, v in check.items() if k not in ("target", "status")}
         lines.append(f"| {check['target']} | {check['status']} | `{json.dumps(figures)}` |")
-    lines += ["", "## Time budget", "", budget["note"] + ".", "",
+    lines += ["", "## Time budget", "", budget["note"] + ".", "", *_size_lines(budget["size_cost"]),
               "| stages | count | wall | CPU |", "|---|---|---|---|"]
     for group, entry in budget["groups"].items():
         lines.append(f"| {group} | {entry['stages']} | {hours(entry['seconds'])} | {hours(entry['cpu_seconds'])} |")
     lines.append(f"| **total** | {len(budget['stages'])} | {hours(budget['total']['seconds'])} | "
                  f"{hours(budget['total']['cpu_seconds'])} |")
     return "\n".join(lines) + "\n"
+
+
+def _size_lines(cost: dict[str, list[float]]) -> list[str]:
+    """How much more a larger student costs, and why the study stops at ``mini``."""
+    kinds = {"finetune": "label-only", "general": "general distillation", "task": "task distillation", "int8": "INT8"}
+    measured = "; ".join(f"{kinds.get(kind, kind)} {low}–{high}x" if low != high else f"{kinds.get(kind, kind)} {low}x"
+                         for kind, (low, high) in cost.items())
+    return [("`mini`'s CPU time against `tiny`'s for the same stage (task, variant, seed): " + measured + ". "
+             if measured else "")
+            + "`small` (L4/H512) and `medium` (L8/H512) are not in the study: their encoder layers do about 4 and 8 "
+            "times `mini`'s arithmetic per token, so their rows would cost several times `mini`'s, which already "
+            "take days on this 2-core machine. To run them, add them under the recipe's `sizes` (`distill list` "
+            "names every size).", ""]
 
 
 def _scope_lines(scope: dict[str, dict[str, list[int]]]) -> list[str]:
