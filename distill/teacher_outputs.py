@@ -274,7 +274,7 @@ class DiskStore(OutputStore):
              device: str) -> "DiskStore":
         """Open the store of this teacher and these inputs, first computing any output it lacks."""
         folder = root / store_key(teacher, encoded)
-        with folder_lock(folder, what="teacher-output build"):
+        with folder_lock(folder, what="teacher-output build", wait=True):  # one run builds, the others wait
             manifest = _read_manifest(folder)
             wanted = needs.outputs()
             if needs.intermediate and hasattr(teacher, "classifier") and "logits" not in wanted:

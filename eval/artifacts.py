@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -63,14 +64,16 @@ class folder_lock:
     """An exclusive lock on an output folder, released by the kernel even after ``kill -9``.
 
     Every command that writes a run folder holds it for its whole run, so two commands (or two
-    pipelines) never write one folder at once. ``with folder_lock(out):`` creates ``out``.
+    pipelines) never write one folder at once. ``with folder_lock(out):`` creates ``out``. With
+    ``wait=True`` a second process waits for the first instead (a shared store that one run builds
+    and the others then read).
 
     Raises:
-        UserError: another process holds the folder.
+        UserError: another process holds the folder (and ``wait`` is false).
     """
 
-    def __init__(self, folder: str | Path, what: str = "run"):
-        self.folder, self.what = Path(folder), what
+    def __init__(self, folder: str | Path, what: str = "run", wait: bool = False):
+        self.folder, self.what, self.wait = Path(folder), what, wait
 
     def __enter__(self) -> "folder_lock":
         if self.folder.exists() and not self.folder.is_dir():
@@ -80,11 +83,15 @@ class folder_lock:
         try:
             fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as err:
-            self.handle.close()
             if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                self.handle.close()
                 raise
-            raise UserError(f"another {self.what} is writing {self.folder}; wait for it to finish or use "
-                            f"another --output-dir") from None
+            if not self.wait:
+                self.handle.close()
+                raise UserError(f"another {self.what} is writing {self.folder}; wait for it to finish or use "
+                                f"another --output-dir") from None
+            print(f"waiting for another {self.what} to finish {self.folder}", file=sys.stderr, flush=True)
+            fcntl.flock(self.handle, fcntl.LOCK_EX)
         return self
 
     def __exit__(self, *exc) -> None:

@@ -7,6 +7,7 @@ single forward's targets up to float rounding, and the student trains on them as
 from __future__ import annotations
 
 import json
+import threading
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from distill.data import GlueBatches
 from distill.features import expose_attention_scores, extract
 from distill.teacher_outputs import (DiskStore, LiveTeacher, MemoryStore, TeacherNeeds, length_groups, store_key,
                                      teacher_source)
+from eval.artifacts import folder_lock
 from eval.batching import encode
 from eval.data import load_split
 from eval.tasks import get_task
@@ -164,6 +166,24 @@ def test_store_is_built_once_and_extended_with_what_it_lacks(setup, tmp_path, mo
     [folder] = [p for p in tmp_path.iterdir() if p.is_dir()]
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["outputs"] == sorted(["hidden-0", "hidden-4", "logits", "hidden-2", "attention-2-mean"])
+
+
+def test_a_run_that_finds_the_store_being_built_waits_for_it(setup, tmp_path, capfd):
+    # Two seeds side by side (pipeline --jobs 2) or torchrun's ranks open one store at once.
+    teacher, encoded, _ = setup
+    needs = TeacherNeeds(hidden=(0, 4), logits=True)
+    opened = []
+
+    def open_store():
+        opened.append(DiskStore.open(tmp_path, teacher, needs, encoded, 4, "cpu"))
+
+    with folder_lock(tmp_path / store_key(teacher, encoded), what="teacher-output build"):  # another run builds it
+        waiter = threading.Thread(target=open_store)
+        waiter.start()
+        waiter.join(timeout=1.0)
+        assert waiter.is_alive() and not opened  # waiting, not failing
+    waiter.join(timeout=120)
+    assert len(opened) == 1 and "waiting for another teacher-output build" in capfd.readouterr().err
 
 
 def test_a_store_the_disk_cannot_hold_is_refused_before_the_teacher_runs(setup, tmp_path, monkeypatch):
