@@ -154,12 +154,17 @@ def train(model: nn.Module, batches: Batches, step_fn: StepFn, settings: TrainSe
     if settings.freeze_word_embeddings:
         freeze_word_embeddings(model)
     optimizer, scheduler = build_optimizer(model, settings, lr or settings.lr, steps)
+    cuda = dist.device.startswith("cuda")
+    scaler = torch.amp.GradScaler("cuda", enabled=cuda and settings.precision == "fp16")
     state: dict[str, Any] = {"step": 0, "best_score": None, "best": None, "history": []}
     existing = checkpoint_dirs(work_dir)
     if existing:
         state = load_checkpoint(existing[-1], model, dist.rank)
         optimizer.load_state_dict(state.pop("optimizer"))
         scheduler.load_state_dict(state.pop("scheduler"))
+        scaler_state = state.pop("scaler", None)  # fp16 on CUDA: the loss scale it had reached
+        if scaler.is_enabled() and scaler_state:
+            scaler.load_state_dict(scaler_state)
     if state["step"] >= steps:
         return _summary(state, steps, {})
     wrapped = model
@@ -168,10 +173,8 @@ def train(model: nn.Module, batches: Batches, step_fn: StepFn, settings: TrainSe
         wrapped = nn.parallel.DistributedDataParallel(
             model, device_ids=[dist.device] if dist.device.startswith("cuda") else None,
             find_unused_parameters=True)
-    cuda = dist.device.startswith("cuda")
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(settings.precision)
     autocast = (lambda: torch.autocast("cuda", dtype=dtype)) if cuda and dtype else nullcontext
-    scaler = torch.amp.GradScaler("cuda", enabled=cuda and settings.precision == "fp16")
     per_epoch = epochs_per_eval = batches.batches_per_epoch
     eval_every = settings.eval_every or (math.ceil(per_epoch / settings.grad_accum) if per_epoch else steps)
     del epochs_per_eval
@@ -217,7 +220,8 @@ def train(model: nn.Module, batches: Batches, step_fn: StepFn, settings: TrainSe
                 model.train()
             if step % settings.save_every == 0 or step == steps:
                 save_checkpoint(work_dir, step, model, {**state, "optimizer": optimizer.state_dict(),
-                                                        "scheduler": scheduler.state_dict()},
+                                                        "scheduler": scheduler.state_dict(),
+                                                        "scaler": scaler.state_dict()},
                                 config, dist.rank, dist.world_size, settings.checkpoint_limit)
     finally:
         bar.close()
@@ -269,7 +273,7 @@ class _Meter:
         self.tokens += int(batch["attention_mask"].sum())
 
     def read(self, dist: Distributed) -> dict[str, float]:
-        numbers = torch.tensor([self.examples, self.tokens], dtype=torch.float64)
+        numbers = torch.tensor([self.examples, self.tokens], dtype=torch.float64, device=dist.device)  # NCCL: on GPU
         if dist.world_size > 1:  # throughput of the whole job, all processes together
             torch.distributed.all_reduce(numbers)
         seconds = max(self.seconds, 1e-9)

@@ -7,29 +7,29 @@ import torch
 from safetensors.torch import load_file
 
 from distill import api, task_distill
+from distill.checkpoint import STATE
 from distill.config import load_recipe
 from distill.teacher_outputs import LiveTeacher
 
 pytestmark = pytest.mark.integration
 
 
-def _config(tmp_path, name, teacher, glue_tsv):
+def _config(tmp_path, name, teacher, glue_tsv, device="cpu", precision="bf16"):
     return load_recipe("task", flags={"task": "sst2", "teacher": str(teacher), "student": "tiny",
                                       "data_dir": str(glue_tsv), "output_dir": str(tmp_path / name)},
                        overrides=["train.batch_size=4", "train.max_seq_length=32", "train.save_every=2",
-                                  "train.device=cpu", "train.eval_limit=4", "train.keep_checkpoints=true",
+                                  f"train.device={device}", f"train.precision={precision}", "train.eval_limit=4",
+                                  "train.keep_checkpoints=true",
                                   "phases=[{name: intermediate, losses: {hidden: 1, attention: 1}, epochs: 1},"
                                   " {name: prediction, losses: {logits: 1}, epochs: 2}]"])
 
 
-def test_interrupted_task_distillation_matches_uninterrupted(tmp_path, tiny_teacher, glue_tsv, monkeypatch):
-    reference = api.task_distill(_config(tmp_path, "reference", tiny_teacher, glue_tsv))
-
-    config = _config(tmp_path, "resumed", tiny_teacher, glue_tsv)
+def _interrupt_the_prediction_phase_at_its_third_batch(monkeypatch):
+    """Ctrl-C at the 3rd batch of the prediction phase, after its checkpoint at step 2."""
     real_step = task_distill.distill_step
     calls = {"n": 0}
 
-    def interrupting_step(teacher_outputs):  # Ctrl-C at the 3rd batch of the prediction phase
+    def interrupting_step(teacher_outputs):
         step = real_step(teacher_outputs)
 
         def wrapped(model, batch):
@@ -42,6 +42,14 @@ def test_interrupted_task_distillation_matches_uninterrupted(tmp_path, tiny_teac
         return wrapped
 
     monkeypatch.setattr(task_distill, "distill_step", interrupting_step)
+    return real_step
+
+
+def test_interrupted_task_distillation_matches_uninterrupted(tmp_path, tiny_teacher, glue_tsv, monkeypatch):
+    reference = api.task_distill(_config(tmp_path, "reference", tiny_teacher, glue_tsv))
+
+    config = _config(tmp_path, "resumed", tiny_teacher, glue_tsv)
+    real_step = _interrupt_the_prediction_phase_at_its_third_batch(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         api.task_distill(config)
     out = tmp_path / "resumed"
@@ -59,3 +67,21 @@ def test_interrupted_task_distillation_matches_uninterrupted(tmp_path, tiny_teac
     final = lambda folder: load_file(folder / "checkpoints" / "step_8" / "model.safetensors")  # noqa: E731
     for key, value in final(reference).items():
         torch.testing.assert_close(final(resumed)[key], value, rtol=0, atol=0)
+
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="fp16 loss scaling runs on CUDA only")
+def test_an_fp16_run_resumes_with_the_loss_scale_it_had_reached(tmp_path, tiny_teacher, glue_tsv, monkeypatch):
+    config = _config(tmp_path, "fp16", tiny_teacher, glue_tsv, device="cuda", precision="fp16")
+    real_step = _interrupt_the_prediction_phase_at_its_third_batch(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        api.task_distill(config)
+    saved = torch.load(tmp_path / "fp16" / "checkpoints" / "step_2" / STATE, weights_only=True)["scaler"]
+    assert saved["scale"] > 0  # beside the optimizer and the scheduler
+
+    monkeypatch.setattr(task_distill, "distill_step", real_step)
+    loaded = []
+    load = torch.amp.GradScaler.load_state_dict
+    monkeypatch.setattr(torch.amp.GradScaler, "load_state_dict", lambda self, s: (loaded.append(s), load(self, s)))
+    api.task_distill(config)
+    assert loaded == [saved]  # the resumed phase goes on with the scale it had, not a fresh 65,536
