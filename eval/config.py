@@ -20,6 +20,7 @@ from typing import Any, Literal, Mapping, Union
 import yaml
 
 from eval.errors import UserError
+from eval.text_files import check_text_file, decode_error
 
 
 def load_config(cls: type, recipe: str | Path | None = None, flags: Mapping[str, Any] | None = None,
@@ -73,10 +74,13 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"recipe {path} does not exist; see `distill list` for the shipped recipes")
+    check_text_file(path, "recipe")  # UTF-16 (some editors' default) or binary: one line, not a traceback
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise UserError(f"recipe {path} is not valid YAML: {str(err).splitlines()[0]}") from None
+    except UnicodeDecodeError as err:  # past the part check_text_file reads
+        raise decode_error(path, "recipe", err) from None
     if not isinstance(data, dict):
         raise UserError(f"recipe {path} must be a mapping of keys to values, not {type(data).__name__}")
     return data

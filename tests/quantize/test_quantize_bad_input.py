@@ -81,10 +81,15 @@ def test_missing_model_and_output(capsys):
     (None, "does not exist"),
     ("backend: [unclosed", "is not valid YAML"),
     ("- a list\n- not a mapping", "must be a mapping"),
+    ("backend: onnxruntime\n".encode("utf-16"), "is UTF-16 text; save it as UTF-8 text"),
+    ("# caf\xe9\n".encode("latin-1"), "is not UTF-8 text"),
+    (b"#" * 70_000 + b"\n# caf\xe9\n", "is not UTF-8 text"),  # past the part that is sniffed
 ])
 def test_bad_recipe(tmp_path, out, capsys, recipe_text, fragment):
     recipe = tmp_path / "recipe.yaml"
-    if recipe_text is not None:
+    if isinstance(recipe_text, bytes):
+        recipe.write_bytes(recipe_text)
+    elif recipe_text is not None:
         recipe.write_text(recipe_text)
     assert_user_error(main, ["int8", "--recipe", str(recipe), "--model", "m", "--output-dir", str(out)], capsys,
                       fragment, nothing_written=out)
