@@ -25,9 +25,11 @@ from eval.task_spec import CustomTask, DataSplit, file_format
 from eval.text_files import check_text_file
 
 # Format name -> the ``datasets`` builder that reads it and its options.
+# CSV and TSV cells are text as written: "NA", "null" or "None" is a review or a class name, not a
+# missing value (pandas' default); an empty cell is still reported as missing.
 BUILDERS: Mapping[str, tuple[str, Mapping[str, Any]]] = MappingProxyType({
-    "csv": ("csv", {}),
-    "tsv": ("csv", {"delimiter": "\t", "quoting": csv.QUOTE_NONE}),
+    "csv": ("csv", {"keep_default_na": False}),
+    "tsv": ("csv", {"delimiter": "\t", "quoting": csv.QUOTE_NONE, "keep_default_na": False}),
     "json": ("json", {}),
     "parquet": ("parquet", {}),
 })
@@ -65,7 +67,8 @@ def load_spec_split(task: CustomTask, split: str):
 
 def _ids(values: list, column: str, source: str) -> list:
     """The id column's values, which must be present and unique (they key the prediction rows)."""
-    missing = [row for row, value in enumerate(values, 1) if value is None or value != value]  # NaN != NaN
+    missing = [row for row, value in enumerate(values, 1)
+               if value is None or value != value or value == ""]  # NaN != NaN; "" is an empty CSV cell
     if missing:
         raise UserError(f"id column {column!r} is empty in {len(missing)} of {len(values)} rows of {source} (first: row "
                         f"{missing[0]}); fill them or drop id_column")

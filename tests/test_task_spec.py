@@ -56,6 +56,19 @@ def test_regression_and_integer_labels(custom_regression_task, custom_pair_task,
     assert load_split(get_task(flags), "dev").labels[:2] == [1, 0]
 
 
+@pytest.mark.parametrize("fmt, sep", [("csv", ","), ("tsv", "\t")])
+def test_words_pandas_takes_for_missing_are_text_and_labels(tmp_path, fmt, sep):
+    rows = [("N/A", "None"), ("null", "NA"), ("nan", "None"), ("good", "NA")]
+    (tmp_path / f"dev.{fmt}").write_text("\n".join(sep.join(row) for row in [("text", "label"), *rows]) + "\n")
+    (tmp_path / "spec.yaml").write_text(f"name: t\ndata_files: {{validation: dev.{fmt}}}\ntext_columns: [text]\n"
+                                        "label_names: ['None', 'NA']\n")
+    dev = load_split(get_task(str(tmp_path / "spec.yaml")), "dev")
+    assert dev.texts == [("N/A",), ("null",), ("nan",), ("good",)] and dev.labels == [0, 1, 0, 1]
+    (tmp_path / f"dev.{fmt}").write_text(f"text{sep}label\nfine{sep}\n")  # an empty cell is still missing
+    with pytest.raises(UserError, match="row 1 .* has no label"):
+        load_split(get_task(str(tmp_path / "spec.yaml")), "dev")
+
+
 def test_id_column_and_paths_relative_to_the_spec(tmp_path, monkeypatch):
     folder = tmp_path / "data"
     write_records(folder / "dev.jsonl", spec_records(4, ["a", "b"], ids=True), "jsonl")
