@@ -22,7 +22,7 @@ command does not take fails here, with the stage named, together with every othe
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping
 
@@ -206,6 +206,7 @@ class _Spec:
     data: dict[str, Any]
     always: bool = False
     problems: tuple[str, ...] = ()  # found while expanding (an unreadable included recipe...)
+    row: str | None = None  # a study's model: its report row (the name without task and seed)
 
 
 def _validate(specs: list[_Spec], out: Path) -> tuple[Stage, ...]:
@@ -373,7 +374,8 @@ def _study(cfg: Study) -> list[_Spec]:
         for spec in _study_task(cfg, name, task):  # each model's eval right after it: rows score as they finish
             specs.append(spec)
             if spec.kind in ("finetune", "task", "int8"):
-                evals += _eval_specs({spec.name: REFERENCE + spec.name}, name, cfg.eval, task.data_dir, row=_study_row)
+                evals += _eval_specs({spec.name: REFERENCE + spec.name}, name, cfg.eval, task.data_dir,
+                                     row=lambda _stage, row=spec.row: row)
                 specs.append(evals[-1])
     compare = [f"{size}-{a}:{size}-{b}" for size in cfg.sizes for a, b in
                (("distilled", "scratch"), ("distilled", "pretrained"), ("distilled-int8", "distilled"))]
@@ -382,18 +384,11 @@ def _study(cfg: Study) -> list[_Spec]:
     return [*specs, _report_spec(evals, compare, f"Students of {cfg.teacher} on GLUE")]
 
 
-def _study_row(stage: str) -> str:
-    """A model's report row: its stage name without the task and the seed (seeds become mean ± std)."""
-    if stage.startswith("teacher-"):
-        return "teacher"
-    size, _task, variant, rest = stage.split("-", 3)  # e.g. tiny-mrpc-distilled-s43-int8
-    return "-".join([size, variant, *rest.split("-")[1:]])
-
-
 def _study_task(cfg: Study, name: str, task: StudyTask) -> list[_Spec]:
     """The teacher, augmentation and every student stage of one task of a study."""
     data = {"data_dir": task.data_dir} if task.data_dir else {}
-    specs = [_spec(f"teacher-{name}", "finetune", task.teacher, {"model": cfg.teacher, "task": name, **data})]
+    specs = [replace(_spec(f"teacher-{name}", "finetune", task.teacher, {"model": cfg.teacher, "task": name, **data}),
+                     row="teacher")]
     augmented = {}
     if task.augment is not None and "distilled" in cfg.variants:
         specs.append(_spec(f"augment-{name}", "augment", task.augment, {"task": name, "model": cfg.teacher, **data}))
@@ -409,13 +404,15 @@ def _study_task(cfg: Study, name: str, task: StudyTask) -> list[_Spec]:
         for seed in task.seeds or cfg.seeds:
             for variant in cfg.variants:
                 kind, wired = wiring[variant]
-                row = f"{size}-{name}-{variant}-s{seed}"
+                stage = f"{size}-{name}-{variant}-s{seed}"
                 own = (cfg.distill, task.distill) if variant == "distilled" else (cfg.baseline, task.baseline)
-                specs.append(_spec(row, kind, merge(student, *own, {"train": {"seed": seed}}),
-                                   {k: v.format(size=size) if isinstance(v, str) else v for k, v in wired.items()}))
+                specs.append(replace(_spec(stage, kind, merge(student, *own, {"train": {"seed": seed}}),
+                                           {k: v.format(size=size) if isinstance(v, str) else v
+                                            for k, v in wired.items()}), row=f"{size}-{variant}"))
                 if variant == "distilled":
-                    specs.append(_spec(f"{row}-int8", "int8", merge(cfg.int8, task.int8),
-                                       {"model": f"@{row}", "calib": name, **data}))
+                    specs.append(replace(_spec(f"{stage}-int8", "int8", merge(cfg.int8, task.int8),
+                                               {"model": f"@{stage}", "calib": name, **data}),
+                                         row=f"{size}-{variant}-int8"))
     return specs
 
 

@@ -157,6 +157,27 @@ tasks:
     assert some == {"teacher-wnli", "tiny-wnli-scratch-s7", "eval-tiny-wnli-scratch-s7"}  # the rest need general
 
 
+def test_study_rows_are_named_from_the_grid_even_when_a_task_name_has_a_hyphen(tmp_path):
+    # Rows join seeds (mean ± std): a wrong split of "tiny-mnli-mm-scratch-s1" would merge variants into one row.
+    recipe = _recipe(tmp_path, f"""kind: study
+output_dir: {tmp_path}/run
+teacher: minilm-l6
+sizes: {{tiny: {{}}}}
+seeds: [1, 2]
+general: {{corpus: corpus.txt, train: {{max_steps: 5}}}}
+tasks: {{mnli-mm: {{augment: null}}, rte: {{augment: null}}}}
+""")
+    plan = load_plan(recipe)
+    rows = {stage.name: stage.config.name for stage in plan.stages if stage.kind == "eval"}
+    assert rows["eval-teacher-mnli-mm"] == "teacher"
+    for task in ("mnli-mm", "rte"):
+        for variant in ("scratch", "pretrained", "distilled", "distilled-int8"):
+            seed = "s2-int8" if variant == "distilled-int8" else "s2"
+            name = f"tiny-{task}-{variant.replace('-int8', '')}-{seed}"
+            assert rows[f"eval-{name}"] == f"tiny-{variant}", name
+    assert "tiny-distilled:tiny-scratch" in plan.stage("report").config.compare
+
+
 def test_a_second_run_on_the_same_folder_is_refused(tmp_path):
     from eval.artifacts import folder_lock
 
