@@ -3,7 +3,8 @@
 Charts are drawn with matplotlib into SVG files beside the page (``score_vs_size.svg``,
 ``score_vs_throughput.svg``) and inlined in it, so the page needs nothing from the network. Each
 row is one point: colour by model family (teacher, label-only, distilled, INT8...), marker by
-student size, named in the legend rather than next to the point, so labels never overlap.
+student size, named in the legend rather than next to the point, so labels never overlap; a row
+with a partial score (fewer tasks than the board's) is drawn hollow.
 """
 
 from __future__ import annotations
@@ -54,8 +55,11 @@ def chart_svg(board: dict[str, Any], x_label: str, x_of) -> str | None:
     axes = figure.add_subplot()
     for row, x in points:
         _, colour = family(row)
-        axes.scatter([x], [row["score"]], s=64, color=colour, marker=marker(row), edgecolor="white", linewidth=0.8,
-                     label=f"{row['name']} ({row['score']:.1f}{'*' if row['partial'] else ''})", zorder=3)
+        partial = row["partial"]  # hollow: a mean over fewer tasks than the others, not their score
+        axes.scatter([x], [row["score"]], s=64, marker=marker(row), zorder=3,
+                     facecolor="white" if partial else colour, edgecolor=colour if partial else "white",
+                     linewidth=1.6 if partial else 0.8,
+                     label=f"{row['name']} ({row['score']:.1f}{'*, partial' if partial else ''})")
     axes.set_xscale("log")
     axes.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
     axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.10g}"))
