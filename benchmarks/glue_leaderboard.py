@@ -228,12 +228,14 @@ def render_docs(board: dict[str, Any], checks: list[dict], budget: dict[str, Any
              f"{files} results files are in [`benchmarks/results/glue/`](../benchmarks/results/glue); "
              "`glue report benchmarks/results/glue --output-dir OUT` rebuilds the table. "
              "The page with charts: [`docs/glue/leaderboard.html`](glue/leaderboard.html).", "",
-             render_markdown(board), *_selection_lines(looks), *_scope_lines(scope), "![score vs size](glue/score_vs_size.svg) "
+             render_markdown(board), *_selection_lines(looks), *_throughput_lines(board), *_scope_lines(scope),
+             "![score vs size](glue/score_vs_size.svg) "
              "![score vs throughput](glue/score_vs_throughput.svg)", "", "## Targets", "",
              "| target | status | figures |", "|---|---|---|"]
     for check in checks:
         figures = {k: v for k, v in check.items() if k not in ("target", "status")}
         lines.append(f"| {check['target']} | {check['status']} | `{json.dumps(figures)}` |")
+    lines += _speed_lines()
     lines += ["", "## Time budget", "", budget["note"] + ".", "", *_size_lines(budget["size_cost"]),
               "| stages | count | wall | CPU |", "|---|---|---|---|"]
     for group, entry in budget["groups"].items():
@@ -263,6 +265,33 @@ def _selection_lines(looks: dict[str, list[int]]) -> list[str]:
             "`distill task` keep the best dev checkpoint), as GLUE dev figures usually are: an optimistic figure "
             "for every row alike, the more so the smaller the dev set. Evaluations per model: "
             f"{spans}; the variants of a task look at dev about equally often.", ""]
+
+
+def _speed_lines() -> list[str]:
+    """``benchmarks/results/size_speed.json`` as a section, when it has been measured."""
+    from benchmarks import size_speed
+
+    path = RESULTS / "size_speed.json"
+    if not path.is_file():
+        return []
+    report = json.loads(path.read_text())
+    return ["", "## Speed, side by side", "", f"`python -m benchmarks.size_speed`: {report['note']}; "
+            f"{report['rounds']} rounds; JSON in `benchmarks/results/size_speed.json`. On this shared machine two "
+            "runs differed by up to 40% on single figures; read the ratios within one run.", "",
+            size_speed.render(report)]
+
+
+def _throughput_lines(board: dict[str, Any]) -> list[str]:
+    """Throughput was measured beside the study's training: how far load alone moved it."""
+    same: dict[tuple, list[float]] = defaultdict(list)  # one architecture and backend: the same speed but for load
+    for row in board["rows"]:
+        if row["examples_per_second"]:
+            size = round(row["parameters"], -4)  # classifier heads differ by task
+            same[(size, row["backend"], row["precision"])].append(row["examples_per_second"])
+    spread = max((max(v) / min(v) for v in same.values() if len(v) > 1), default=None)
+    return ["Throughput: dev examples per second of each row's `glue eval` runs, measured while the study's "
+            "training shared the two cores" + (f", so rows of one architecture differ by up to {spread:.1f}x from "
+            "load alone" if spread else "") + "; for speed, read [Speed, side by side](#speed-side-by-side).", ""]
 
 
 def _scope_lines(scope: dict[str, dict[str, list[int]]]) -> list[str]:
