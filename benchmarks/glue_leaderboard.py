@@ -87,13 +87,13 @@ def dev_evaluations(plan) -> dict[str, list[int]]:
     Every ``distill finetune`` and ``distill task`` run keeps its best dev checkpoint, so a row's
     score is the best of that many looks at the dev set; the counts show the variants got as many.
     """
+    rows = {stage.name.removeprefix("eval-"): stage.config.name for stage in plan.stages if stage.kind == "eval"}
     counts: dict[str, list[int]] = defaultdict(list)
     for stage in plan.stages:
         log = stage.output / "train_log.jsonl"
         finished = (plan.output_dir / MARKERS / f"{stage.name}.json").is_file()
-        if stage.kind in ("finetune", "task") and finished and log.is_file():
-            row = "teacher" if stage.name.startswith("teacher-") else "-".join(stage.name.split("-")[:3:2])
-            counts[row].append(sum('"eval"' in line for line in log.read_text().splitlines()))
+        if stage.name in rows and stage.kind in ("finetune", "task") and finished and log.is_file():
+            counts[rows[stage.name]].append(sum('"eval"' in line for line in log.read_text().splitlines()))
     return {row: [min(n), max(n)] for row, n in sorted(counts.items())}
 
 
