@@ -1,13 +1,16 @@
-"""The GLUE study's figures: results, leaderboard, targets and time budget, read from its run folder.
+"""The GLUE study's figures: results, leaderboard, targets and time budget.
 
     python -m benchmarks.glue_leaderboard            # after `pipeline run recipes/glue/leaderboard.yaml`
 
-It trains nothing. It copies the ``glue eval`` results file of every finished row into
+It trains nothing. The committed records are the study's memory and the run folder adds to them
+(the study runs over many working sessions, and a run folder may not outlive its machine): it
+copies the ``glue eval`` results file of every row finished in the run folder into
 ``benchmarks/results/glue/`` (one per model, task and seed, so that
 ``glue report benchmarks/results/glue --output-dir OUT`` rebuilds the leaderboard), renders the
-leaderboard with the study's comparisons into ``docs/glue/``, checks the study's targets
-(``benchmarks/results/glue_targets.json``) and sums the wall and CPU time of every stage from the
-run's stage records (``benchmarks/results/glue_timings.json``), then writes ``docs/glue.md``.
+leaderboard of every results file there with the study's comparisons into ``docs/glue/``, checks the
+study's targets (``benchmarks/results/glue_targets.json``) and adds the wall and CPU time of the run
+folder's stages to those recorded before (``benchmarks/results/glue_timings.json``), then writes
+``docs/glue.md``. A stage run again replaces its earlier results and times.
 """
 
 from __future__ import annotations
@@ -28,24 +31,35 @@ from pipeline.runner import MARKERS
 RECIPE = ROOT / "recipes" / "glue" / "leaderboard.yaml"
 COPIES = RESULTS / "glue"
 EARLIER_TIMES = RESULTS / "glue_teacher_times.json"  # teachers trained before stages recorded their times
+TIMINGS = RESULTS / "glue_timings.json"
+TARGETS = RESULTS / "glue_targets.json"
 DOCS = ROOT / "docs"
 
 
 def collect(plan) -> list[Path]:
-    """Copy the results file of every finished eval stage; returns the copies."""
+    """Copy the results file of every eval stage finished in the run folder; returns every committed one."""
     COPIES.mkdir(parents=True, exist_ok=True)
     copies = []
     for stage in plan.stages:
-        if stage.kind == "eval" and stage.output.is_file():
+        if stage.kind == "eval":
             target = COPIES / stage.output.name
-            shutil.copyfile(stage.output, target)
-            copies.append(target)
+            if stage.output.is_file():
+                shutil.copyfile(stage.output, target)
+            if target.is_file():
+                copies.append(target)
     return copies
 
 
+def _recorded(path: Path, key: str) -> dict:
+    """``key`` of a committed record, or ``{}`` before the first one."""
+    return json.loads(path.read_text())[key] if path.is_file() else {}
+
+
 def timings(plan) -> dict[str, Any]:
-    """Wall and CPU seconds per stage (from the run's stage records), by kind and size, and in total."""
-    stages = {}
+    """Wall and CPU seconds per stage (the run folder's stage records over the committed ones), by kind and size,
+    and in total."""
+    planned = {stage.name for stage in plan.stages}
+    stages = {name: entry for name, entry in _recorded(TIMINGS, "stages").items() if name in planned}
     for stage in plan.stages:
         marker = plan.output_dir / MARKERS / f"{stage.name}.json"
         if marker.is_file():
@@ -53,7 +67,7 @@ def timings(plan) -> dict[str, Any]:
             stages[stage.name] = {"kind": stage.kind, "seconds": record["seconds"], "cpu_seconds": record["cpu_seconds"],
                                   "attempts": record.get("attempts")}  # None: recorded before attempts were summed
     for name, record in json.loads(EARLIER_TIMES.read_text())["stages"].items():
-        if name in stages:  # its stage record only timed the re-run that found it finished
+        if name in stages and stages[name]["attempts"] is None:  # its record timed a re-run that found it finished
             stages[name].update(record, recorded_outside_the_pipeline=True)
     groups: dict[str, dict[str, float]] = defaultdict(lambda: {"stages": 0, "seconds": 0.0, "cpu_seconds": 0.0})
     for name, entry in stages.items():
@@ -67,7 +81,9 @@ def timings(plan) -> dict[str, Any]:
                     "(--jobs 2, one thread each); the machine was also running other jobs. A stage's time is the sum of "
                     "its attempts (`attempts` in benchmarks/results/glue_timings.json); a stage without that count "
                     "finished before the pipeline summed attempts, and if it was stopped and resumed (at the end of "
-                    "a working session, say) it counts only its last process. "
+                    "a working session, say) it counts only its last process. The study ran over several working "
+                    "sessions; one whose machine had lost the run folder trained again what its rows needed "
+                    "(general-mini and teachers), and those stages count that run's time. "
                     + json.loads(EARLIER_TIMES.read_text())["note"]}
 
 
@@ -86,9 +102,12 @@ def dev_evaluations(plan) -> dict[str, list[int]]:
 
     Every ``distill finetune`` and ``distill task`` run keeps its best dev checkpoint, so a row's
     score is the best of that many looks at the dev set; the counts show the variants got as many.
+    Ranges recorded from earlier run folders (``benchmarks/results/glue_targets.json``) are kept.
     """
     rows = {stage.name.removeprefix("eval-"): stage.config.name for stage in plan.stages if stage.kind == "eval"}
     counts: dict[str, list[int]] = defaultdict(list)
+    for row, span in _recorded(TARGETS, "dev_evaluations").items():
+        counts[row] += span
     for stage in plan.stages:
         log = stage.output / "train_log.jsonl"
         finished = (plan.output_dir / MARKERS / f"{stage.name}.json").is_file()
@@ -103,7 +122,7 @@ def coverage(plan) -> dict[str, dict[str, list[int]]]:
     for stage in plan.stages:
         if stage.kind == "eval":
             cell = table[stage.config.name][stage.config.task]
-            cell[0] += stage.output.is_file()
+            cell[0] += (COPIES / stage.output.name).is_file()
             cell[1] += 1
     return {row: dict(tasks) for row, tasks in table.items()}
 
@@ -206,9 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     board = build_leaderboard(documents, compare)
     write_leaderboard(documents, DOCS / "glue", compare=compare, title=report.title)
     checks, budget = targets(board), timings(plan)
-    write_json(RESULTS / "glue_timings.json", budget)
+    write_json(TIMINGS, budget)
     scope, looks = coverage(plan), dev_evaluations(plan)
-    write_json(RESULTS / "glue_targets.json", {"targets": checks, "rows": len(board["rows"]),
+    write_json(TARGETS, {"targets": checks, "rows": len(board["rows"]),
                                                "results_files": len(copies), "coverage": scope,
                                                "dev_evaluations": looks})
     write_atomic(DOCS / "glue.md", render_docs(board, checks, budget, scope, looks, len(copies)))
@@ -223,8 +242,9 @@ def render_docs(board: dict[str, Any], checks: list[dict], budget: dict[str, Any
     """``docs/glue.md``: the leaderboard, its comparisons, the targets and the time budget."""
     hours = lambda seconds: f"{seconds / 3600:.2f} h"  # noqa: E731
     lines = ["# The student family on GLUE", "", "Figures in points (metrics in percent).", "",
-             "Generated by `python -m benchmarks.glue_leaderboard` from the run folder of "
-             "`pipeline run recipes/glue/leaderboard.yaml` (see that recipe for every setting). "
+             "Generated by `python -m benchmarks.glue_leaderboard` from the results of "
+             "`pipeline run recipes/glue/leaderboard.yaml` (see that recipe for every setting), run over several "
+             "working sessions. "
              f"{files} results files are in [`benchmarks/results/glue/`](../benchmarks/results/glue); "
              "`glue report benchmarks/results/glue --output-dir OUT` rebuilds the table. "
              "The page with charts: [`docs/glue/leaderboard.html`](glue/leaderboard.html).", "",
