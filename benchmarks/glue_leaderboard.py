@@ -1,6 +1,7 @@
 """The GLUE study's figures: results, leaderboard, targets and time budget.
 
     python -m benchmarks.glue_leaderboard            # after `pipeline run recipes/glue/leaderboard.yaml`
+    python -m benchmarks.glue_leaderboard --output-dir DIR   # after `pipeline run ... --output-dir DIR`
 
 It trains nothing. The committed records are the study's memory and the run folder adds to them
 (the study runs over many working sessions, and a run folder may not outlive its machine): it
@@ -212,8 +213,9 @@ def targets(board: dict[str, Any]) -> list[dict[str, Any]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--recipe", type=Path, default=RECIPE)
+    parser.add_argument("--output-dir", help="the run folder, if not the recipe's (`pipeline run --output-dir`)")
     args = parser.parse_args(argv)
-    plan = load_plan(args.recipe)
+    plan = load_plan(args.recipe, output_dir=args.output_dir)
     copies = collect(plan)
     if not copies:
         print(f"no finished results under {plan.output_dir}; run `pipeline run {args.recipe}` first")
