@@ -82,9 +82,7 @@ def timings(plan) -> dict[str, Any]:
                     "(--jobs 2, one thread each); the machine was also running other jobs. A stage's time is the sum of "
                     "its attempts (`attempts` in benchmarks/results/glue_timings.json); a stage without that count "
                     "finished before the pipeline summed attempts, and if it was stopped and resumed (at the end of "
-                    "a working session, say) it counts only its last process. The study ran over several working "
-                    "sessions; one whose machine had lost the run folder trained again what its rows needed "
-                    "(general-mini and teachers), and those stages count that run's time. "
+                    "a working session, say) it counts only its last process. "
                     + json.loads(EARLIER_TIMES.read_text())["note"]}
 
 
