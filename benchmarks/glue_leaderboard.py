@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = load_plan(args.recipe, output_dir=args.output_dir)
     copies = collect(plan)
     if not copies:
-        print(f"no finished results under {plan.output_dir}; run `pipeline run {args.recipe}` first")
+        print(f"no results in {COPIES} or under {plan.output_dir}; run `pipeline run {args.recipe}` first")
         return 1
     report = plan.stage("report").config
     documents = load_results(copies)
@@ -227,9 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     checks, budget = targets(board), timings(plan)
     write_json(TIMINGS, budget)
     scope, looks = coverage(plan), dev_evaluations(plan)
-    write_json(TARGETS, {"targets": checks, "rows": len(board["rows"]),
-                                               "results_files": len(copies), "coverage": scope,
-                                               "dev_evaluations": looks})
+    write_json(TARGETS, {"targets": checks, "rows": len(board["rows"]), "results_files": len(copies),
+                         "coverage": scope, "dev_evaluations": looks})
     write_atomic(DOCS / "glue.md", render_docs(board, checks, budget, scope, looks, len(copies)))
     print(render_markdown(board))
     for check in checks:
