@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
+import statistics
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -87,12 +89,21 @@ def timings(plan) -> dict[str, Any]:
 
 
 def size_cost(stages: dict[str, dict]) -> dict[str, list[float]]:
-    """``mini``'s CPU time over ``tiny``'s for the same stage (kind, task, variant, seed): ``{kind: [low, high]}``."""
-    ratios = defaultdict(list)
+    """``mini``'s CPU time over ``tiny``'s for the same task and variant: ``{kind: [low, high]}``.
+
+    Each side is the median over its seeds: a stage stopped and resumed before the pipeline summed
+    attempts records only its last process, and the median keeps one such lower bound from
+    passing for a ratio.
+    """
+    seconds = defaultdict(list)
     for name, entry in stages.items():
-        tiny = stages.get(name.replace("mini-", "tiny-", 1)) if name.startswith("mini-") else None
-        if tiny and entry["attempts"] and tiny["cpu_seconds"] > 0:  # mini's stages all sum their attempts
-            ratios[entry["kind"]].append(entry["cpu_seconds"] / tiny["cpu_seconds"])
+        size, _, rest = name.partition("-")
+        if size in ("tiny", "mini") and entry["cpu_seconds"] > 0:
+            seconds[size, entry["kind"], re.sub(r"-s\d+", "", rest)].append(entry["cpu_seconds"])
+    ratios = defaultdict(list)
+    for (size, kind, rest), mini in seconds.items():
+        if size == "mini" and ("tiny", kind, rest) in seconds:
+            ratios[kind].append(statistics.median(mini) / statistics.median(seconds["tiny", kind, rest]))
     return {kind: [round(min(r), 1), round(max(r), 1)] for kind, r in sorted(ratios.items())}
 
 
@@ -255,7 +266,7 @@ def render_docs(board: dict[str, Any], checks: list[dict], budget: dict[str, Any
         figures = {k: v for k, v in check.items() if k not in ("target", "status")}
         lines.append(f"| {check['target']} | {check['status']} | `{json.dumps(figures)}` |")
     lines += _speed_lines()
-    lines += ["", "## Time budget", "", budget["note"] + ".", "", *_size_lines(budget["size_cost"]),
+    lines += ["", "## Time budget", "", budget["note"].rstrip(".") + ".", "", *_size_lines(budget["size_cost"]),
               "| stages | count | wall | CPU |", "|---|---|---|---|"]
     for group, entry in budget["groups"].items():
         lines.append(f"| {group} | {entry['stages']} | {hours(entry['seconds'])} | {hours(entry['cpu_seconds'])} |")
@@ -269,7 +280,7 @@ def _size_lines(cost: dict[str, list[float]]) -> list[str]:
     kinds = {"finetune": "label-only", "general": "general distillation", "task": "task distillation", "int8": "INT8"}
     measured = "; ".join(f"{kinds.get(kind, kind)} {low}–{high}x" if low != high else f"{kinds.get(kind, kind)} {low}x"
                          for kind, (low, high) in cost.items())
-    return [("`mini`'s CPU time against `tiny`'s for the same stage (task, variant, seed): " + measured + ". "
+    return [("`mini`'s CPU time against `tiny`'s for the same stage (task and variant, the median over seeds on each side): " + measured + ". "
              if measured else "")
             + "`small` (L4/H512) and `medium` (L8/H512) are not in the study: their encoder layers do about 4 and 8 "
             "times `mini`'s arithmetic per token, so their rows would cost several times `mini`'s, which already "
