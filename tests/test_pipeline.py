@@ -330,8 +330,8 @@ def test_pipeline_resumes_after_kill_9_and_commands_reproduce_stages(tmp_path, t
 
 
 def _finetune_stages(tmp_path: Path, tokenizer: Path, data_dir: Path, names: list[str], max_steps: int) -> Path:
-    """A ``kind: stages`` recipe of independent tiny ``finetune`` stages."""
-    train = f"{{max_steps: {max_steps}, batch_size: 4, max_seq_length: 16, eval_limit: 4}}"
+    """A ``kind: stages`` recipe of independent tiny ``finetune`` stages of ``max_steps`` steps each."""
+    train = f"{{max_steps: {max_steps}, epochs: {max_steps}, batch_size: 4, max_seq_length: 16, eval_limit: 4}}"
     config = f"{{model: tiny, tokenizer: {tokenizer}, task: sst2, data_dir: {data_dir}, train: {train}}}"
     stages = "".join(f"  - {{name: {name}, run: finetune, config: {config}}}\n" for name in names)
     return _recipe(tmp_path, f"kind: stages\noutput_dir: {tmp_path}/run\nstages:\n{stages}")
