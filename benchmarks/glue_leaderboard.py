@@ -266,7 +266,7 @@ def render_docs(board: dict[str, Any], checks: list[dict], budget: dict[str, Any
         figures = {k: v for k, v in check.items() if k not in ("target", "status")}
         lines.append(f"| {check['target']} | {check['status']} | `{json.dumps(figures)}` |")
     lines += _speed_lines()
-    lines += ["", "## Time budget", "", budget["note"].rstrip(".") + ".", "", *_size_lines(budget["size_cost"]),
+    lines += ["", "## Time budget", "", budget["note"], "", *_size_lines(budget["size_cost"]),
               "| stages | count | wall | CPU |", "|---|---|---|---|"]
     for group, entry in budget["groups"].items():
         lines.append(f"| {group} | {entry['stages']} | {hours(entry['seconds'])} | {hours(entry['cpu_seconds'])} |")
@@ -280,8 +280,8 @@ def _size_lines(cost: dict[str, list[float]]) -> list[str]:
     kinds = {"finetune": "label-only", "general": "general distillation", "task": "task distillation", "int8": "INT8"}
     measured = "; ".join(f"{kinds.get(kind, kind)} {low}–{high}x" if low != high else f"{kinds.get(kind, kind)} {low}x"
                          for kind, (low, high) in cost.items())
-    return [("`mini`'s CPU time against `tiny`'s for the same stage (task and variant, the median over seeds on each side): " + measured + ". "
-             if measured else "")
+    return [("`mini`'s CPU time against `tiny`'s for the same stage (task and variant, the median over seeds "
+             "on each side): " + measured + ". " if measured else "")
             + "`small` (L4/H512) and `medium` (L8/H512) are not in the study: their encoder layers do about 4 and 8 "
             "times `mini`'s arithmetic per token, so their rows would cost several times `mini`'s, which already "
             "take days on this 2-core machine. To run them, add them under the recipe's `sizes` (`distill list` "
