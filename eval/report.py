@@ -206,6 +206,13 @@ def compare_rows(rows: dict[str, dict], tasks: dict[str, dict], pairs: Sequence[
     return out
 
 
+def p_text(comparison: dict[str, Any]) -> str:
+    """The p-value as printed: a bootstrap with R resamples cannot tell p below 2/R, so 0 reads "< 2/R"."""
+    if comparison["p_value"] > 0:
+        return f"{comparison['p_value']:.4f}"
+    return f"< {2 / comparison['resamples']:.4f}"
+
+
 def verdict(comparison: dict[str, Any]) -> str:
     if comparison["p_value"] >= SIGNIFICANCE:
         return "tie (within noise)"
@@ -268,7 +275,7 @@ def render_markdown(board: dict[str, Any]) -> str:
         out += ["", "| task | metric | A | B | A − B | 95% interval | p | verdict |", "|---|---|---|---|---|---|---|---|"]
         out += [f"| {c['task']} | {c['metric']} | {c['a']} ({100 * c['a_value']:.2f}) | {c['b']} "
                 f"({100 * c['b_value']:.2f}) | {100 * c['difference']:+.2f} | [{100 * c['ci95'][0]:+.2f}, "
-                f"{100 * c['ci95'][1]:+.2f}] | {c['p_value']:.4f} | {verdict(c)} |" for c in board["comparisons"]]
+                f"{100 * c['ci95'][1]:+.2f}] | {p_text(c)} | {verdict(c)} |" for c in board["comparisons"]]
         out += ["", "Paired bootstrap over the dev examples (10,000 resamples), each side's metric averaged over its "
                     "seeds; two-sided p-value; a difference with p ≥ 0.05 is a tie."]
     return "\n".join(out) + "\n"

@@ -130,25 +130,36 @@ def test_a_board_of_custom_tasks_only_has_no_glue_score_column(tmp_path):
     assert "| Model | Topics | Seeds |" in markdown and "| m (torch, fp32) | 50.0/60.0 | 1 |" in markdown
 
 
+def _sst2(name, predictions, labels):
+    """A results document of SST-2 predictions, scored against ``labels``."""
+    accuracy = float(np.mean(np.array(predictions) == np.array(labels)))
+    return _document(name, {"sst2": {"accuracy": accuracy}}, extra={"sst2": {"predictions": predictions, "labels": labels}})
+
+
 def test_comparisons_find_a_real_difference_and_call_noise_a_tie():
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 2, 400).tolist()
     good = [y if rng.random() < 0.9 else 1 - y for y in labels]
     bad = [y if rng.random() < 0.6 else 1 - y for y in labels]
     same = [y if rng.random() < 0.6 else 1 - y for y in labels]
-
-    def doc(name, predictions):
-        accuracy = float(np.mean(np.array(predictions) == np.array(labels)))
-        return _document(name, {"sst2": {"accuracy": accuracy}},
-                         extra={"sst2": {"predictions": predictions, "labels": labels}})
-
-    board = build_leaderboard([doc("good", good), doc("bad", bad), doc("same", same)],
+    board = build_leaderboard([_sst2("good", good, labels), _sst2("bad", bad, labels), _sst2("same", same, labels)],
                               compare=["good:bad", "bad:same"])
     first, second = board["comparisons"]
     assert first["p_value"] < 0.001 and first["difference"] > 0.2 and first["ci95"][0] > 0
     assert second["p_value"] > 0.05
     with pytest.raises(UserError, match="two row names"):
-        build_leaderboard([doc("good", good)], compare=["good:nope"])
+        build_leaderboard([_sst2("good", good, labels)], compare=["good:nope"])
+
+
+def test_a_p_value_below_the_bootstraps_resolution_prints_as_a_bound():
+    from eval.report_html import render_html
+
+    labels = [0, 1] * 100
+    board = build_leaderboard([_sst2("right", labels, labels), _sst2("wrong", [1 - y for y in labels], labels)],
+                              compare=["right:wrong"])
+    assert board["comparisons"][0]["p_value"] == 0.0  # no resample of 10,000 puts "wrong" ahead
+    assert "| < 0.0002 | right better |" in render_markdown(board)
+    assert "<td>&lt; 0.0002</td>" in render_html(board, "t") and "0.0000" not in render_markdown(board)
 
 
 def test_foreign_broken_or_invalid_results_files_are_refused(tmp_path):
