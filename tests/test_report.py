@@ -159,7 +159,7 @@ def test_a_p_value_below_the_bootstraps_resolution_prints_as_a_bound():
                               compare=["right:wrong"])
     assert board["comparisons"][0]["p_value"] == 0.0  # no resample of 10,000 puts "wrong" ahead
     assert "| < 0.0002 | right better |" in render_markdown(board)
-    assert "<td>&lt; 0.0002</td>" in render_html(board, "t") and "0.0000" not in render_markdown(board)
+    assert "<td>&lt;&nbsp;0.0002</td>" in render_html(board, "t") and "0.0000" not in render_markdown(board)
 
 
 def test_foreign_broken_or_invalid_results_files_are_refused(tmp_path):
