@@ -31,7 +31,7 @@ from typing import Any, Iterable, Sequence
 from eval.artifacts import write_atomic, write_json
 from eval.errors import UserError
 from eval.harness import RESULTS_SCHEMA
-from eval.stats import Comparison, mean_std, paired_bootstrap
+from eval.stats import RESAMPLES, Comparison, mean_std, paired_bootstrap
 from eval.tasks import TASKS, task_metadata
 
 LEADERBOARD_FILES = ("leaderboard.json", "leaderboard.md", "leaderboard.csv", "leaderboard.html")
@@ -200,9 +200,9 @@ def compare_rows(rows: dict[str, dict], tasks: dict[str, dict], pairs: Sequence[
                 continue  # older results without predictions, or scored on different examples
             for metric in tasks[task]["metrics"]:
                 test = paired_bootstrap(metric, [e["predictions"] for e in side_a], [e["predictions"] for e in side_b],
-                                        labels)
+                                        labels, resamples=RESAMPLES)
                 out.append(Comparison(task=task, metric=metric, a=a, b=b, seeds=(len(side_a), len(side_b)),
-                                      examples=len(labels), resamples=10_000, **test))
+                                      examples=len(labels), resamples=RESAMPLES, **test))
     return out
 
 

@@ -120,7 +120,8 @@ def render_html(board: dict[str, Any], title: str, folder: Path | None = None) -
             f"<tr><td>{html.escape(c['task'])}</td><td>{html.escape(c['metric'])}</td><td>{html.escape(c['a'])} "
             f"({100 * c['a_value']:.2f})</td><td>{html.escape(c['b'])} ({100 * c['b_value']:.2f})</td>"
             f"<td>{100 * c['difference']:+.2f}</td><td>[{100 * c['ci95'][0]:+.2f}, {100 * c['ci95'][1]:+.2f}]</td>"
-            f"<td>{html.escape(p_text(c)).replace(' ', '&nbsp;')}</td><td>{html.escape(verdict(c))}</td></tr>" for c in board["comparisons"])
+            f"<td>{html.escape(p_text(c)).replace(' ', '&nbsp;')}</td><td>{html.escape(verdict(c))}</td></tr>"
+            for c in board["comparisons"])
         comparisons = ("<h2>Comparisons</h2><div class=\"wrap\"><table><thead><tr><th>task</th><th>metric</th>"
                        "<th>A</th><th>B</th><th>A − B</th><th>95% interval</th><th>p</th><th>verdict</th></tr>"
                        f"</thead><tbody>{rows}</tbody></table></div><p>Paired bootstrap over the dev examples "

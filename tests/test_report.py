@@ -133,7 +133,8 @@ def test_a_board_of_custom_tasks_only_has_no_glue_score_column(tmp_path):
 def _sst2(name, predictions, labels):
     """A results document of SST-2 predictions, scored against ``labels``."""
     accuracy = float(np.mean(np.array(predictions) == np.array(labels)))
-    return _document(name, {"sst2": {"accuracy": accuracy}}, extra={"sst2": {"predictions": predictions, "labels": labels}})
+    return _document(name, {"sst2": {"accuracy": accuracy}},
+                     extra={"sst2": {"predictions": predictions, "labels": labels}})
 
 
 def test_comparisons_find_a_real_difference_and_call_noise_a_tie():
