@@ -24,7 +24,9 @@ from safetensors.torch import load_model, save_model
 
 from eval.artifacts import folder_lock, write_atomic
 from eval.config import dump_yaml, from_dict, to_dict
+from eval import safe_yaml
 from eval.errors import UserError
+from eval.outputs import check_config_apart
 
 RUN_CONFIG = "run_config.yaml"
 WEIGHTS = "model.safetensors"
@@ -60,6 +62,7 @@ def prepare_output_dir(output_dir: str | Path, config: Any) -> bool:
         raise UserError(f"output {folder} is a file; pass a folder to --output-dir")
     config_file = folder / RUN_CONFIG
     if config_file.is_file():
+        check_contents(folder)
         saved = _saved_config(config_file, type(config))
         if saved is None and _holds_work(folder):
             raise UserError(f"{config_file} is corrupt, so this folder's run cannot be checked or resumed; "
@@ -92,6 +95,7 @@ class claimed_output_dir:
         self.folder, self.config = Path(output_dir), config
 
     def __enter__(self) -> bool:
+        check_config_apart(self.config)
         self.new = not self.folder.exists()
         self.lock = folder_lock(self.folder).__enter__()
         try:
@@ -112,8 +116,8 @@ def _saved_config(path: Path, cls: type) -> dict | None:
     """A saved run config as the current config class reads it (fields added since get their defaults);
     ``None`` when the file is not a YAML mapping."""
     try:
-        saved = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError):
+        saved = safe_yaml.load(path.read_text(), str(path))
+    except (UserError, UnicodeDecodeError):
         return None
     if not isinstance(saved, dict):
         return None
@@ -123,6 +127,30 @@ def _saved_config(path: Path, cls: type) -> dict | None:
         return _comparable(from_dict(cls, _comparable(saved)))
     except UserError:  # a field that no longer exists, or a value that is no longer valid
         return _comparable(saved)
+
+
+# Files that run code when loaded (pickles). A run folder holds only the toolkit's own: the trainer
+# state and random state of its checkpoints, read with ``torch.load(weights_only=True)``.
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
+
+
+def check_contents(folder: Path) -> None:
+    """Refuse to resume a run folder holding what the toolkit never writes there: a symbolic link (a
+    resumed run would append its log, or write its weights, wherever the link points) or a pickle
+    outside a checkpoint (it would ship in the finished, "ready to ship" folder).
+
+    Raises:
+        UserError: naming the first such path and the fix.
+    """
+    for path in sorted(folder.rglob("*")):
+        if path.is_symlink():
+            raise UserError(f"run folder {folder} holds a symbolic link, {path}, which the toolkit never writes; "
+                            f"remove it (or start in a new --output-dir) to resume")
+        own = path.name == STATE or path.name.startswith("rng_rank")
+        in_checkpoint = own and path.parent.parent.name == "checkpoints"
+        if path.suffix.lower() in PICKLE_SUFFIXES and path.is_file() and not in_checkpoint:
+            raise UserError(f"run folder {folder} holds {path}, a pickle file the toolkit never writes there; "
+                            f"remove it (or start in a new --output-dir) to resume")
 
 
 def _holds_work(folder: Path) -> bool:

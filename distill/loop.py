@@ -179,7 +179,7 @@ def train(model: nn.Module, batches: Batches, step_fn: StepFn, settings: TrainSe
     eval_every = settings.eval_every or (math.ceil(per_epoch / settings.grad_accum) if per_epoch else steps)
     del epochs_per_eval
 
-    log = (work_dir / LOG_FILE).open("a") if dist.is_main else None
+    log = _open_log(work_dir / LOG_FILE) if dist.is_main else None
     bar = tqdm(total=steps, initial=state["step"], desc=description, unit="step", disable=not dist.is_main,
                dynamic_ncols=True)
     meter = _Meter()
@@ -295,3 +295,13 @@ class _Meter:
 def _summary(state: dict, steps: int, throughput: dict) -> dict[str, Any]:
     return {"steps": steps, "best": state.get("best"), "history": state.get("history", []),
             "last_log": state.get("last_log"), "throughput": throughput}
+
+
+def _open_log(path: Path):
+    """The training log, opened to append; never through a symbolic link (it would write elsewhere)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError as err:
+        raise UserError(f"cannot open the training log {path} ({err.strerror}); if it is a symbolic link, "
+                        f"remove it") from None
+    return os.fdopen(fd, "a")

@@ -79,11 +79,13 @@ def _settings(args: argparse.Namespace, split: str):
 def _eval(args: argparse.Namespace) -> int:
     from eval.artifacts import write_json
     from eval.harness import evaluate_model
-    from eval.outputs import check_output_path
+    from eval.outputs import check_apart, check_output_path
 
     settings = _settings(args, args.split)
     check_output_path(args.output, folder=False, flag="--output")
     tasks = parse_tasks(args.task)
+    check_apart(args.output, {"--model": args.model, "--data-dir": args.data_dir,
+                              **{"--task": t for t in args.task.split(",")}}, "--output")
     document = evaluate_model(args.model, tasks, settings, name=args.name)
     write_json(args.output, document)
     for name, result in document["results"].items():
@@ -95,8 +97,10 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from eval.outputs import check_apart
     from eval.report import load_results, write_leaderboard
 
+    check_apart(args.output_dir, {f"results[{i}]": path for i, path in enumerate(args.results)}, "--output-dir")
     paths = write_leaderboard(load_results(args.results), args.output_dir, compare=args.compare, title=args.title)
     print(paths["md"].read_text(), end="")
     print(f"leaderboard written to {args.output_dir} (HTML: {paths['html']})")
@@ -104,8 +108,11 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    from eval.outputs import check_apart
     from eval.submission import write_submission
 
+    check_apart(args.output_dir, {"--model": args.model, "--data-dir": args.data_dir,
+                                  **{"--tasks": t for t in args.tasks.split(",")}}, "--output-dir")
     written = write_submission(args.model, parse_tasks(args.tasks), args.output_dir, _settings(args, "test"),
                                prediction_format=args.format)
     for path in written:

@@ -19,6 +19,7 @@ from typing import Any, Literal, Mapping, Union
 
 import yaml
 
+from eval import safe_yaml
 from eval.errors import UserError
 from eval.text_files import check_text_file, decode_error
 
@@ -48,13 +49,23 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[s
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise UserError(f"--set {item!r} is not key=value (e.g. --set train.lr=3e-5)")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError as err:
-            raise UserError(f"--set {item!r}: the value is not valid YAML ({str(err).splitlines()[0]}); quote "
-                            f"it or fix its brackets") from None
+        value = read_value(raw, f"--set {item!r}: the value")
         assign(data, key.strip().split("."), value)
     return data
+
+
+def read_value(raw: str, where: str) -> Any:
+    """A ``--set`` value read as YAML (``3e-5``, ``[1, 2]``, ``{lr: 1}``); empty means ``None``.
+
+    Raises:
+        UserError: not valid YAML (with the fix), or an unsafe document (see :mod:`eval.safe_yaml`).
+    """
+    if not raw.strip():
+        return None
+    try:
+        return safe_yaml.load(raw, where)
+    except UserError as err:
+        raise UserError(f"{err}; quote the value or fix its brackets") from None
 
 
 def from_dict(cls: type, data: Mapping[str, Any], where: str = "config") -> Any:
@@ -76,9 +87,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         raise UserError(f"recipe {path} does not exist; see `distill list` for the shipped recipes")
     check_text_file(path, "recipe")  # UTF-16 (some editors' default) or binary: one line, not a traceback
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise UserError(f"recipe {path} is not valid YAML: {str(err).splitlines()[0]}") from None
+        data = safe_yaml.load(path.read_text(), f"recipe {path}") or {}
     except UnicodeDecodeError as err:  # past the part check_text_file reads
         raise decode_error(path, "recipe", err) from None
     if not isinstance(data, dict):

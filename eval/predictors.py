@@ -198,6 +198,7 @@ class OnnxPredictor:
         folder = file.parent
         if not file.is_file():
             raise UserError(f"ONNX model {file} does not exist; export one with `quantize export`")
+        parameters, full_range = _onnx_weights(file)  # refuses external data outside the folder first
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
@@ -213,7 +214,6 @@ class OnnxPredictor:
         self.id2label = {int(k): v for k, v in config.get("id2label", {}).items()}
         self._order: np.ndarray | None = None
         quantization = _read_json(folder / QUANTIZATION_FILE)
-        parameters, full_range = _onnx_weights(file)
         if full_range:
             warn_full_range(file)
         self.info = ModelInfo(
@@ -268,7 +268,13 @@ def _onnx_weights(file: Path) -> tuple[int, bool]:
     import onnx
     from onnx import numpy_helper
 
-    graph = onnx.load(str(file), load_external_data=False).graph
+    try:
+        graph = onnx.load(str(file), load_external_data=False).graph
+    except Exception as err:  # protobuf's DecodeError and friends: not an ONNX file
+        raise UserError(f"cannot load ONNX model {file}: {first_line(err)}; re-export it with "
+                        f"`quantize export`") from None
+    for tensor in graph.initializer:
+        external_data_file(tensor, file)
     parameters = int(sum(np.prod(t.dims) for t in graph.initializer if len(t.dims) > 0))
     consumers: dict[str, list] = {}
     for node in graph.node:
@@ -282,9 +288,28 @@ def _onnx_weights(file: Path) -> tuple[int, bool]:
 
     limits = {onnx.TensorProto.INT8: 64, onnx.TensorProto.UINT8: 127}  # reduce_range bounds
     full_range = any(t.data_type in limits and len(t.dims) == 2 and not only_gathered(t.name)
-                     and np.abs(numpy_helper.to_array(t).astype(np.int32)).max() > limits[t.data_type]
+                     and np.abs(numpy_helper.to_array(t, str(file.parent)).astype(np.int32)).max() > limits[t.data_type]
                      for t in graph.initializer)
     return parameters, full_range
+
+
+def external_data_file(tensor, model_file: Path) -> Path | None:
+    """Where an initializer's external data lies: resolved against the model's folder (not the current
+    directory), and refused unless it stays inside that folder and exists."""
+    import onnx
+
+    if tensor.data_location != onnx.TensorProto.EXTERNAL:
+        return None
+    location = next((entry.value for entry in tensor.external_data if entry.key == "location"), "")
+    folder = model_file.parent.resolve()
+    path = (folder / location).resolve()
+    if not location or Path(location).is_absolute() or not path.is_relative_to(folder):
+        raise UserError(f"{model_file}: tensor {tensor.name!r} keeps its data at {location!r}, outside the model's "
+                        f"folder; re-export the model so its data files lie beside it")
+    if not path.is_file():
+        raise UserError(f"{model_file}: tensor {tensor.name!r} keeps its data in {location}, which is not in "
+                        f"{model_file.parent}; copy it there or re-export the model")
+    return path
 
 
 VNNI_FEATURES = ("avx512_vnni", "avx_vnni", "amx_int8")

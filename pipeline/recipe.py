@@ -22,6 +22,7 @@ command does not take fails here, with the stage named, together with every othe
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping
@@ -139,7 +140,8 @@ class Study:
 
     Stage names: ``teacher-<task>``, ``general-<size>``, ``augment-<task>``,
     ``<size>-<task>-<variant>-s<seed>``, ``<size>-<task>-distilled-s<seed>-int8``, and
-    ``eval-<stage>`` for each model (results in ``results/<stage>.json``), then ``report``.
+    ``eval-<stage>`` for each model (results in ``results/<stage>.json``), then ``report``. General
+    and task distillation share one teacher-output store, ``cache/`` in the run folder.
     """
 
     output_dir: str
@@ -209,6 +211,15 @@ class _Spec:
     row: str | None = None  # a study's model: its report row (the name without task and seed)
 
 
+# A stage name names files and folders in the run folder (its output, recipe, marker and log): a
+# closed character set, so that no name is a path ("../x", "/abs") or a hidden file.
+STAGE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+# What the runner itself writes in the run folder; no stage output may be or hold one of them.
+RUN_FILES = ("pipeline.yaml", "commands.sh", "timings.json", ".stages", "recipes", "logs")
+# Config fields naming a path a stage writes, besides its output (a shared store of teacher outputs).
+WRITTEN_FIELDS = ("teacher_cache",)
+
+
 def _validate(specs: list[_Spec], out: Path) -> tuple[Stage, ...]:
     errors: list[str] = []
     outputs: dict[str, str] = {}
@@ -216,6 +227,10 @@ def _validate(specs: list[_Spec], out: Path) -> tuple[Stage, ...]:
     names = [s.name for s in specs]
     for dup in sorted({n for n in names if names.count(n) > 1}):
         errors.append(f"stage {dup!r} is defined more than once")
+    bad = [s.name for s in specs if not isinstance(s.name, str) or not STAGE_NAME.fullmatch(s.name)]
+    if bad:  # nothing else is checked: every path of such a stage would be wrong
+        raise UserError(f"stage names {bad} are not names: use letters, digits, '-', '_' and '.' (not first), "
+                        f"at most 128 characters, e.g. tiny-sst2")
     for spec in specs:
         kind = KINDS[spec.kind]
         data = merge(spec.data)
@@ -231,10 +246,45 @@ def _validate(specs: list[_Spec], out: Path) -> tuple[Stage, ...]:
         outputs[spec.name] = str(data[kind.output_key])
         if config is not None:
             stages.append(Stage(spec.name, spec.kind, config, tuple(dict.fromkeys(after)), spec.always))
+    errors += _path_problems(stages, out)
     if errors:
         raise UserError(f"{len(errors)} problem{'s' if len(errors) > 1 else ''} in the recipe, nothing was run: "
                         + " | ".join(errors))
     return tuple(stages)
+
+
+def _path_problems(stages: list[Stage], out: Path) -> list[str]:
+    """Every path a stage writes lies inside the run folder, apart from what the runner writes there,
+    and no stage's output lies inside another's (an eval result written over a model's weights)."""
+    root = out.expanduser().resolve()
+    reserved = {name: root / name for name in RUN_FILES}
+    problems = []
+    written: dict[str, Path] = {}
+    for stage in stages:
+        fields = {KINDS[stage.kind].output_key: stage.output,
+                  **{f: getattr(stage.config, f) for f in WRITTEN_FIELDS if getattr(stage.config, f, None)}}
+        for field_name, value in fields.items():
+            path = Path(value).expanduser().resolve()
+            where = f"stage {stage.name!r}: {field_name} {value}"
+            if not path.is_relative_to(root) or path == root:
+                problems.append(f"{where} is not inside the run folder {out}; a stage writes only inside "
+                                f"output_dir (leave {field_name} out to use the default)")
+            elif any(overlaps(path, spot) for spot in reserved.values()):
+                problems.append(f"{where} is where the pipeline keeps its own files ({', '.join(RUN_FILES)}); "
+                                f"rename the stage")
+            elif field_name != "teacher_cache":  # a store is shared by design; outputs are not
+                written[stage.name] = path
+    for name, path in written.items():
+        for other, other_path in written.items():
+            if other != name and path.is_relative_to(other_path):
+                problems.append(f"stage {name!r} writes {path}, inside the output of stage {other!r}; give it "
+                                f"its own output path")
+    return problems
+
+
+def overlaps(a: Path, b: Path) -> bool:
+    """Whether one of two resolved paths is, or lies inside, the other."""
+    return a.is_relative_to(b) or b.is_relative_to(a)
 
 
 def _default_output(out: Path, spec: _Spec) -> Path:
@@ -288,6 +338,7 @@ def _stage_settings(entry: Mapping[str, Any] | None, wired: Mapping[str, Any]) -
             base = read_yaml(include)
         except UserError as err:
             problems.append(str(err))
+        base.pop("output_dir", None)  # a stage recipe's own folder is for running it alone; the run decides
     if "set" in entry:
         problems.append("'set' lists of key=value strings are not taken in pipeline recipes; write the "
                         "settings as a mapping, e.g. {train: {lr: 3.0e-4}}")
@@ -367,7 +418,7 @@ def _study(cfg: Study) -> list[_Spec]:
         raise UserError(f"unknown student sizes {unknown_sizes}; choose from {', '.join(STUDENTS)}")
     specs: list[_Spec] = []
     if {"pretrained", "distilled"} & set(cfg.variants):
-        specs += [_spec(f"general-{size}", "general", merge(cfg.general, plan.general),
+        specs += [_spec(f"general-{size}", "general", merge(_store(cfg), cfg.general, plan.general),
                         {"teacher": cfg.teacher, "student": size}) for size, plan in cfg.sizes.items()]
     evals: list[_Spec] = []
     for name, task in cfg.tasks.items():
@@ -405,7 +456,8 @@ def _study_task(cfg: Study, name: str, task: StudyTask) -> list[_Spec]:
             for variant in cfg.variants:
                 kind, wired = wiring[variant]
                 stage = f"{size}-{name}-{variant}-s{seed}"
-                own = (cfg.distill, task.distill) if variant == "distilled" else (cfg.baseline, task.baseline)
+                own = ((_store(cfg), cfg.distill, task.distill) if variant == "distilled"
+                       else (cfg.baseline, task.baseline))
                 specs.append(replace(_spec(stage, kind, merge(student, *own, {"train": {"seed": seed}}),
                                            {k: v.format(size=size) if isinstance(v, str) else v
                                             for k, v in wired.items()}), row=f"{size}-{variant}"))
@@ -414,6 +466,12 @@ def _study_task(cfg: Study, name: str, task: StudyTask) -> list[_Spec]:
                                                {"model": f"@{stage}", "calib": name, **data}),
                                          row=f"{size}-{variant}-int8"))
     return specs
+
+
+def _store(cfg: Study) -> dict[str, str]:
+    """The study's teacher-output store, in its run folder: one teacher pass per corpus and task,
+    read by every size and seed."""
+    return {"teacher_cache": str(Path(cfg.output_dir) / "cache")}
 
 
 def _explicit(cfg: Stages) -> list[_Spec]:

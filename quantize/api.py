@@ -8,6 +8,7 @@ from typing import Any
 from eval.artifacts import provenance, write_json
 from eval.errors import UserError
 from eval.model_card import ModelCard, write_model_card
+from eval.outputs import check_apart
 from eval.predictors import QUANTIZATION_FILE
 from quantize.config import Int8Config
 from quantize.driver import file_digests, quantize_int8
@@ -41,6 +42,7 @@ def export(model: str | Path, output_dir: str | Path, exporter: str = "dynamo") 
     """
     if exporter not in EXPORTERS:
         raise UserError(f"unknown exporter {exporter!r}; choose one of {', '.join(EXPORTERS)}")
+    check_apart(output_dir, {"--model": model}, "--output-dir")
     with staged_output(output_dir, QUANTIZATION_FILE, "quantize export") as staging:
         result = export_onnx(model, staging, exporter=exporter)
         record = {"precision": "fp32", "backend": "onnxruntime", "source_model": str(model),

@@ -17,9 +17,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Literal, Mapping, Union
 
-import yaml
 
-from eval.config import load_config, read_yaml, to_dict
+from eval.config import load_config, read_value, read_yaml, to_dict
 from eval.errors import UserError
 from eval.tasks import get_task
 
@@ -250,10 +249,7 @@ def load_int8_config(recipe: str | Path | None = None, flags: Mapping[str, Any] 
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise UserError(f"--set {item!r} is not key=value (e.g. --set calib_size=500)")
-        try:
-            data[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError as err:
-            raise UserError(f"--set {item!r}: the value is not valid YAML ({str(err).splitlines()[0]})") from None
+        data[key.strip()] = read_value(raw, f"--set {item!r}: the value")
     where = f" in {recipe}" if recipe else ""
     missing = [k for k in ("model", "output_dir") if require_paths and not data.get(k)]
     try:

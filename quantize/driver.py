@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from eval.artifacts import provenance, write_atomic, write_json
 from eval.config import dump_yaml
 from eval.model_card import ModelCard, write_model_card
+from eval.outputs import check_config_apart
 from eval.errors import UserError
 from eval.predictors import QUANTIZATION_FILE, load_predictor, size_on_disk
 from eval.tasks import get_task
@@ -65,6 +66,7 @@ def quantize_int8(cfg: Int8Config, make_backend) -> dict[str, Any]:
     Raises:
         UserError: an unknown name in ``exclude``, nothing quantizable or quantized, bad input.
     """
+    check_config_apart(cfg)
     with staged_output(cfg.output_dir, QUANTIZATION_FILE) as staging:
         work = staging / WORK
         work.mkdir()
