@@ -22,7 +22,7 @@ import torch
 import yaml
 from safetensors.torch import load_model, save_model
 
-from eval.artifacts import folder_lock, write_atomic
+from eval.artifacts import folder_lock, write_atomic, write_failures
 from eval.config import dump_yaml, from_dict, to_dict
 from eval import safe_yaml
 from eval.errors import UserError
@@ -106,10 +106,25 @@ class claimed_output_dir:
 
     def __exit__(self, kind, *_) -> None:
         try:
+            if kind is not None:
+                remove_partial_writes(self.folder)
             if kind is not None and self.new and not _holds_work(self.folder):
                 shutil.rmtree(self.folder, ignore_errors=True)
         finally:
             self.lock.__exit__(None, None, None)
+
+
+# What a save leaves while it writes (a model folder, a checkpoint), before it renames into place.
+PARTIAL_WRITES = (".tmp-model", "checkpoints/.tmp-step_*")
+
+
+def remove_partial_writes(folder: Path) -> None:
+    """Delete the half-written saves a failed run left (a full disk, a kill): they are never resumed
+    from, and they must not make a run folder that holds nothing else look like work to keep."""
+    for pattern in PARTIAL_WRITES:
+        for path in [*folder.glob(pattern), *folder.glob(f"*/{pattern}")]:  # the run's and each phase's
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
 
 
 def _saved_config(path: Path, cls: type) -> dict | None:
@@ -189,12 +204,18 @@ def save_checkpoint(folder: Path, step: int, module: torch.nn.Module, state: dic
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
     _barrier(world_size)
-    torch.save(_rng_state(), tmp / f"rng_rank{rank}.pt")
+    with write_failures(f"checkpoint {final}", root):
+        torch.save(_rng_state(), tmp / f"rng_rank{rank}.pt")
     _barrier(world_size)
     if rank == 0:
-        save_model(module, str(tmp / WEIGHTS))
-        torch.save(state, tmp / STATE)
-        (tmp / RUN_CONFIG).write_text(dump_yaml(config))
+        try:
+            with write_failures(f"checkpoint {final}", root):
+                save_model(module, str(tmp / WEIGHTS))
+                torch.save(state, tmp / STATE)
+                (tmp / RUN_CONFIG).write_text(dump_yaml(config))
+        except BaseException:  # a full disk: leave the previous checkpoint, not half of this one
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
         for old in checkpoint_dirs(folder)[:-keep]:

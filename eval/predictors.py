@@ -30,6 +30,11 @@ LEGACY_INC_FILE = "quantized_weight.pt"  # the old torch.export archive: unpickl
 INC_FORMAT = "bert-compression-toolkit/inc-int8"
 _PRECISIONS = {"torch.float32": "fp32", "torch.float16": "fp16", "torch.bfloat16": "bf16"}
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".onnx", ".onnx_data", ".pt")
+# Weight files that are pickles: loading one can run code, so a folder that has only these is refused.
+PICKLE_WEIGHTS = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+# A `distill` run folder holds its config from the first moment and its record, with
+# ``"completed": true``, only at the end; until then its weights are the best so far, not the model.
+RUN_CONFIG_FILE, RUN_RECORD_FILE = "run_config.yaml", "metrics.json"
 
 
 @dataclass(frozen=True)
@@ -57,9 +62,23 @@ class Predictor(Protocol):
         """``[batch, num_labels]`` float32 logits, columns in the task's label order."""
 
 
-def load_predictor(model: str | Path, device: str = "auto", threads: int | None = None) -> Predictor:
-    """Load a sequence classifier from a folder (PyTorch or ONNX), an ``.onnx`` file, or a Hub id."""
+def load_predictor(model: str | Path, device: str = "auto", threads: int | None = None,
+                   allow_unfinished: bool = False) -> Predictor:
+    """Load a sequence classifier from a folder (PyTorch or ONNX), an ``.onnx`` file, or a Hub id.
+
+    Args:
+        allow_unfinished: load an unfinished training run's best-so-far weights (``--allow-unfinished``).
+
+    Raises:
+        UserError: a file that is not a model, a training run that has not finished (unless
+            ``allow_unfinished``), or a folder the backend cannot load.
+    """
     path = Path(model).expanduser()
+    check_model_path(path)
+    if path.is_dir() and unfinished_run(path) and not allow_unfinished:
+        raise UserError(f"model folder {path} is an unfinished training run ({RUN_CONFIG_FILE} but no {RUN_RECORD_FILE} "
+                        f"with \"completed\": true): its weights are the best so far, not the finished model; "
+                        f"re-run the same `distill` command to finish it, or pass --allow-unfinished to score it anyway")
     if path.suffix == ".onnx" or (path / ONNX_FILE).is_file():
         return OnnxPredictor(path, threads=threads)
     if (path / INC_FILE).is_file():
@@ -69,6 +88,39 @@ def load_predictor(model: str | Path, device: str = "auto", threads: int | None 
                         f"runs code when loaded (pickle) and is refused; re-create it with "
                         f"`quantize int8 --backend neural-compressor`")
     return TorchPredictor(str(model), device=device)
+
+
+def check_model_path(path: Path) -> None:
+    """Refuse a file where a model folder is expected (``--model run/config.json``): only ``.onnx`` files load."""
+    if path.is_file() and path.suffix != ".onnx":
+        raise UserError(f"model {path} is a file, not a model; pass the model folder that holds it ({path.parent}), "
+                        f"or an .onnx file")
+
+
+def unfinished_run(folder: str | Path) -> bool:
+    """Whether ``folder`` is a `distill` run folder whose run has not completed (killed, failed or still running)."""
+    folder = Path(folder)
+    if not (folder / RUN_CONFIG_FILE).is_file():
+        return False
+    try:
+        record = json.loads((folder / RUN_RECORD_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # missing or corrupt: no sign of completion
+        return True
+    return not (isinstance(record, dict) and record.get("completed") is True)
+
+
+
+
+def refuse_pickle_weights(folder: Path) -> None:
+    """A local model folder whose only weights are pickles (``pytorch_model.bin``) is refused: loading a
+    pickle can run code. Folders with safetensors weights load those and never read the pickles."""
+    if not folder.is_dir() or any(folder.glob("*.safetensors")):
+        return
+    pickles = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in PICKLE_WEIGHTS and p.is_file())
+    if pickles:
+        raise UserError(f"model folder {folder} holds its weights only as a pickle ({pickles[0]}), which can run "
+                        f"code when loaded and is not loaded; convert it to safetensors where you trust it "
+                        f"(from_pretrained, then save_pretrained) and pass that folder")
 
 
 # Files that hold a tokenizer's vocabulary (fast tokenizers, WordPiece, BPE, SentencePiece).
@@ -96,7 +148,10 @@ def load_tokenizer(model: str | Path):
     except Exception as err:
         raise UserError(f"cannot load a tokenizer from {model}: {first_line(err)}; "
                         f"save one beside the model (tokenizer.save_pretrained)") from None
-    return check_vocabulary_size(tokenizer, model)
+    check_vocabulary_size(tokenizer, model)
+    if folder.is_dir():
+        check_embeddings_cover_tokenizer(tokenizer, _config_value(folder / "config.json", "vocab_size"), model)
+    return tokenizer
 
 
 def check_vocabulary_size(tokenizer, model: str | Path):
@@ -106,6 +161,31 @@ def check_vocabulary_size(tokenizer, model: str | Path):
         raise UserError(f"the tokenizer of {model} has only {size} tokens, so every word would be unknown; save "
                         f"the real tokenizer beside the model (tokenizer.save_pretrained)")
     return tokenizer
+
+
+def check_embeddings_cover_tokenizer(tokenizer, vocab_size, model: str | Path) -> None:
+    """Refuse a model whose embedding table is smaller than its tokenizer's ids: the first example
+    holding a larger id would stop the run with an ``IndexError`` (or wrong ONNX outputs).
+
+    Raises:
+        UserError: ``vocab_size`` (from the model's config) is at most the tokenizer's largest id.
+    """
+    if not isinstance(vocab_size, int) or isinstance(vocab_size, bool):
+        return
+    largest = max(tokenizer.get_vocab().values(), default=-1)
+    if largest >= vocab_size:
+        raise UserError(f"model {model} has {vocab_size} token embeddings (vocab_size in its config) but its "
+                        f"tokenizer has ids up to {largest}: they belong to different models; save the model's own "
+                        f"tokenizer beside it, or fix vocab_size")
+
+
+def _config_value(path: Path, key: str):
+    """One key of a model's ``config.json``, or ``None`` when the file is missing or unreadable (reported elsewhere)."""
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return config.get(key) if isinstance(config, dict) else None
 
 
 def resolve_device(device: str) -> str:
@@ -138,6 +218,9 @@ class TorchPredictor:
         if model.startswith(("/", ".", "~")) and not Path(model).expanduser().exists():
             raise UserError(f"model folder {model} does not exist; pass a model folder, an ONNX "
                             f"folder, or a Hub id")
+        local = Path(model).expanduser()
+        check_model_path(local)
+        refuse_pickle_weights(local)
         try:
             config = AutoConfig.from_pretrained(model)
         except Exception as err:
@@ -146,7 +229,8 @@ class TorchPredictor:
         _require_classifier(model, config.architectures)
         try:
             loaded, loading = AutoModelForSequenceClassification.from_pretrained(
-                model, config=config, output_loading_info=True)
+                model, config=config, output_loading_info=True,
+                **({"use_safetensors": True} if local.is_dir() else {}))  # never a pickle from a folder
         except (OSError, ValueError, RuntimeError, SafetensorError) as err:  # missing, truncated or mismatched weights
             raise UserError(f"cannot load the weights of {model}: {first_line(err)}; the folder needs complete "
                             f"weights (model.safetensors) written by save_pretrained") from None
@@ -198,6 +282,10 @@ class OnnxPredictor:
         folder = file.parent
         if not file.is_file():
             raise UserError(f"ONNX model {file} does not exist; export one with `quantize export`")
+        if not (folder / "config.json").is_file():
+            raise UserError(f"ONNX model folder {folder} has no config.json (the labels and architecture); copy the "
+                            f"config.json of the model it was exported from beside {file.name}, or re-export it "
+                            f"with `quantize export`")
         parameters, full_range = _onnx_weights(file)  # refuses external data outside the folder first
         options = ort.SessionOptions()
         if threads:

@@ -30,7 +30,8 @@ from typing import Any, Iterable, Sequence
 
 from eval.artifacts import write_atomic, write_json
 from eval.errors import UserError
-from eval.harness import RESULTS_SCHEMA
+from eval.harness import RESULTS_SCHEMA, RESULTS_VERSION
+from eval.metrics import METRICS
 from eval.stats import RESAMPLES, Comparison, mean_std, paired_bootstrap
 from eval.tasks import TASKS, task_metadata
 
@@ -71,6 +72,10 @@ def _checked(path: Path) -> dict[str, Any]:
     if not isinstance(document, dict) or document.get("schema") != RESULTS_SCHEMA:
         raise UserError(f"{path} is not a GLUE results file of this toolkit (no schema {RESULTS_SCHEMA!r}); "
                         f"pass files written by `glue eval --output`")
+    version = document.get("schema_version")
+    if isinstance(version, bool) or version not in range(1, RESULTS_VERSION + 1):
+        raise UserError(f"{path} has schema_version {version!r}, which this toolkit does not know (1 to "
+                        f"{RESULTS_VERSION}); re-run `glue eval` for it with this version of the toolkit")
     model, results = document.get("model"), document.get("results")
     if not isinstance(model, dict) or not isinstance(results, dict) or not results:
         raise UserError(f"{path} has no model or no results; re-run `glue eval` for it")
@@ -83,9 +88,37 @@ def _checked(path: Path) -> dict[str, Any]:
         if bad:
             raise UserError(f"{path}: task {task!r} has metrics that are not finite numbers ({', '.join(bad)}); "
                             f"re-run `glue eval` for it")
+        problems = _entry_problems(task, entry)
+        if problems:
+            raise UserError(f"{path}: task {task!r} {'; '.join(problems)}: it was not written by `glue eval` as it "
+                            f"is; re-run `glue eval` for it")
         _task_info(task, entry, path)
     document["_file"] = str(path)
     return document
+
+
+_SLACK = 1e-9  # float rounding of a correlation of exactly 1 (pearsonr can give 1.0000000000000002)
+
+
+def _entry_problems(task: str, entry: dict) -> list[str]:
+    """What a results entry holds that ``glue eval`` never writes: unknown metrics or values out of their
+    range (fractions in [0, 1], correlations in [-1, 1]), no examples, or another task's name."""
+    problems = []
+    for name, value in entry["metrics"].items():
+        metric = METRICS.get(name)
+        low = -1.0 if metric is not None and metric.correlation else 0.0
+        if metric is None:
+            problems.append(f"has an unknown metric {name!r} (known: {', '.join(METRICS)})")
+        elif not low - _SLACK <= value <= 1 + _SLACK:
+            problems.append(f"has {name} {value!r}, outside [{low:g}, 1]")
+    examples = entry.get("num_examples")
+    if isinstance(examples, bool) or not isinstance(examples, int) or examples < 1:
+        problems.append(f"has num_examples {examples!r}, not a count of at least 1")
+    info = entry.get("task_info")
+    names = {"task": entry.get("task"), "task_info.name": info.get("name") if isinstance(info, dict) else None}
+    problems += [f"is keyed {task!r} but its {key} is {value!r}" for key, value in names.items()
+                 if value is not None and value != task]
+    return problems
 
 
 def _task_info(task: str, entry: dict, path: Path | str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import re
 from contextlib import contextmanager
 from pathlib import Path
 from types import MappingProxyType
@@ -35,6 +36,8 @@ BUILDERS: Mapping[str, tuple[str, Mapping[str, Any]]] = MappingProxyType({
 })
 _TEXT_FORMATS = ("csv", "tsv", "json")
 _NO_ROWS = "corresponds to no data"  # how datasets refuses a file with a header and no rows
+# What the Hub accepts as a dataset id: ``name`` or ``owner/name``, letters, digits, '-', '_', '.'.
+HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,95})?")
 
 
 def load_spec_split(task: CustomTask, split: str):
@@ -95,11 +98,13 @@ def _read_file(path: Path, key: str, task: CustomTask) -> dict[str, list]:
     fmt = file_format(str(path))
     if fmt in _TEXT_FORMATS:
         check_text_file(path, f"{key} file")
+    if fmt in ("csv", "tsv"):
+        _check_row_widths(path, fmt)
     builder, options = BUILDERS[fmt]
     import datasets
 
     try:
-        with _quiet(datasets):
+        with quiet_loading(datasets):
             dataset = datasets.load_dataset(builder, data_files={key: str(path)}, split=key, **options)
     except Exception as err:  # datasets wraps pandas / pyarrow errors of many types
         if _NO_ROWS in str(err):
@@ -109,12 +114,38 @@ def _read_file(path: Path, key: str, task: CustomTask) -> dict[str, list]:
     return dataset.to_dict()
 
 
+def _check_row_widths(path: Path, fmt: str) -> None:
+    """Every row of a CSV or TSV has as many fields as its header. ``datasets`` (pandas) would read a
+    first row with an extra field as an index column, shifting every value, and report a later one
+    by its line number; here the row is named (rows count from 1 after the header, as everywhere).
+
+    Raises:
+        UserError: the first row whose field count differs from the header's.
+    """
+    options = dict(BUILDERS[fmt][1])
+    dialect = {"delimiter": options.get("delimiter", ","), **({"quoting": csv.QUOTE_NONE} if fmt == "tsv" else {})}
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        rows = (row for row in csv.reader(handle, **dialect) if row)  # blank lines are skipped, as pandas does
+        header = next(rows, None)
+        if header is None:
+            return
+        for number, row in enumerate(rows, 1):
+            if len(row) != len(header):
+                hint = "; quote fields that hold a comma" if fmt == "csv" and len(row) > len(header) else ""
+                raise UserError(f"row {number} of {path} has {len(row)} fields but its header has {len(header)} "
+                                f"({', '.join(header)}); fix that row{hint}")
+
+
 def _read_hub(task: CustomTask, where: DataSplit) -> dict[str, list]:
     import datasets
 
     hub = task.dataset
+    if not Path(hub.path).expanduser().exists() and (not HUB_ID.fullmatch(hub.path) or "--" in hub.path
+                                                     or ".." in hub.path):
+        raise UserError(f"dataset {hub.path!r} of task {task.name} is not a local folder and not a Hub id "
+                        f"(name or owner/name); fix dataset.path in {task.spec}, or use data_files with local copies")
     try:
-        with _quiet(datasets):
+        with quiet_loading(datasets):
             dataset = datasets.load_dataset(hub.path, hub.name, split=where.hub_split)
     except Exception as err:  # offline, no such dataset, config or split: one line and the way out
         raise UserError(f"cannot load {where.dataset} ({where.hub_split}) for task {task.name}: {_cause(err)}; "
@@ -123,17 +154,20 @@ def _read_hub(task: CustomTask, where: DataSplit) -> dict[str, list]:
 
 
 @contextmanager
-def _quiet(datasets) -> Iterator[None]:
+def quiet_loading(datasets) -> Iterator[None]:
     """No "Generating split" bars, and no log lines of its own: a failure is reported once, as one line."""
     enabled = datasets.is_progress_bar_enabled()
-    logger = logging.getLogger("datasets")
-    level = logger.level
+    # huggingface_hub logs every retry of an unreachable Hub ("Retrying in 1s [Retry 1/5]")
+    loggers = [logging.getLogger(name) for name in ("datasets", "huggingface_hub")]
+    levels = [logger.level for logger in loggers]
     datasets.disable_progress_bars()
-    logger.setLevel(logging.CRITICAL)
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
     try:
         yield
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
         if enabled:
             datasets.enable_progress_bars()
 

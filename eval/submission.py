@@ -92,7 +92,8 @@ def write_submission(model: str | Path, tasks: Iterable[Task], output_dir: str |
         raise UserError(f"unknown prediction format {prediction_format!r}; choose {' or '.join(PREDICTION_FORMATS)}")
     folder = check_output_path(output_dir, folder=True, flag="--output-dir")
     tasks = list(tasks)
-    predictor = load_predictor(model, device=settings.device, threads=settings.threads)
+    predictor = load_predictor(model, device=settings.device, threads=settings.threads,
+                               allow_unfinished=settings.allow_unfinished)
     tokenizer = load_tokenizer(model)
     for task in tasks:
         predictor.check_task(task)

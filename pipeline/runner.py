@@ -60,9 +60,13 @@ def select(plan: Plan, only: Iterable[str] | None = None, exclude: Iterable[str]
     read from, minus those matching ``exclude`` and every stage that reads from an excluded one.
 
     Raises:
-        UserError: a name or pattern that matches no stage of the plan.
+        UserError: a plan without stages, a name or pattern that matches no stage of the plan, or a
+            selection that leaves no stage (a run of nothing would report "pipeline complete").
     """
     names = [s.name for s in plan.stages]
+    if not names:
+        raise UserError("the recipe has no stages, so there is nothing to run; add stages to it (see "
+                        "recipes/quickstart.yaml)")
 
     def matching(patterns: Iterable[str]) -> set[str]:
         found = set()
@@ -84,7 +88,11 @@ def select(plan: Plan, only: Iterable[str] | None = None, exclude: Iterable[str]
     for stage in plan.stages:  # in plan order, so a stage's inputs are decided before it
         if set(stage.after) & dropped:
             dropped.add(stage.name)
-    return [s for s in plan.stages if s.name in wanted - dropped]
+    chosen = [s for s in plan.stages if s.name in wanted - dropped]
+    if not chosen:
+        raise UserError(f"--exclude {' '.join(exclude or [])} leaves none of the {len(wanted)} selected stages to run; "
+                        f"exclude fewer (`pipeline plan RECIPE` lists them)")
+    return chosen
 
 
 @dataclass

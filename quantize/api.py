@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from eval.artifacts import provenance, write_json
+from eval.artifacts import provenance, share_files, write_json
 from eval.errors import UserError
 from eval.model_card import ModelCard, write_model_card
 from eval.outputs import check_apart
@@ -55,6 +55,7 @@ def export(model: str | Path, output_dir: str | Path, exporter: str = "dynamo") 
             command=f"quantize export --model {model} --output-dir {output_dir} --exporter {exporter}"))
         record["files"] = file_digests(staging)
         write_json(staging / QUANTIZATION_FILE, record)
+        share_files(staging)
     return record
 
 

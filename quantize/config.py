@@ -18,7 +18,7 @@ from types import SimpleNamespace
 from typing import Any, Literal, Mapping, Union
 
 
-from eval.config import load_config, read_value, read_yaml, to_dict
+from eval.config import load_config, read_value, read_yaml, seed_problem, to_dict
 from eval.errors import UserError
 from eval.tasks import get_task
 
@@ -141,6 +141,11 @@ class OnnxRuntimeConfig(Int8Settings):
             problems.append(f"smooth_quant (alpha) must be in (0, 1], got {self.smooth_quant}")
         if self.mode == "dynamic" and self.smooth_quant is not None:
             problems.append("smooth_quant needs calibration; use mode=static")
+        if self.mode == "dynamic":  # ranges computed at run time: the calibration method is never used
+            defaults = {f.name: f.default for f in dataclasses.fields(self)}
+            problems += [f"{name} is an option of mode static (calibration); mode dynamic does not honour it: "
+                         f"drop it or use mode static" for name in ("method", "percentile")
+                         if getattr(self, name) != defaults[name]]
         _raise(problems)
 
 
@@ -178,6 +183,8 @@ def _shared_problems(cfg: Int8Settings) -> list[str]:
         problems.append(f"threads must be at least 1, got {cfg.threads}")
     if cfg.max_drop is not None and cfg.max_drop < 0:
         problems.append(f"max_drop is in points and must be >= 0, got {cfg.max_drop}")
+    if isinstance(cfg.seed, int) and seed_problem("seed", cfg.seed):
+        problems.append(seed_problem("seed", cfg.seed))
     for field in ("calib", "eval_task"):
         value = getattr(cfg, field)
         if value is not None:

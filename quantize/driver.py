@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Protocol
 
-from eval.artifacts import provenance, write_atomic, write_json
+from eval.artifacts import provenance, share_files, write_atomic, write_json
 from eval.config import dump_yaml
 from eval.model_card import ModelCard, write_model_card
 from eval.outputs import check_config_apart
@@ -25,6 +25,7 @@ from quantize.config import Int8Config, config_dict
 from quantize.guard import guard_groups, run_guard
 from quantize.measure import latency_batch, latency_record, measure_interleaved, score, snr_probe
 from quantize.outputs import staged_output
+from quantize.sources import refuse_int8_source
 
 WORK = ".work"  # scratch space inside the staging folder, removed before the swap
 RECIPE_FILE = "quantize_config.yaml"  # the resolved config: `quantize int8 --recipe` it to redo the folder
@@ -67,6 +68,7 @@ def quantize_int8(cfg: Int8Config, make_backend) -> dict[str, Any]:
         UserError: an unknown name in ``exclude``, nothing quantizable or quantized, bad input.
     """
     check_config_apart(cfg)
+    refuse_int8_source(cfg.model)
     with staged_output(cfg.output_dir, QUANTIZATION_FILE) as staging:
         work = staging / WORK
         work.mkdir()
@@ -77,6 +79,7 @@ def quantize_int8(cfg: Int8Config, make_backend) -> dict[str, Any]:
         write_model_card(staging, int8_card(Path(cfg.output_dir).name, cfg, record))
         record["files"] = file_digests(staging)
         write_json(staging / QUANTIZATION_FILE, record)
+        share_files(staging)  # libraries write some files 0600 (safetensors): the folder is meant to be shared
     return record
 
 

@@ -57,6 +57,7 @@ class NeuralCompressorBackend:
 
         save_file({k: v.contiguous() for k, v in candidate["tensors"].items()}, str(folder / INC_FILE),
                   metadata={"format": INC_FORMAT, "layout": json.dumps(candidate["layout"])})
+        (folder / INC_FILE).chmod(0o644)  # safetensors writes 0600; the folder is meant to be shared
         self.reference.model.config.save_pretrained(folder)
         self.tokenizer.save_pretrained(folder)
 

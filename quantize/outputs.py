@@ -2,9 +2,12 @@
 
 A command writes into a staging sibling ``.<name>.staging-<token>`` and, once every file is
 there, exchanges it with the output folder in one ``renameat2(RENAME_EXCHANGE)`` call, so a
-reader (or a ``kill -9`` at any moment) sees the old complete folder or the new complete one.
+reader (or a ``kill -9`` at any moment) sees the old complete folder or the new complete one. A
+first run renames the staging folder into place: the output folder appears only then, complete,
+and a run that fails or is killed before leaves no output folder (a killed run's staging folder
+is removed by the next run).
 The output folder's lock (``eval.artifacts.folder_lock``, a file beside the folder that never
-moves) holds for the whole run, across the swap.
+moves, removed when the run ends) holds for the whole run, across the swap.
 Where the kernel or file system lacks the exchange, two renames are used and a folder left
 half-swapped by a kill is put back on the next run.
 """
@@ -52,19 +55,17 @@ def staged_output(output_dir: str | Path, marker: str, what: str = "quantize run
     if out.is_dir() and not (out / marker).is_file() and any(out.iterdir()):
         raise UserError(f"output folder {out} is not empty and holds no {marker}; pass an empty or new "
                         f"--output-dir (nothing there was changed)")
-    created = not out.exists()
-    with folder_lock(out, what):
+    with folder_lock(out, what, create=False):
         clean_leftovers(out)
         staging = sibling(out, STAGING, secrets.token_hex(4))
         try:
             staging.mkdir()
             yield staging
             retired = _swap(staging, out)
-            shutil.rmtree(retired, ignore_errors=True)
+            if retired is not None:
+                shutil.rmtree(retired, ignore_errors=True)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
-            if created:  # a failed first run leaves no output folder behind
-                out.rmdir()
             raise
 
 
@@ -75,8 +76,11 @@ def clean_leftovers(out: Path) -> None:
             shutil.rmtree(leftover, ignore_errors=True)
 
 
-def _swap(staging: Path, out: Path) -> Path:
-    """Put ``staging`` at ``out``; return where the old folder now is (to delete)."""
+def _swap(staging: Path, out: Path) -> Path | None:
+    """Put ``staging`` at ``out``; return where the old folder now is (to delete), ``None`` if there was none."""
+    if not out.exists():
+        os.rename(staging, out)  # atomic: the output folder appears complete
+        return None
     libc = ctypes.CDLL(None, use_errno=True)
     exchange = getattr(libc, "renameat2", None)
     if exchange is not None and exchange(_AT_FDCWD, os.fsencode(staging), _AT_FDCWD, os.fsencode(out),

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from eval.errors import UserError, first_line
-from eval.predictors import TorchPredictor, load_tokenizer
+from eval.predictors import INC_FILE, ONNX_FILE, QUANTIZATION_FILE, TorchPredictor, load_tokenizer
 
 # Files any of which makes a tokenizer (fast JSON, WordPiece vocab, SentencePiece model).
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer.model", "spiece.model", "sentencepiece.bpe.model")
@@ -17,6 +18,56 @@ def require_tokenizer(folder: Path) -> None:
     if folder.is_dir() and not any((folder / name).is_file() for name in TOKENIZER_FILES):
         raise UserError(f"model folder {folder} has no tokenizer files ({', '.join(TOKENIZER_FILES[:2])}, ...); "
                         f"save the tokenizer beside the model (tokenizer.save_pretrained)")
+
+
+# ONNX ops only a quantized graph holds: Q/DQ pairs, dynamic quantization, integer kernels.
+_QUANTIZED_OPS = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "MatMulInteger", "QLinearMatMul",
+                  "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "QGemm", "QAttention", "QLinearAdd", "QLinearMul",
+                  "QEmbedLayerNormalization", "QLinearSoftmax", "ConvInteger", "QLinearConv"}
+
+
+def refuse_int8_source(model: str | Path) -> None:
+    """Refuse to quantize what is already INT8: its ranges would be calibrated on rounded weights, and
+    the record would call a doubly quantized model a copy of an INT8 one.
+
+    Raises:
+        UserError: the folder's ``quantization.json`` says INT8, it holds a neural-compressor INT8
+            model, or its ONNX graph has quantized ops or 8-bit weights.
+    """
+    path = Path(model).expanduser()
+    folder = path.parent if path.suffix == ".onnx" else path
+    reason = None
+    try:
+        record = json.loads((folder / QUANTIZATION_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        record = None
+    if isinstance(record, dict) and record.get("precision") == "int8":
+        reason = f"its {QUANTIZATION_FILE} says precision int8"
+    elif (folder / INC_FILE).is_file():
+        reason = f"it holds a neural-compressor INT8 model ({INC_FILE})"
+    else:
+        onnx_file = path if path.suffix == ".onnx" else folder / ONNX_FILE
+        ops = _quantized_ops(onnx_file) if onnx_file.is_file() else set()
+        if ops:
+            reason = f"its ONNX graph has quantized ops ({', '.join(sorted(ops)[:3])})"
+    if reason:
+        source = record.get("source_model") if isinstance(record, dict) else None
+        raise UserError(f"model {model} is already INT8 ({reason}); quantize its FP32 source instead"
+                        + (f" ({source}, per its {QUANTIZATION_FILE})" if source else ""))
+
+
+def _quantized_ops(file: Path) -> set[str]:
+    """Quantized op types (or 8-bit weights) of an ONNX graph; an unreadable one is left to the loader to report."""
+    import onnx
+
+    try:
+        graph = onnx.load(str(file), load_external_data=False).graph
+    except Exception:  # protobuf errors of many types: check_onnx reports them with the fix
+        return set()
+    ops = {node.op_type for node in graph.node if node.op_type in _QUANTIZED_OPS}
+    if any(t.data_type in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8) for t in graph.initializer):
+        ops.add("8-bit weights")
+    return ops
 
 
 def load_classifier(model: str | Path) -> tuple[TorchPredictor, object]:

@@ -85,3 +85,9 @@ def test_rerun_replaces_the_whole_folder(tmp_path, onnx_fp32, tiny_classifier, g
     (out / "stray.txt").write_text("from an older version")
     api.export(tiny_classifier, out)
     assert not (out / "stray.txt").exists() and json.loads((out / "quantization.json").read_text())["precision"] == "fp32"
+
+
+def test_every_file_of_an_int8_folder_is_shared(onnx_int8):
+    """Model folders are copied and served: every file 0644, whatever the library wrote (safetensors: 0600)."""
+    modes = {p.name: oct(p.stat().st_mode & 0o777) for p in onnx_int8.iterdir()}
+    assert set(modes.values()) == {"0o644"}, modes
