@@ -1,4 +1,4 @@
-"""Library entry points, one per command: ``finetune``, ``general_distill``, ``task_distill``, ``augment``.
+"""Library entry points, one per command: ``finetune``, ``general_distill``, ``task_distill``, ``augment``, ``cut``.
 
 Each takes a validated config (:mod:`distill.config`), writes one output folder (loadable with
 ``from_pretrained``, plus ``run_config.yaml``, ``metrics.json`` and a model card) and returns its
@@ -10,14 +10,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from distill import augment as _augment
-from distill.config import AugmentConfig
+from distill.config import AugmentConfig, CutConfig
+from distill.cut import write_cut
 from distill.finetune import finetune
 from distill.general import general_distill
 from distill.task_distill import task_distill
 
-__all__ = ["augment", "finetune", "general_distill", "task_distill"]
+__all__ = ["augment", "cut", "finetune", "general_distill", "task_distill"]
 
 
 def augment(cfg: AugmentConfig) -> Path:
     """TinyBERT data augmentation of a task's training split (cached in parts, resumable)."""
     return _augment.run(cfg)
+
+
+def cut(cfg: CutConfig) -> Path:
+    """A student cut from a model: its embeddings, head and ``cfg.layers`` of its layers."""
+    return write_cut(cfg.model, cfg.layers, cfg.output_dir)

@@ -7,12 +7,22 @@ is several pieces (GloVe from ``glove`` when given, else the model's input embed
 over the pieces). Each of ``variants`` new examples replaces every word, with probability
 ``replace_prob``, by a random candidate; duplicates are dropped; labels are copied.
 
-Pair tasks (MRPC, RTE, ...) need one more choice the reference does not make: what to do with a
-word of the first text that the second text also has (``shared_words``). The reference swaps it
-in the first text only (``free``), which turns many paraphrase pairs into non-paraphrases: on MRPC
-the fine-tuned teacher calls far fewer variants positive than their copied labels say
-(``benchmarks/augment_label_shift.py``). ``tie`` swaps it for the same word in both texts, so
-the pair keeps its overlap; ``keep`` never swaps it.
+Where this departs from the reference:
+
+- Pair tasks (MRPC, RTE, ...): the reference edits the first text only; ``edit: both`` (the
+  default) edits every text, so the second sentence varies too. A word both texts have
+  (``shared_words``) is swapped for the same word in both (``tie``, the default), so the pair keeps
+  its overlap; the reference swaps it in the first text only (``free`` with ``edit: first``), which
+  turns many paraphrase pairs into non-paraphrases: on MRPC the fine-tuned teacher calls far fewer
+  variants positive than their copied labels say (``benchmarks/augment_label_shift.py``); ``keep``
+  never swaps it.
+- Candidates: without a masked-LM head (the packaged sentence-embedding MiniLM has none) every word
+  takes static input-embedding neighbours, which include antonyms (good/bad). ``filter_model``, a
+  fine-tuned classifier of the task (the teacher), then judges every variant and drops those whose
+  class it changes (regression: whose score moves by more than ``filter_tolerance``): the context
+  the neighbours lack. ``augment.json`` records how many variants it dropped.
+- ``variants: auto``: TinyBERT's 20 per example on training sets under 10,000 examples, fewer on
+  larger ones (about 200,000 examples in all).
 
 Unlike the reference, which runs the masked LM once per word of one example at a time, all the
 masked copies of a chunk of examples go through the model in length-sorted batches. Output is
@@ -27,6 +37,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
@@ -66,23 +77,77 @@ def _run(cfg, task: GlueTask, out: Path) -> Path:
     neighbours = EmbeddingNeighbours.from_glove(cfg.glove) if cfg.glove else EmbeddingNeighbours.from_model(
         mlm if mlm is not None else load_model(cfg.model, "base"), tokenizer)
     generator = Augmenter(tokenizer, mlm, neighbours, cfg.top_k, cfg.max_seq_length, cfg.batch_size, device)
+    judge = MeaningFilter(cfg.filter_model, task, tokenizer, cfg, device) if cfg.filter_model else None
+    variants = variants_for(cfg.variants, len(data))
     parts = range(0, len(data), cfg.chunk_size)
-    written = 0
     for number, start in enumerate(parts):
         path = out / f"part-{number:05d}.tsv"
         if path.is_file():  # finished before an interruption
             continue
         rng = np.random.default_rng([cfg.seed, number])
         stop = start + cfg.chunk_size
-        rows = augment_examples(generator, data.texts[start:stop], data.labels[start:stop], cfg.variants,
-                                cfg.replace_prob, rng, cfg.shared_words)
+        texts = data.texts[start:stop]
+        rows = augment_examples(generator, texts, data.labels[start:stop], variants, cfg.replace_prob, rng,
+                                cfg.shared_words, cfg.edit)
+        counts = {"variants": len(rows) - len(texts)}
+        if judge is not None:
+            rows, counts = judge(rows)
+        write_atomic(path.with_suffix(".json"), json.dumps(counts) + "\n")  # before the part: it marks it done
         write_atomic(path, _tsv(task, rows))
-        written += 1
     total = sum(1 for _ in _read_parts(out, task))
-    write_json(out / META, {"task": task.name, "source_examples": len(data), "examples": total,
-                            "candidates": mode, "glove": cfg.glove, "parts": len(parts),
-                            "config": to_dict(cfg), **provenance()})
+    tallies = [json.loads(p.read_text()) for p in sorted(out.glob("part-*.json"))]
+    made = sum(t["variants"] for t in tallies)
+    record = {"task": task.name, "source_examples": len(data), "variants_per_example": variants,
+              "examples": total, "candidates": mode, "glove": cfg.glove, "parts": len(parts)}
+    if judge is not None:
+        flipped = sum(t["changed_meaning"] for t in tallies)
+        record["filter"] = {"model": cfg.filter_model, "variants_made": made, "changed_meaning": flipped,
+                            "changed_meaning_share": round(flipped / made, 4) if made else None}
+    write_json(out / META, {**record, "config": to_dict(cfg), **provenance()})
     return out
+
+
+def variants_for(setting: int | str, examples: int) -> int:
+    """``auto``: TinyBERT's 20 variants per example below 10,000 examples, else about 200,000 examples in all."""
+    if setting != "auto":
+        return int(setting)
+    return 20 if examples < 10_000 else max(1, round(200_000 / examples))
+
+
+class MeaningFilter:
+    """A fine-tuned classifier of the task that drops the variants whose meaning a swap changed.
+
+    A variant is kept when the model gives it the class it gives the original (regression: a score
+    within ``filter_tolerance`` of the original's). Judging against the model's own view of the
+    original, not the gold label, measures what the swap did, not what the model gets wrong.
+    """
+
+    def __init__(self, model: str, task: GlueTask, tokenizer, cfg, device: str):
+        from eval.predictors import TorchPredictor
+
+        self.task, self.tokenizer, self.cfg = task, tokenizer, cfg
+        self.predictor = TorchPredictor(str(model), device=device)
+        self.predictor.check_task(task)
+
+    def __call__(self, rows: list[tuple[tuple[str, ...], object, int]]) -> tuple[list, dict[str, int]]:
+        from eval.harness import predict
+        from eval.metrics import predictions_from_logits
+
+        data = GlueData(self.task, "train", [r[0] for r in rows], None, list(range(len(rows))), "augmented")
+        logits = predict(self.predictor, self.tokenizer, data, self.cfg.batch_size, self.cfg.max_seq_length,
+                         progress=False).logits
+        judged = predictions_from_logits(self.task, logits)
+        first: dict[int, int] = {}  # origin -> its original's row (each original comes before its variants)
+        kept, changed = [], 0
+        for i, (_, _, origin) in enumerate(rows):
+            reference = judged[first.setdefault(origin, i)]
+            same = (abs(float(judged[i]) - float(reference)) <= self.cfg.filter_tolerance
+                    if self.task.is_regression else judged[i] == reference)
+            if same:
+                kept.append(rows[i])
+            else:
+                changed += 1
+        return kept, {"variants": len(rows) - len(first), "changed_meaning": changed}
 
 
 def _candidate_model(cfg, device: str):
@@ -239,15 +304,23 @@ class Augmenter:
 
 
 def augment_examples(augmenter: Augmenter, texts: list[tuple[str, ...]], labels: list, variants: int,
-                     replace_prob: float, rng: np.random.Generator,
-                     shared_words: str = "tie") -> list[tuple[tuple[str, ...], object]]:
-    """Originals followed by up to ``variants`` distinct new versions of each.
+                     replace_prob: float, rng: np.random.Generator, shared_words: str = "tie",
+                     edit: str = "first") -> list[tuple[tuple[str, ...], object, int]]:
+    """Each original followed by up to ``variants`` distinct new versions of it, as ``(texts, label, origin)``
+    with ``origin`` the original's position in ``texts`` (the original's own row included).
 
-    Words of column 0 are swapped; column 1 changes only under ``shared_words="tie"``, where the
-    words it shares with column 0 are swapped the same way (see the module docstring).
+    ``edit="first"`` swaps words of the first text only (TinyBERT); ``"both"`` swaps words of every
+    text. A word that both texts of a pair have is swapped the same way in both (``shared_words="tie"``,
+    also in a text that is not edited otherwise), kept (``"keep"``), or swapped on its own in each
+    edited text (``"free"``); see the module docstring.
     """
-    sentences = [augmenter.words(t[0]) for t in texts]
-    options = augmenter.candidates(sentences)
+    edited = range(len(texts[0])) if edit == "both" and texts else range(1)
+    sentences = [[augmenter.words(t[c]) for c in edited] for t in texts]
+    flat = augmenter.candidates([words for columns in sentences for words in columns])
+    options, start = [], 0
+    for columns in sentences:
+        options.append(flat[start:start + len(columns)])
+        start += len(columns)
 
     def draw(word: str, candidates: list[str]) -> str:
         # The same draw as ``rng.choice(candidates)`` (numpy picks its index this way), without
@@ -255,38 +328,43 @@ def augment_examples(augmenter: Augmenter, texts: list[tuple[str, ...]], labels:
         return candidates[int(rng.integers(len(candidates)))] if candidates and rng.random() < replace_prob else word
 
     rows = []
-    for text, label, words, choices in zip(texts, labels, sentences, options):
-        rows.append((text, label))
-        other = augmenter.words(text[1]) if len(text) > 1 and shared_words != "free" else []
-        shared = set(other)
-        seen = {(" ".join(words), text[1:])}
+    for origin, (text, label, columns, choices) in enumerate(zip(texts, labels, sentences, options)):
+        rows.append((text, label, origin))
+        all_words = [augmenter.words(t) if c >= len(columns) else columns[c] for c, t in enumerate(text)] \
+            if len(text) > 1 and shared_words != "free" else [columns[0]]
+        counts = Counter(w for words in all_words for w in set(words))
+        shared = {w for w, n in counts.items() if n > 1}
+        seen = {tuple(text)}
         for _ in range(variants):
             swap: dict[str, str] = {}  # shared word -> its replacement in this variant
-            new = []
-            for word, candidates in zip(words, choices):
-                if word not in shared:
-                    new.append(draw(word, candidates))
-                elif shared_words == "keep":
-                    new.append(word)
-                else:  # tie: one replacement per shared word, used in both texts
-                    if word not in swap:
-                        swap[word] = draw(word, candidates)
-                    new.append(swap[word])
-            rest = text[1:]
-            if any(w != r for w, r in swap.items()):
-                rest = (" ".join(swap.get(w, w) for w in other), *text[2:])
-            key = (" ".join(new), rest)
+            new = list(text)
+            for c, (words, candidates_of) in enumerate(zip(columns, choices)):
+                out = []
+                for word, candidates in zip(words, candidates_of):
+                    if word not in shared:
+                        out.append(draw(word, candidates))
+                    elif shared_words == "keep":
+                        out.append(word)
+                    else:  # tie: one replacement per shared word, used in every text
+                        if word not in swap:
+                            swap[word] = draw(word, candidates)
+                        out.append(swap[word])
+                new[c] = " ".join(out)
+            for c in range(len(columns), len(text)):  # texts not edited: only tied swaps reach them
+                if any(w != r for w, r in swap.items()) and c < len(all_words):
+                    new[c] = " ".join(swap.get(w, w) for w in all_words[c])
+            key = tuple(new)
             if key not in seen:
                 seen.add(key)
-                rows.append(((key[0], *rest), label))
+                rows.append((key, label, origin))
     return rows
 
 
-def _tsv(task: GlueTask, rows: Iterable[tuple[tuple[str, ...], object]]) -> str:
+def _tsv(task: GlueTask, rows: Iterable[tuple[tuple[str, ...], object, int]]) -> str:
     lines = ["\t".join([*task.text_columns, "label"])]
     # Fields never hold tabs or newlines (whitespace is collapsed), so no quoting is needed; quote
     # characters stay as they are, as in the GLUE TSVs.
-    lines += ["\t".join([" ".join(t.split()) for t in texts] + [str(label)]) for texts, label in rows]
+    lines += ["\t".join([" ".join(t.split()) for t in texts] + [str(label)]) for texts, label, _ in rows]
     return "\n".join(lines) + "\n"
 
 

@@ -17,6 +17,7 @@ from eval.batching import encode
 from eval.data import GlueData, load_split
 from eval.errors import UserError
 from eval.harness import EvalSettings, evaluate_task
+from eval.metrics import majority_share, selection_score
 from eval.predictors import TorchPredictor
 
 
@@ -50,11 +51,29 @@ def train_data(task, data_dir: str | None, augmented: str | None, settings: Trai
     if data.labels is None:
         raise UserError(f"{task.display_name} train split has no labels")
     data = data.select(settings.train_limit) if settings.train_limit else data
+    check_classes(task, data, settings)
     if not unlabeled:
         return data
     texts = unlabeled_texts(unlabeled, len(task.text_columns))
     return GlueData(data.task, data.split, data.texts + texts, data.labels + [NO_LABEL[task.is_regression]] * len(texts),
                     [*data.indices, *(f"unlabeled-{i}" for i in range(len(texts)))], f"{data.source} + {unlabeled}")
+
+
+def check_classes(task, data: GlueData, settings: TrainSettings) -> None:
+    """Refuse classification training data whose labels are all one class (a wrong file or label
+    column, usually): the model would learn to answer that class and the run would still 'succeed'.
+
+    Raises:
+        UserError: one class only, unless ``train.allow_single_class`` is set.
+    """
+    classes = sorted(set(data.labels))
+    if task.is_regression or len(classes) > 1 or settings.allow_single_class:
+        return
+    names = list(task.label_names or ())
+    only = names[classes[0]] if classes and 0 <= classes[0] < len(names) else classes
+    raise UserError(f"every one of the {len(data)} training examples of {task.display_name} ({data.source}) has "
+                    f"the label {only!r}: a model trained on them learns to answer that class; check the data "
+                    f"and its label column, or set train.allow_single_class: true to train anyway")
 
 
 def unlabeled_texts(source: str, columns: int) -> list[tuple[str, ...]]:
@@ -83,7 +102,11 @@ def glue_batches(task, data: GlueData, tokenizer, settings: TrainSettings, dist:
 
 def dev_evaluator(model: nn.Module, tokenizer, task, data_dir: str | None, settings: TrainSettings,
                   dist: Distributed):
-    """A function scoring ``model`` (as it is now) on the task's dev split through the GLUE harness."""
+    """A function scoring ``model`` (as it is now) on the task's dev split through the GLUE harness.
+
+    Its ``score``, by which the best checkpoint is kept, is the mean of the task's metrics (see
+    :func:`eval.metrics.selection_score`); ``majority_share`` says how many predictions fall on one class.
+    """
     eval_settings = EvalSettings(split="dev", batch_size=settings.eval_batch_size,
                                  max_seq_length=settings.max_seq_length, data_dir=data_dir,
                                  limit=settings.eval_limit, device=dist.device)
@@ -91,7 +114,8 @@ def dev_evaluator(model: nn.Module, tokenizer, task, data_dir: str | None, setti
     def evaluate() -> dict[str, Any]:
         result = evaluate_task(TorchPredictor.from_module(model, dist.device), tokenizer, task, eval_settings,
                                progress=False)
-        return {"score": result["metrics"][task.main_metric], "metrics": result["metrics"],
-                "num_examples": result["num_examples"]}
+        share = majority_share(task, result["predictions"])
+        return {"score": selection_score(task, result["metrics"]), "metrics": result["metrics"],
+                "num_examples": result["num_examples"], **({"majority_share": share} if share is not None else {})}
 
     return evaluate

@@ -15,6 +15,9 @@ EPILOG = """examples:
   distill general --teacher minilm-l6 --student tiny --corpus corpus/ --output-dir runs/tiny-general
   distill task --task sst2 --teacher runs/teacher-sst2 --student runs/tiny-general --output-dir runs/tiny-sst2
   distill augment --task mrpc --model bert-base --output-dir runs/mrpc-aug
+  distill cut --model runs/teacher-sst2 --layers 3 --output-dir runs/teacher-sst2-cut3
+  distill task --task sst2 --teacher runs/teacher-sst2 --student teacher:3 --output-dir runs/cut3-sst2
+  distill probe --model runs/tiny-general --model minilm-l6 --data-dir glue_data --output probe.json
   distill task --recipe recipes/task/tiny_sst2.yaml --set train.batch_size=16
   distill pipeline recipes/quickstart.yaml
 """
@@ -30,6 +33,7 @@ _FLAGS = {
     "task": {"task": "task", "teacher": "teacher", "student": "student", "augmented": "augmented",
              "unlabeled": "unlabeled",
              "data_dir": "data_dir", "output_dir": "output_dir", **_TRAINING_FLAGS},
+    "cut": {"model": "model", "layers": "layers", "output_dir": "output_dir"},
     "augment": {"task": "task", "model": "model", "data_dir": "data_dir", "output_dir": "output_dir",
                 "seed": "seed", "device": "device", "glove": "glove", "candidates": "candidates",
                 "shared_words": "shared_words"},
@@ -39,7 +43,9 @@ _HELP = {
     "model": "Hub id, alias (bert-base, minilm-l6), model folder, or a student preset (random init)",
     "tokenizer": "where a student preset takes its vocabulary (default minilm-l6)",
     "teacher": "Hub id, alias or folder (for `task`: fine-tuned on the task)",
-    "student": "preset (tiny, mini, small, medium, tinybert4, tinybert6) or a student folder",
+    "student": "preset (tiny, mini, small, medium, tinybert4, tinybert6), a student folder, or teacher:L / "
+               "teacher:2,4,6 (the teacher's embeddings and L of its layers: distill/cut.py)",
+    "layers": "how many of the model's layers to keep, spread evenly (3), or which ones, from 1 (2,4,6)",
     "corpus": "text file, folder of text files, JSONL (a `text` field; see corpus_text_field), or "
               "hub:<dataset>[:<config>]",
     "segments": "single (default: one segment per sequence) or pair ([CLS] A [SEP] B [SEP], B half the time "
@@ -65,20 +71,30 @@ def build_parser() -> argparse.ArgumentParser:
     helps = {"finetune": "fine-tune a teacher (or a random student preset) on a GLUE task's labels",
              "general": "general distillation of a random student on unlabeled text",
              "task": "task distillation: intermediate layers, then predictions",
-             "augment": "TinyBERT data augmentation of a task's training split"}
+             "augment": "TinyBERT data augmentation of a task's training split",
+             "cut": "a student cut from a model: its embeddings and some of its layers"}
     for name, help_text in helps.items():
         command = sub.add_parser(name, help=help_text, epilog=EPILOG,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
         for flag in (f for f in _FLAGS[name] if f != "keep_checkpoints"):
             command.add_argument("--" + flag.replace("_", "-"), dest=flag, help=_HELP.get(flag),
                                  type=int if flag in ("max_steps", "seed") else str)
-        if name != "augment":
+        if name not in ("augment", "cut"):
             command.add_argument("--keep-checkpoints", action="store_const", const=True, default=None,
                                  dest="keep_checkpoints",
                                  help="keep the training checkpoints once the run completes (default: removed)")
         command.add_argument("--recipe", help="a YAML recipe (see `distill list`)")
         command.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                              help="override any recipe key, e.g. --set train.lr=3e-5 (repeatable)")
+    probe = sub.add_parser("probe", help="transfer probe of encoders: zero-shot STS-B similarity and a linear "
+                           "probe (what `distill general` prints at its end)", epilog=EPILOG,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    probe.add_argument("--model", action="append", required=True,
+                       help="a model folder, alias or Hub id (repeatable: each is probed)")
+    probe.add_argument("--data-dir", help="local GLUE folder for the probe tasks; default: the Hub")
+    probe.add_argument("--output", type=Path, help="write the figures as JSON here")
+    probe.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="a probe setting, e.g. --set linear_task=my_task.yaml --set examples=3000")
     # `distill pipeline RECIPE` is handled by the orchestrator before this parser runs (the
     # `distill` console command starts in pipeline.cli); listed here so --help shows it.
     sub.add_parser("pipeline", help="run a whole recipe: teacher -> distillation -> INT8 -> report "
@@ -99,15 +115,48 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "pipeline":
         raise UserError("`distill pipeline` is run by the `distill` console command or `pipeline run RECIPE`")
+    if args.command == "probe":
+        return _probe(args)
     from distill import api
     from distill.config import load_recipe
 
     flags = {key: getattr(args, flag) for flag, key in _FLAGS[args.command].items()}
+    if flags.get("layers") is not None:  # `distill cut --layers 3` or `--layers 2,4,6`
+        flags["layers"] = _layers(flags["layers"])
     cfg = load_recipe(args.command, args.recipe, flags=flags, overrides=args.set)
     run = {"finetune": api.finetune, "general": api.general_distill, "task": api.task_distill,
-           "augment": api.augment}[args.command]
+           "augment": api.augment, "cut": api.cut}[args.command]
     out = run(cfg)
     print(f"saved {args.command} output to {out}")
+    return 0
+
+
+def _layers(text: str) -> int | list[int]:
+    try:
+        numbers = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise UserError(f"--layers {text!r}: give a layer count (3) or layers counted from 1 (2,4,6)") from None
+    return numbers[0] if len(numbers) == 1 else numbers
+
+
+def _probe(args: argparse.Namespace) -> int:
+    from distill.config import ProbeSettings
+    from distill.probe import describe, transfer_probe
+    from distill.teachers import load_model, load_tokenizer
+    from eval.artifacts import write_json
+    from eval.config import load_config
+    from eval.outputs import check_output_path
+
+    settings = load_config(ProbeSettings, flags={"data_dir": args.data_dir}, overrides=args.set)
+    if args.output:
+        check_output_path(args.output, folder=False, flag="--output")
+    found = {}
+    for name in args.model:
+        found[name] = transfer_probe(load_model(name, "base"), load_tokenizer(name), settings)
+        print(describe(name, found[name]), flush=True)
+    if args.output:
+        write_json(args.output, {"settings": vars(settings), "models": found})
+        print(f"written to {args.output}")
     return 0
 
 

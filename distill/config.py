@@ -6,14 +6,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from eval.config import load_config
+from eval.config import load_config, seed_problem
 from eval.harness import DEVICE
 
 # Names a recipe may use in ``losses``; each is a function in distill.losses.
 INTERMEDIATE_LOSSES = ("embedding", "hidden", "attention")
 PREDICTION_LOSSES = ("logits", "labels")
 LOSS_NAMES = INTERMEDIATE_LOSSES + PREDICTION_LOSSES
-AttentionMode = Literal["auto", "per_head", "head_mean"]
+# auto: per_head when the head counts match, relation (MiniLM-v2) otherwise; see distill/losses.py
+AttentionMode = Literal["auto", "per_head", "head_mean", "relation"]
 Segments = Literal["single", "pair"]  # general distillation: one segment per sequence, or BERT-style pairs
 # BERT-family models have at most 512 positions; a longer limit is a typo, and a huge one would
 # allocate huge batches before any model could refuse them.
@@ -54,6 +55,9 @@ class TrainSettings:
     # student's table is most of its parameters, and on a small task set it can memorise the
     # training words instead of learning to compare sentences.
     freeze_word_embeddings: bool = False
+    # Training labels of one class only are refused (a wrong file or label column, usually): the
+    # model would learn to answer that class. True trains anyway.
+    allow_single_class: bool = False
 
     def __post_init__(self):
         positive = ("batch_size", "grad_accum", "log_every", "save_every", "checkpoint_limit", "eval_batch_size")
@@ -68,6 +72,8 @@ class TrainSettings:
             raise ValueError("train.warmup is a fraction of the steps, in [0, 1)")
         if not DEVICE.fullmatch(self.device):
             raise ValueError(f"unknown device {self.device!r}; use auto, cpu, cuda or cuda:N")
+        if seed_problem("train.seed", self.seed):
+            raise ValueError(seed_problem("train.seed", self.seed))
         for name in ("max_steps", "train_limit", "eval_limit"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -123,16 +129,51 @@ class FinetuneConfig:
 
 
 @dataclass(frozen=True)
+class ProbeSettings:
+    """What a transfer probe measures (``distill general`` runs it at the end; ``distill probe`` on demand).
+
+    Attributes:
+        similarity_task: pairs with gold similarity scores for the zero-shot measurement (``null``: skip).
+        linear_task: a labelled task for the linear probe (``null``: skip).
+        data_dir: where both tasks' data lives (``null``: the Hub).
+        examples: pairs / examples sampled from each task's train split.
+        steps: full-batch optimisation steps of the linear probe.
+        max_seq_length: tokens per sentence.
+        enabled: run the probe at the end of ``distill general``.
+    """
+
+    similarity_task: str | None = "stsb"
+    linear_task: str | None = "sst2"
+    data_dir: str | None = None
+    examples: int = 1500
+    steps: int = 300
+    max_seq_length: int = 64
+    seed: int = 0
+    enabled: bool = True
+
+    def __post_init__(self):
+        if self.examples < 30 or self.steps < 1 or not 8 <= self.max_seq_length <= 512:
+            raise ValueError("probe.examples must be at least 30, probe.steps at least 1 and probe.max_seq_length "
+                             "between 8 and 512")
+
+
+@dataclass(frozen=True)
 class GeneralConfig:
     """``distill general``: intermediate-layer distillation of a random student on unlabeled text."""
 
     teacher: str
     student: StudentChoice
-    corpus: str  # a text file, a folder of text files, JSONL, or hub:<dataset>[:<config>]
+    # a text file, a folder of text files, JSONL, hub:<dataset>[:<config>] or task:<task> (its train
+    # texts); or a list of them, read in turn, each distinct text once (deduplicate)
+    corpus: str | tuple[str, ...]
     output_dir: str
+    data_dir: str | None = None  # where task: sources read their train split (default: the Hub)
+    deduplicate: bool = True
     corpus_text_field: str | None = None  # JSONL records / Hub rows: the text field (default `text`)
     layer_map: LayerMapSpec = "uniform"
     attention_mode: AttentionMode = "auto"
+    # relation mode: R relation heads (default: the largest R dividing both widths, at most the teacher's heads)
+    relation_heads: int | None = None
     losses: dict[str, float] = field(default_factory=lambda: {"attention": 1.0, "hidden": 1.0, "embedding": 1.0})
     # A folder for the teacher's outputs on the corpus: with it, the corpus is read once into
     # packed sequences, the teacher runs once over them, and every later pass (and every other run
@@ -144,6 +185,8 @@ class GeneralConfig:
     # random, or teacher_embeddings: the student's embedding tables start as the teacher's, projected
     # onto their top principal directions (distill/student_init.py)
     student_init: Literal["random", "teacher_embeddings"] = "random"
+    # measured at the end, for the student and the teacher (distill/probe.py): did it learn anything?
+    probe: ProbeSettings = ProbeSettings()
     train: TrainSettings = TrainSettings()
 
     def __post_init__(self):
@@ -175,6 +218,8 @@ class TaskConfig:
     unlabeled: str | None = None
     layer_map: LayerMapSpec = "uniform"
     attention_mode: AttentionMode = "auto"
+    # relation mode: R relation heads (default: the largest R dividing both widths, at most the teacher's heads)
+    relation_heads: int | None = None
     phases: tuple[Phase, ...] = field(default_factory=_default_phases)
     # A folder for the teacher's outputs on the training examples, computed once and shared by
     # every phase, epoch, seed and student size that trains on the same examples and teacher.
@@ -203,11 +248,20 @@ class AugmentConfig:
     data_dir: str | None = None
     candidates: Literal["auto", "mlm", "embedding"] = "auto"  # auto: mlm when the model has the head
     glove: str | None = None  # a GloVe text file for multi-piece words (TinyBERT); default the model's embeddings
-    variants: int = 20  # N new examples per original
+    # N new examples per original; auto: TinyBERT's 20 below 10,000 training examples, else about
+    # 200,000 examples in all
+    variants: int | Literal["auto"] = "auto"
     replace_prob: float = 0.4  # p, per word
-    # pair tasks: a first-text word the second text also has is swapped in the first text only
-    # (free, as the TinyBERT reference), the same way in both (tie), or never (keep)
+    # pair tasks: swap words of the first text only (TinyBERT) or of both
+    edit: Literal["first", "both"] = "both"
+    # pair tasks: a word both texts have is swapped the same way in both (tie), in each text on its
+    # own (free; with edit: first, in the first text only, as the TinyBERT reference), or never (keep)
     shared_words: Literal["free", "tie", "keep"] = "tie"
+    # a fine-tuned classifier of the task (the teacher) that judges every variant: one whose predicted
+    # class differs from the teacher's on the original (regression: whose score moves by more than
+    # filter_tolerance) changed the meaning and is dropped; how often is recorded in augment.json
+    filter_model: str | None = None
+    filter_tolerance: float = 0.5
     top_k: int = 15  # candidates per word
     max_seq_length: int = 128
     batch_size: int = 64
@@ -217,17 +271,34 @@ class AugmentConfig:
     device: str = "auto"
 
     def __post_init__(self):
-        if self.variants < 1 or self.top_k < 1 or self.chunk_size < 1 or self.batch_size < 1:
-            raise ValueError("variants, top_k, chunk_size and batch_size must be at least 1")
+        if self.variants != "auto" and self.variants < 1:
+            raise ValueError("variants must be at least 1, or auto")
+        if self.top_k < 1 or self.chunk_size < 1 or self.batch_size < 1:
+            raise ValueError("top_k, chunk_size and batch_size must be at least 1")
+        if not self.filter_tolerance > 0:
+            raise ValueError("filter_tolerance must be positive")
         if not 0 <= self.replace_prob <= 1:
             raise ValueError("replace_prob is a probability in [0, 1]")
         if not DEVICE.fullmatch(self.device):
             raise ValueError(f"unknown device {self.device!r}; use auto, cpu, cuda or cuda:N")
         if not 8 <= self.max_seq_length <= MAX_SEQ_LENGTH:
             raise ValueError(f"max_seq_length must be between 8 and {MAX_SEQ_LENGTH}, got {self.max_seq_length}")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"limit must be at least 1 (or null for every example), got {self.limit}")
+        if seed_problem("seed", self.seed):
+            raise ValueError(seed_problem("seed", self.seed))
 
 
-CONFIGS = {"finetune": FinetuneConfig, "general": GeneralConfig, "task": TaskConfig, "augment": AugmentConfig}
+@dataclass(frozen=True)
+class CutConfig:
+    """``distill cut``: a student made of the model's embeddings and some of its layers (distill/cut.py)."""
+
+    model: str  # a BERT-architecture model (alias, folder or Hub id); its head comes along if it has one
+    layers: int | tuple[int, ...]  # how many layers to keep (evenly spread), or which (1-based)
+    output_dir: str
+
+
+CONFIGS = {"finetune": FinetuneConfig, "general": GeneralConfig, "task": TaskConfig, "augment": AugmentConfig, "cut": CutConfig}
 
 
 def load_recipe(command: str, recipe: str | Path | None = None, flags: Mapping[str, Any] | None = None,

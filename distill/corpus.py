@@ -6,7 +6,14 @@ A corpus source is one of:
 - JSON Lines (``.jsonl``, or ``.json`` holding JSON Lines or one list of records): each record's
   text field is a document;
 - a folder: every such file below it (hidden files skipped), in sorted order;
-- ``hub:<dataset>[:<config>]``: the text column of the dataset's ``train`` split, streamed.
+- ``hub:<dataset>[:<config>]``: the text column of the dataset's ``train`` split, streamed;
+- ``task:<name or spec>[@<data_dir>]``: every text of a task's ``train`` split (each text of a pair
+  on its own), from that GLUE folder (default: the config's ``data_dir``, else the Hub) — the
+  in-domain sentences a student will meet, without their labels.
+
+A corpus may list several sources; :func:`iter_corpus` reads them in order and, by default, drops
+a document whose text (lower-cased, whitespace collapsed) came earlier, so no text is read twice in
+a pass: GLUE tasks share sentences, and repeated text teaches a student less than new text.
 
 The text field of records and Hub rows is ``text_field`` when given; otherwise ``text``, or a
 record's only string field. :func:`corpus_files` checks every file before training starts (UTF-8
@@ -16,26 +23,45 @@ are one clear error instead of a model trained on replacement characters.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 from eval.errors import UserError, first_line
 from eval.text_files import check_text_file, decode_error
 
 HUB_PREFIX = "hub:"
+TASK_PREFIX = "task:"
 DEFAULT_TEXT_FIELD = "text"
 TEXT_SUFFIXES = (".txt", ".raw", ".tokens", "")
 RECORD_SUFFIXES = (".jsonl", ".json")
 
 
-def iter_documents(source: str, text_field: str | None = None) -> Iterator[str]:
+def iter_corpus(sources: str | Sequence[str], text_field: str | None = None, data_dir: str | None = None,
+                deduplicate: bool = True) -> Iterator[str]:
+    """Every document of every source in order; with ``deduplicate``, each distinct text once."""
+    seen: set[bytes] = set()
+    for source in [sources] if isinstance(sources, str) else sources:
+        for document in iter_documents(source, text_field, data_dir):
+            if deduplicate:
+                key = hashlib.blake2b(" ".join(document.lower().split()).encode(), digest_size=12).digest()
+                if key in seen:
+                    continue
+                seen.add(key)
+            yield document
+
+
+def iter_documents(source: str, text_field: str | None = None, data_dir: str | None = None) -> Iterator[str]:
     """Every document of a corpus, stripped, blank ones skipped (one pass; call again to restart).
 
     Raises:
         UserError: a missing or non-text corpus, a record without the text field or with a
             non-text value, a line that is not JSON, an unreachable Hub dataset.
     """
+    if source.startswith(TASK_PREFIX):
+        yield from _task_documents(source, data_dir)
+        return
     files = corpus_files(source)
     if files is None:
         yield from _hub_documents(source, text_field)
@@ -55,7 +81,7 @@ def corpus_files(source: str) -> list[Path] | None:
         UserError: missing path, a folder without corpus files, only empty files, or a file that
             is not UTF-8 text.
     """
-    if source.startswith(HUB_PREFIX):
+    if source.startswith((HUB_PREFIX, TASK_PREFIX)):
         return None
     path = Path(source).expanduser()
     suffixes = TEXT_SUFFIXES + RECORD_SUFFIXES
@@ -66,7 +92,7 @@ def corpus_files(source: str) -> list[Path] | None:
                        and p.suffix.lower() in suffixes)
     else:
         raise UserError(f"corpus {source} does not exist; pass a text file, a folder of .txt files, a .jsonl "
-                        f"file, or hub:<dataset>[:<config>]")
+                        f"file, hub:<dataset>[:<config>] or task:<task>")
     files = [f for f in files if f.stat().st_size > 0]
     if not files:
         raise UserError(f"corpus {source} has no non-empty text files ({', '.join(s for s in suffixes if s)})")
@@ -147,3 +173,13 @@ def _hub_documents(source: str, text_field: str | None) -> Iterator[str]:
         raise UserError(f"cannot stream corpus {source} from the Hub: {first_line(err)}; pass a local text file "
                         f"or folder") from None
     yield from _record_texts(enumerate(stream, 1), text_field, f"corpus {source}")
+
+
+def _task_documents(source: str, data_dir: str | None) -> Iterator[str]:
+    from eval.data import load_split
+    from eval.tasks import get_task
+
+    name, _, own_data_dir = source[len(TASK_PREFIX):].partition("@")
+    task = get_task(name)
+    for texts in load_split(task, "train", own_data_dir or data_dir).texts:
+        yield from (text.strip() for text in texts if text.strip())

@@ -10,13 +10,13 @@ from __future__ import annotations
 import collections
 import itertools
 import math
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
 
 from distill.config import Segments
-from distill.corpus import corpus_files, iter_documents
+from distill.corpus import corpus_files, iter_corpus
 from eval.batching import Encoded, pad
 from eval.errors import UserError
 
@@ -84,15 +84,17 @@ class CorpusBatches:
 
     batches_per_epoch = None  # a stream: the loop counts steps, not epochs
 
-    def __init__(self, source: str, tokenizer, max_seq_length: int, batch_size: int, seed: int,
+    def __init__(self, source: str | Sequence[str], tokenizer, max_seq_length: int, batch_size: int, seed: int,
                  rank: int = 0, world_size: int = 1, shuffle_buffer: int = 2048, text_field: str | None = None,
-                 segments: Segments = "single"):
+                 segments: Segments = "single", data_dir: str | None = None, deduplicate: bool = True):
         self.source, self.tokenizer = source, tokenizer
         self.max_seq_length, self.batch_size, self.seed = max_seq_length, batch_size, seed
         self.rank, self.world_size, self.shuffle_buffer = rank, world_size, shuffle_buffer
         self.text_field = text_field  # JSONL records / Hub rows: the field holding the text
         self.segments = segments
-        self.files = corpus_files(source)
+        self.data_dir, self.deduplicate = data_dir, deduplicate  # task: sources read their train split there
+        for one in [source] if isinstance(source, str) else source:
+            corpus_files(one)  # every file checked to be text before training starts
 
     def iterate(self, epoch: int = 0, skip: int = 0) -> Iterator[Batch]:
         batch: list[Sequence] = []
@@ -170,7 +172,7 @@ class CorpusBatches:
             yield from self.tokenizer(chunk, add_special_tokens=False)["input_ids"]
 
     def _documents(self) -> Iterator[str]:
-        yield from iter_documents(self.source, self.text_field)
+        yield from iter_corpus(self.source, self.text_field, self.data_dir, self.deduplicate)
 
     def _shuffled(self, sequences: Iterator[Sequence]) -> Iterator[Sequence]:
         rng = np.random.default_rng(self.seed)

@@ -8,6 +8,11 @@ not probabilities). Hugging Face only returns post-softmax probabilities (and on
 it computes exactly what eager attention computes and hands back the raw scores instead of the
 probabilities. Padded positions keep finite but meaningless scores; losses drop them with
 ``attention_mask``.
+
+Self-attention vectors (for MiniLM-v2's relation loss): ``self_attention[l]`` is layer ``l``'s
+queries, keys and values as the layer's ``query``/``key``/``value`` projections produce them,
+``[batch, seq, hidden]`` each (every head side by side), captured by forward hooks, so they are
+the same whichever attention implementation the model runs.
 """
 
 from __future__ import annotations
@@ -30,12 +35,15 @@ class Features:
         hidden_states: ``layers + 1`` tensors ``[batch, seq, hidden]``; index 0 is the embedding output.
         attention_scores: ``layers`` tensors ``[batch, heads, seq, seq]`` (pre-softmax, unmasked).
         logits: ``[batch, num_labels]``, or ``None`` for a model without a head.
+        self_attention: layer number (1-based) -> its ``(queries, keys, values)``, each
+            ``[batch, seq, hidden]``; only the layers asked for.
     """
 
     attention_mask: torch.Tensor
     hidden_states: tuple[torch.Tensor, ...] | None = None
     attention_scores: tuple[torch.Tensor, ...] | None = None
     logits: torch.Tensor | None = None
+    self_attention: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None = None
 
 
 def _scores_attention(module: nn.Module, query, key, value, attention_mask, scaling=None, dropout=0.0, **_):
@@ -78,19 +86,34 @@ def model_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def extract(model: nn.Module, batch: dict[str, torch.Tensor], hidden: bool = True,
-            attention: bool = False) -> Features:
+            attention: bool = False, self_attention: tuple[int, ...] = ()) -> Features:
     """Run ``model`` on a batch and return its features.
 
     Args:
         model: a ``BertModel`` or ``BertForSequenceClassification`` (attention requires
             :func:`expose_attention_scores` first).
         batch: ``input_ids``, ``attention_mask``, ``token_type_ids``: ``[batch, seq]``.
+        self_attention: layer numbers (1-based) whose queries, keys and values to return.
     """
-    out = model(**model_inputs(batch), output_hidden_states=hidden, output_attentions=attention,
-                return_dict=True)
+    captured: dict[tuple[int, str], torch.Tensor] = {}
+    hooks = []
+    layers = model.base_model.encoder.layer if self_attention else []
+    for number in self_attention:
+        module = layers[number - 1].attention.self
+        for part in ("query", "key", "value"):
+            hooks.append(getattr(module, part).register_forward_hook(
+                lambda _module, _inputs, output, key=(number, part): captured.__setitem__(key, output)))
+    try:
+        out = model(**model_inputs(batch), output_hidden_states=hidden, output_attentions=attention,
+                    return_dict=True)
+    finally:
+        for hook in hooks:
+            hook.remove()
     return Features(
         attention_mask=batch["attention_mask"],
         hidden_states=tuple(out.hidden_states) if hidden else None,
         attention_scores=tuple(out.attentions) if attention else None,
         logits=getattr(out, "logits", None),
+        self_attention={n: tuple(captured[(n, part)] for part in ("query", "key", "value"))
+                        for n in self_attention} if self_attention else None,
     )

@@ -11,11 +11,13 @@ from distill.config import GeneralConfig
 from distill.data import CorpusBatches, GlueBatches
 from distill.loop import seed_everything, train
 from distill.objectives import DistillObjective, build_distill_loss, distill_step
+from distill.probe import PROBE_FILE, probe_beside_teacher
 from distill.run_folder import RunFolder
 from distill.student_init import embeddings_from_teacher
 from distill.students import get_student
 from distill.teacher_outputs import LiveTeacher, teacher_source
 from distill.teachers import card_name, load_model, load_tokenizer
+from eval.artifacts import write_json
 
 # With teacher_cache the whole corpus is held as packed sequences and its teacher outputs on
 # disk; beyond this many sequences (about 128M tokens at length 128) stream it instead.
@@ -25,9 +27,10 @@ MAX_CACHED_SEQUENCES = 1_000_000
 def general_distill(cfg: GeneralConfig) -> Path:
     """Train ``cfg.student`` from random init to match ``cfg.teacher`` on ``cfg.corpus``; returns the folder."""
     spec = get_student(cfg.student)
+    corpus_text = cfg.corpus if isinstance(cfg.corpus, str) else ", ".join(cfg.corpus)
     card = {"summary": f"A student of {spec.layers} layers, hidden size {spec.hidden} and {spec.heads} heads, "
-                       f"general-distilled from {card_name(cfg.teacher)} on unlabeled text ({cfg.corpus}): embedding, "
-                       f"hidden-state and attention losses. Fine-tune or task-distill it on a task before use.",
+                       f"general-distilled from {card_name(cfg.teacher)} on unlabeled text ({corpus_text}): "
+                       f"{' + '.join(cfg.losses)} losses. Fine-tune or task-distill it on a task before use.",
             "base_model": card_name(cfg.teacher), "tags": ("distillation", "tinybert", "general-distillation")}
     with RunFolder.start(cfg, cfg.train) as run:
         if run.finished:
@@ -40,10 +43,11 @@ def general_distill(cfg: GeneralConfig) -> Path:
         student = BertModel(spec.bert_config(teacher.config), add_pooling_layer=False)
         if cfg.student_init == "teacher_embeddings":
             embeddings_from_teacher(student, teacher)
-        loss = build_distill_loss(cfg.losses, cfg.layer_map, cfg.attention_mode, teacher, student)
+        loss = build_distill_loss(cfg.losses, cfg.layer_map, cfg.attention_mode, teacher, student,
+                                  relation_heads=cfg.relation_heads)
         corpus = CorpusBatches(cfg.corpus, tokenizer, cfg.train.max_seq_length, cfg.train.batch_size,
                                cfg.train.seed, run.dist.rank, run.dist.world_size, text_field=cfg.corpus_text_field,
-                               segments=cfg.segments)
+                               segments=cfg.segments, data_dir=cfg.data_dir, deduplicate=cfg.deduplicate)
         epochs, record = None, {}
         if cfg.teacher_cache:  # finite corpus: packed once, teacher outputs read from disk on every pass
             encoded = corpus.materialize(MAX_CACHED_SEQUENCES)
@@ -59,4 +63,7 @@ def general_distill(cfg: GeneralConfig) -> Path:
         result = train(DistillObjective(student, loss), batches, distill_step(teacher_outputs), cfg.train, run.out,
                        cfg, run.dist, epochs=epochs, description="general distillation")
         run.save_model(student, tokenizer)
+        if run.dist.is_main:
+            record["probe"] = probe_beside_teacher(student, teacher, tokenizer, cfg.probe, run.dist.device)
+            write_json(run.out / PROBE_FILE, record["probe"])
         return run.finish("general", {**result, "details": record}, **card)

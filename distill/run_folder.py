@@ -27,9 +27,11 @@ from torch import nn
 from distill.checkpoint import RUN_CONFIG, claimed_output_dir
 from distill.config import TrainSettings
 from distill.loop import LOG_FILE, Distributed, setup_distributed
-from eval.artifacts import provenance, write_json
+from eval.artifacts import provenance, share_files, write_failures, write_json
 from eval.config import to_dict
+from eval.console import warn
 from eval.errors import UserError
+from eval.metrics import COLLAPSE_SHARE
 from eval.model_card import CARD_FILE, ModelCard, write_model_card
 
 METRICS = "metrics.json"
@@ -93,6 +95,7 @@ class RunFolder:
         """
         if self.dist.is_main:
             best = result.get("best")
+            warn_if_collapsed(best, task)
             record = {
                 "stage": stage, "completed": True, "task": task.name if task else None,
                 "main_metric": task.main_metric if task else None,
@@ -130,6 +133,15 @@ class RunFolder:
             torch.distributed.barrier()
 
 
+def warn_if_collapsed(best: dict | None, task) -> None:
+    """Say so when the kept model predicts one class for (almost) every dev example: it learned the prior."""
+    share = (best or {}).get("majority_share")
+    if share is not None and share >= COLLAPSE_SHARE:
+        warn(f"the best {task.display_name} model predicts one class for {100 * share:.1f}% of the dev examples "
+             f"(its metrics are those of a constant predictor); train longer, raise the learning rate, or check "
+             f"the labels")
+
+
 def is_finished(out: Path) -> bool:
     """Whether ``out`` holds a completed run (its ``metrics.json`` says so)."""
     metrics = Path(out) / METRICS
@@ -145,8 +157,13 @@ def save_model_folder(model: nn.Module, tokenizer, folder: Path) -> None:
     """``save_pretrained`` model and tokenizer into ``folder``, each file replaced atomically."""
     tmp = folder / ".tmp-model"
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
+    try:
+        with write_failures(f"the model in {folder}", folder):
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+    except BaseException:  # a full disk: no half-written model beside the run's files
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     share_files(tmp)
     for file in tmp.iterdir():
         os.replace(file, folder / file.name)
@@ -161,11 +178,3 @@ def remove_checkpoints(out: Path) -> None:
         for path in phase.iterdir():
             if path.name not in (PHASE_DONE, LOG_FILE):
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
-
-
-def share_files(folder: Path) -> None:
-    """Files 0644 and folders 0755: model folders are meant to be copied, served and shared."""
-    for path in [folder, *folder.rglob("*")]:
-        if path.is_symlink():
-            continue
-        path.chmod(0o755 if path.is_dir() else 0o644)

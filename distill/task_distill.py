@@ -12,6 +12,7 @@ from safetensors.torch import load_file
 from distill.builders import dev_evaluator, frozen, glue_batches, new_student, train_data
 from distill.checkpoint import WEIGHTS
 from distill.config import Phase, TaskConfig
+from distill.cut import cut_model, is_cut_spec, parse_cut
 from distill.data import GlueBatches
 from distill.features import expose_attention_scores
 from distill.loop import Distributed, seed_everything, train
@@ -31,6 +32,8 @@ def task_distill(cfg: TaskConfig) -> Path:
     card = {"summary": (f"A student task-distilled from {card_name(cfg.teacher)} on {task.display_name} (TinyBERT: "
                         + ", then ".join(f"{p.name} phase with {' + '.join(p.losses)} losses" for p in cfg.phases)
                         + (", on augmented data" if cfg.augmented else "")
+                        + (f", starting from {cfg.student}: the teacher's embeddings, head and those of its layers"
+                           if is_cut_spec(cfg.student) else "")
                         + (f", with unlabeled in-domain text labelled by the teacher ({cfg.unlabeled})"
                            if cfg.unlabeled else "") + ")."),
             "base_model": card_name(cfg.teacher), "tags": ("distillation", "tinybert")}
@@ -66,7 +69,11 @@ def _models(cfg: TaskConfig, task, dist: Distributed):
     """The frozen teacher, the student (preset, custom shape or folder) and their shared tokenizer."""
     teacher = frozen(load_model(cfg.teacher, "classifier", task, require_head=True), dist)
     tokenizer = load_tokenizer(cfg.teacher)
-    if is_preset(cfg.student) or not Path(str(cfg.student)).expanduser().exists():
+    if is_cut_spec(cfg.student):  # the teacher's embeddings, head and some of its layers
+        student = cut_model(teacher, parse_cut(cfg.student)).train()
+        for parameter in student.parameters():
+            parameter.requires_grad_(True)
+    elif is_preset(cfg.student) or not Path(str(cfg.student)).expanduser().exists():
         student = new_student(cfg.student, teacher.config, task, cfg.train.seed)  # unknown names fail here
     else:
         check_vocabulary(tokenizer, load_tokenizer(cfg.student), cfg.teacher, str(cfg.student))
@@ -82,7 +89,8 @@ def _models(cfg: TaskConfig, task, dist: Distributed):
 def _run_phase(run: RunFolder, phase: Phase, cfg: TaskConfig, task, teacher, student, tokenizer,
                batches: GlueBatches, work: Path) -> dict[str, Any]:
     loss = build_distill_loss(phase.losses, cfg.layer_map, cfg.attention_mode, teacher, student,
-                              regression=task.is_regression, temperature=phase.temperature)
+                              regression=task.is_regression, temperature=phase.temperature,
+                              relation_heads=cfg.relation_heads)
     needs = loss.teacher_needs
     # The teacher's outputs are ready before the loop starts, so the loop's throughput is the student's.
     teacher_outputs, seconds = teacher_source(teacher, needs, batches.encoded, cfg.teacher_cache,

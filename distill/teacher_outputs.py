@@ -35,11 +35,12 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from distill.features import Features, extract, model_inputs
-from eval.artifacts import folder_lock, write_json
+from eval.artifacts import folder_lock, read_array, write_json
 from eval.batching import Encoded, length_sorted_batches
 from eval.errors import UserError
 
 TeacherSource = Callable[[dict[str, torch.Tensor]], Features]
+SELF_ATTENTION = ("query", "key", "value")  # token-shaped outputs, stored like hidden states
 STORE_VERSION = 1
 _MANIFEST = "manifest.json"
 _PROGRESS = "progress.json"
@@ -59,21 +60,24 @@ class TeacherNeeds:
         attention: layer numbers (1-based) whose pre-softmax scores are compared.
         head_mean: attention is compared averaged over heads, so only the mean is kept.
         logits: the prediction layer's output.
+        self_attention: layer numbers (1-based) whose queries, keys and values are compared (relations).
     """
 
     hidden: tuple[int, ...] = ()
     attention: tuple[int, ...] = ()
     head_mean: bool = False
     logits: bool = False
+    self_attention: tuple[int, ...] = ()
 
     @property
     def intermediate(self) -> bool:
-        return bool(self.hidden or self.attention)
+        return bool(self.hidden or self.attention or self.self_attention)
 
     def outputs(self) -> list[str]:
         """Names of the stored arrays these needs read."""
         heads = "mean" if self.head_mean else "all"
         return ([f"hidden-{i}" for i in self.hidden] + [f"attention-{i}-{heads}" for i in self.attention]
+                + [f"{part}-{i}" for i in self.self_attention for part in SELF_ATTENTION]
                 + (["logits"] if self.logits else []))
 
 
@@ -111,12 +115,15 @@ class LiveTeacher:
     def _forward(self, batch: dict[str, torch.Tensor]) -> dict[str, dict[int, torch.Tensor]]:
         """The needed outputs of one group: ``{"hidden": {index: ...}, "attention": {layer: ...}, "logits": ...}``."""
         needs = self.needs
-        features = extract(self.teacher, batch, hidden=bool(needs.hidden), attention=bool(needs.attention))
+        features = extract(self.teacher, batch, hidden=bool(needs.hidden), attention=bool(needs.attention),
+                           self_attention=needs.self_attention)
         attention = {layer: features.attention_scores[layer - 1] for layer in needs.attention}
         if needs.head_mean:
             attention = {layer: scores.mean(dim=1, keepdim=True) for layer, scores in attention.items()}
+        vectors = {part: {layer: features.self_attention[layer][n] for layer in needs.self_attention}
+                   for n, part in enumerate(SELF_ATTENTION)}
         return {"hidden": {i: features.hidden_states[i] for i in needs.hidden}, "attention": attention,
-                "logits": {0: features.logits} if needs.logits else {}}
+                "logits": {0: features.logits} if needs.logits else {}, **vectors}
 
 
 def length_groups(lengths: list[int], overhead: int = GROUP_OVERHEAD_TOKENS) -> list[tuple[torch.Tensor, int]]:
@@ -155,8 +162,8 @@ def _merge(parts: list[tuple[torch.Tensor, dict]], mask: torch.Tensor, needs: Te
 
     def gather(kind: str, index: int) -> torch.Tensor:
         first = parts[0][1][kind][index]
-        shape = {"hidden": (count, width, first.shape[-1]), "attention": (count, first.shape[1], width, width),
-                 "logits": (count, first.shape[-1])}[kind]
+        shape = {"attention": (count, first.shape[1], width, width),
+                 "logits": (count, first.shape[-1])}.get(kind, (count, width, first.shape[-1]))  # token-shaped
         out = first.new_zeros(shape)
         for rows, outputs in parts:
             value = outputs[kind][index]  # a group is narrower than the batch: it fills the leading positions
@@ -169,6 +176,8 @@ def _merge(parts: list[tuple[torch.Tensor, dict]], mask: torch.Tensor, needs: Te
         attention_scores=tuple(_sparse({layer - 1: gather("attention", layer) for layer in needs.attention}))
         if needs.attention else None,
         logits=gather("logits", 0) if needs.logits else None,
+        self_attention={layer: tuple(gather(part, layer) for part in SELF_ATTENTION) for layer in needs.self_attention}
+        if needs.self_attention else None,
     )
 
 
@@ -220,6 +229,8 @@ class OutputStore:
             if self.needs.attention else None,
             logits=to(torch.from_numpy(np.asarray(self.arrays["logits"][rows], dtype=np.float32)))
             if self.needs.logits else None,
+            self_attention={layer: tuple(to(self._tokens(f"{part}-{layer}", rows, width)) for part in SELF_ATTENTION)
+                            for layer in self.needs.self_attention} if self.needs.self_attention else None,
         )
 
     def _tokens(self, name: str, rows: np.ndarray, width: int) -> torch.Tensor:
@@ -267,7 +278,8 @@ class DiskStore(OutputStore):
 
     def __init__(self, folder: Path, needs: TeacherNeeds, lengths: np.ndarray, teacher_heads: int):
         self.folder, self.needs, self.lengths, self.teacher_heads = folder, needs, lengths, teacher_heads
-        self.arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in needs.outputs()}
+        fix = f"delete {folder} and re-run (the store is rebuilt)"
+        self.arrays = {name: read_array(folder / f"{name}.npy", fix) for name in needs.outputs()}
 
     @classmethod
     def open(cls, root: Path, teacher: nn.Module, needs: TeacherNeeds, encoded: Encoded, batch_size: int,
@@ -379,9 +391,11 @@ def _flush(arrays: dict[str, np.ndarray], partial: Path, names: list[str], batch
 
 
 def _needs_of(names: list[str], head_mean: bool) -> TeacherNeeds:
-    hidden = tuple(int(n.split("-")[1]) for n in names if n.startswith("hidden-"))
-    attention = tuple(int(n.split("-")[1]) for n in names if n.startswith("attention-"))
-    return TeacherNeeds(hidden, attention, head_mean, "logits" in names)
+    def layers(prefix: str) -> tuple[int, ...]:
+        return tuple(sorted({int(n.split("-")[1]) for n in names if n.split("-")[0] in prefix}))
+
+    return TeacherNeeds(layers(("hidden",)), layers(("attention",)), head_mean, "logits" in names,
+                        layers(SELF_ATTENTION))
 
 
 def _shapes(teacher: nn.Module, encoded: Encoded, names: list[str]) -> dict[str, tuple[tuple[int, ...], type]]:
@@ -392,7 +406,7 @@ def _shapes(teacher: nn.Module, encoded: Encoded, names: list[str]) -> dict[str,
     for name in names:
         if name == "logits":
             shapes[name] = ((len(encoded), config.num_labels), np.float32)
-        elif name.startswith("hidden-"):
+        elif name.split("-")[0] in ("hidden", *SELF_ATTENTION):
             shapes[name] = ((tokens, config.hidden_size), np.float16)
         else:
             heads = config.num_attention_heads if name.endswith("-all") else 1
@@ -405,9 +419,11 @@ def _write(name: str, array: np.ndarray, rows: np.ndarray, features: Features, l
     if name == "logits":
         array[rows] = features.logits.float().cpu().numpy()
         return
-    index = int(name.split("-")[1])
-    if name.startswith("hidden-"):
-        values = features.hidden_states[index].float().cpu().numpy()
+    kind, index = name.split("-")[0], int(name.split("-")[1])
+    if kind in ("hidden", *SELF_ATTENTION):
+        source = (features.hidden_states[index] if kind == "hidden"
+                  else features.self_attention[index][SELF_ATTENTION.index(kind)])
+        values = source.float().cpu().numpy()
         for n, row in enumerate(rows):
             array[token_starts[row]:token_starts[row + 1]] = values[n, : lengths[row]]
         return

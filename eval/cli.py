@@ -9,6 +9,10 @@ Examples:
     glue predict --model runs/topics --tasks my_task.yaml --format jsonl --output-dir predictions/
     glue tasks
     glue tasks my_task.yaml     (check a task spec: its splits, sizes and labels)
+    glue floors --task stsb,mrpc --data-dir glue_data --output-dir results/
+                                (majority-class and word-overlap rows to read every model against)
+    glue holdout --task mrpc --size 400 --data-dir glue_data --output-dir runs/mrpc-holdout
+                                (a task spec whose dev split is a held-out slice of train: tune there)
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from eval.console import CommandParser, quiet_third_party_logs, run_command
+from eval.console import CommandParser, quiet_third_party_logs, run_command, warn
 from eval.tasks import TASKS, get_task, parse_tasks
 
 
@@ -34,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--max-seq-length", type=int, default=128)
         p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 (PyTorch models)")
         p.add_argument("--threads", type=int, help="CPU threads for ONNX Runtime (default: all cores)")
+        p.add_argument("--allow-unfinished", action="store_true",
+                       help="score a `distill` run folder whose run has not finished (its best-so-far weights)")
         if split_default:
             p.add_argument("--split", default=split_default, help="train or dev (default: dev)")
             p.add_argument("--limit", type=int, help="score only the first N examples (smoke runs)")
@@ -63,6 +69,21 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--format", default="csv",
                         help="csv or jsonl: prediction files of task specs (GLUE tasks write the server's TSV)")
 
+    floors = commands.add_parser("floors", help="results files of the trivial floors (majority class, word "
+                                 "overlap) for `glue report`")
+    floors.add_argument("--task", required=True, help="task name(s) or task spec file(s), comma-separated, or 'all'")
+    floors.add_argument("--data-dir", help="local GLUE root (glue_data/ TSVs or Hub parquet); default: the Hub")
+    floors.add_argument("--split", default="dev", help="the split to score (default: dev); floors fit on train")
+    floors.add_argument("--output-dir", required=True, type=Path, help="folder for floor-<name>.json")
+
+    holdout = commands.add_parser("holdout", help="a task spec whose dev split is a seeded slice of the train "
+                                  "split: tune on it, report the real dev split once")
+    holdout.add_argument("--task", required=True, help="a GLUE task name or a task spec file")
+    holdout.add_argument("--size", required=True, type=int, help="training examples to hold out")
+    holdout.add_argument("--seed", type=int, default=0)
+    holdout.add_argument("--data-dir", help="local GLUE root (glue_data/ TSVs or Hub parquet); default: the Hub")
+    holdout.add_argument("--output-dir", required=True, type=Path)
+
     tasks = commands.add_parser("tasks", help="list the GLUE tasks; with task spec files, check them")
     tasks.add_argument("specs", nargs="*", help="task spec files to check: splits, sizes, label counts")
     return parser
@@ -73,7 +94,15 @@ def _settings(args: argparse.Namespace, split: str):
 
     return EvalSettings(split=split, batch_size=args.batch_size, max_seq_length=args.max_seq_length,
                         data_dir=args.data_dir, limit=getattr(args, "limit", None), device=args.device,
-                        threads=args.threads)
+                        threads=args.threads, allow_unfinished=args.allow_unfinished)
+
+
+def _warn_if_unfinished(args: argparse.Namespace) -> None:
+    """``--allow-unfinished`` lets an unfinished run's weights be scored, with a one-line warning."""
+    from eval.predictors import unfinished_run
+
+    if args.allow_unfinished and unfinished_run(Path(args.model).expanduser()):
+        warn(f"{args.model} is an unfinished training run; scoring its best-so-far weights, not a finished model")
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -86,6 +115,7 @@ def _eval(args: argparse.Namespace) -> int:
     tasks = parse_tasks(args.task)
     check_apart(args.output, {"--model": args.model, "--data-dir": args.data_dir,
                               **{"--task": t for t in args.task.split(",")}}, "--output")
+    _warn_if_unfinished(args)
     document = evaluate_model(args.model, tasks, settings, name=args.name)
     write_json(args.output, document)
     for name, result in document["results"].items():
@@ -113,6 +143,7 @@ def _predict(args: argparse.Namespace) -> int:
 
     check_apart(args.output_dir, {"--model": args.model, "--data-dir": args.data_dir,
                                   **{"--tasks": t for t in args.tasks.split(",")}}, "--output-dir")
+    _warn_if_unfinished(args)
     written = write_submission(args.model, parse_tasks(args.tasks), args.output_dir, _settings(args, "test"),
                                prediction_format=args.format)
     for path in written:
@@ -154,7 +185,42 @@ def describe_spec(path: str) -> str:
     return "\n".join(lines)
 
 
-HANDLERS = {"eval": _eval, "report": _report, "predict": _predict, "tasks": _tasks}
+def _floors(args: argparse.Namespace) -> int:
+    from eval.artifacts import write_json
+    from eval.floors import floor_documents
+    from eval.harness import EvalSettings
+    from eval.outputs import check_apart, check_output_path
+
+    check_output_path(args.output_dir, folder=True, flag="--output-dir")
+    tasks = parse_tasks(args.task)
+    check_apart(args.output_dir, {"--data-dir": args.data_dir, **{"--task": t.spec for t in tasks if t.spec}},
+                "--output-dir")
+    for name, document in floor_documents(tasks, EvalSettings(split=args.split, data_dir=args.data_dir)).items():
+        path = write_json(args.output_dir / f"floor-{name}.json", document)
+        for task, result in document["results"].items():
+            metrics = ", ".join(f"{k} {100 * v:.2f}" for k, v in result["metrics"].items())
+            print(f"{document['model']['name']:20} {task} {result['split']}: {metrics}")
+        print(f"  written to {path}")
+    return 0
+
+
+def _holdout(args: argparse.Namespace) -> int:
+    from eval.artifacts import folder_lock
+    from eval.holdout import write_holdout
+    from eval.outputs import check_apart, check_output_path
+
+    check_output_path(args.output_dir, folder=True, flag="--output-dir")
+    check_apart(args.output_dir, {"--task": args.task, "--data-dir": args.data_dir}, "--output-dir")
+    task = get_task(args.task)
+    with folder_lock(args.output_dir, what="holdout"):
+        spec = write_holdout(task, args.output_dir, args.size, args.seed, args.data_dir)
+    print(describe_spec(str(spec)))
+    print(f"task spec written to {spec}; use it as --task {spec}")
+    return 0
+
+
+HANDLERS = {"eval": _eval, "report": _report, "predict": _predict, "tasks": _tasks, "holdout": _holdout,
+            "floors": _floors}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,6 +37,11 @@ class CommandParser(argparse.ArgumentParser):
         self.exit(EXIT_USER_ERROR, f"error: {message}; see `{self.prog} --help`\n")
 
 
+def warn(message: str) -> None:
+    """One line on stderr for a result the user should know is suspect (the command still succeeds)."""
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
 def quiet_third_party_logs() -> None:
     """Silence library chatter that is noise on a command line (HF load reports and bars, INC)."""
     logging.getLogger("neural_compressor").setLevel(logging.ERROR)

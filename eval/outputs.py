@@ -64,5 +64,8 @@ def check_apart(output: str | Path, inputs: Mapping[str, Any], flag: str) -> Non
 
 def check_config_apart(config: Any, output_field: str = "output_dir") -> None:
     """:func:`check_apart` for a command's typed config: its output against every input field it has."""
-    inputs = {name: getattr(config, name) for name in INPUT_FIELDS if hasattr(config, name)}
+    inputs = {f"{name}[{i}]" if isinstance(value, tuple) else name: one
+              for name in INPUT_FIELDS if hasattr(config, name)
+              for value in [getattr(config, name)]
+              for i, one in enumerate(value if isinstance(value, tuple) else [value])}
     check_apart(getattr(config, output_field), inputs, f"--{output_field.replace('_', '-')}")

@@ -31,6 +31,16 @@ class EvalStage:
 
 
 @dataclass(frozen=True)
+class FloorsStage:
+    """``glue floors``: the trivial floors (majority class, word overlap) of one task, as results files."""
+
+    task: str
+    output_dir: str
+    data_dir: str | None = None
+    split: str = "dev"
+
+
+@dataclass(frozen=True)
 class ReportStage:
     """``glue report``: a leaderboard from results files."""
 
@@ -86,6 +96,11 @@ def _eval_argv(cfg: EvalStage, _: Path) -> tuple[str, ...]:
     return (*args, *(("--name", cfg.name) if cfg.name else ()), "--output", cfg.output)
 
 
+def _floors_argv(cfg: FloorsStage, _: Path) -> tuple[str, ...]:
+    data = ("--data-dir", cfg.data_dir) if cfg.data_dir else ()
+    return ("--task", cfg.task, *data, "--split", cfg.split, "--output-dir", cfg.output_dir)
+
+
 def _report_argv(cfg: ReportStage, _: Path) -> tuple[str, ...]:
     compare = [a for pair in cfg.compare for a in ("--compare", pair)]
     return (*cfg.results, "--output-dir", cfg.output_dir, *compare, "--title", cfg.title)
@@ -101,5 +116,6 @@ KINDS: Mapping[str, Kind] = {
     "int8": Kind("quantize", "quantize.cli", "int8", lambda data, where: int8_config_from_dict(data, f" of {where}"),
                  "output_dir"),
     "eval": Kind("glue", "eval.cli", "eval", _typed(EvalStage), "output", _eval_argv),
+    "floors": Kind("glue", "eval.cli", "floors", _typed(FloorsStage), "output_dir", _floors_argv),
     "report": Kind("glue", "eval.cli", "report", _typed(ReportStage), "output_dir", _report_argv),
 }

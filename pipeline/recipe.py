@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping
 
+from distill.cut import is_cut_spec, parse_cut
 from eval.config import apply_overrides, from_dict, read_yaml, to_dict
 from eval.errors import UserError
 from eval.harness import EvalSettings
@@ -120,10 +121,16 @@ class StudyTask:
 
 @dataclass(frozen=True)
 class StudySize:
-    """Settings for one student size, layered onto the study's."""
+    """Settings for one student size, layered onto the study's.
+
+    ``cut``: the size is cut from the pre-trained teacher (``distill cut``: its embeddings and this many
+    of its layers, or these layers) instead of a preset general-distilled from random: stage
+    ``cut-<size>`` replaces ``general-<size>``, and it has no ``scratch`` row.
+    """
 
     general: Mapping[str, Any] = field(default_factory=dict)
     student: Mapping[str, Any] = field(default_factory=dict)
+    cut: int | tuple[int, ...] | None = None
 
 
 VARIANTS = ("scratch", "pretrained", "distilled")
@@ -362,10 +369,18 @@ def _eval_specs(models: Mapping[str, str], task: str, options: EvalOptions, data
             for name, model in models.items()]
 
 
-def _report_spec(evals: list[_Spec], compare: list[str], title: str) -> _Spec:
+def _floors_specs(tasks: Mapping[str, str | None], out: Path) -> list[_Spec]:
+    """A ``glue floors`` stage per task (task -> data_dir): the majority-class and word-overlap rows."""
+    return [_Spec(f"floors-{task}" if len(tasks) > 1 else "floors", "floors",
+                  {"task": task, "data_dir": data_dir,
+                   "output_dir": str(out / "results" / (f"floors-{task}" if len(tasks) > 1 else "floors"))})
+            for task, data_dir in tasks.items()]
+
+
+def _report_spec(evals: list[_Spec], compare: list[str], title: str, floors: list[_Spec] = ()) -> _Spec:
     rows = {s.data["name"] for s in evals}
     pairs = [pair for pair in compare if set(pair.split(":")) <= rows]
-    return _Spec("report", "report", {"results": [REFERENCE + s.name for s in evals], "compare": pairs,
+    return _Spec("report", "report", {"results": [REFERENCE + s.name for s in [*floors, *evals]], "compare": pairs,
                                       "title": title}, always=True)
 
 
@@ -384,6 +399,14 @@ def _task_pipeline(cfg: TaskPipeline) -> list[_Spec]:
                            {"model": cfg.teacher, "task": cfg.task, **data, "output_dir": str(out / "teacher")}))
         teacher = "@finetune"
     student = cfg.student
+    baseline_model = cfg.student
+    if is_cut_spec(cfg.student):  # the teacher's own layers: nothing to general-distil
+        if cfg.corpus:
+            raise UserError(f"student {cfg.student} is cut from the teacher and needs no general distillation; "
+                            f"drop corpus")
+        specs.append(_spec("cut", "cut", None, {"model": cfg.teacher, "layers": parse_cut(cfg.student),
+                                                "output_dir": str(out / "cut")}))
+        baseline_model = "@cut"  # label-only: the same cut of the pre-trained teacher, fine-tuned on labels
     if cfg.corpus:
         specs.append(_spec("general", "general", cfg.stages.get("general"),
                            {"teacher": cfg.teacher, "student": cfg.student, "corpus": cfg.corpus}))
@@ -399,27 +422,33 @@ def _task_pipeline(cfg: TaskPipeline) -> list[_Spec]:
     scored = {"teacher": teacher, "student": "@task"}
     if cfg.baseline:
         specs.append(_spec("baseline", "finetune", cfg.stages.get("baseline"),
-                           {"model": cfg.student, "tokenizer": teacher, "task": cfg.task, **data}))
+                           {"model": baseline_model, "tokenizer": teacher, "task": cfg.task, **data}))
         scored["baseline"] = "@baseline"
     if cfg.int8:
         specs.append(_spec("int8", "int8", cfg.stages.get("int8"),
                            {"model": "@task", "calib": cfg.task, **data, "output_dir": str(out / "student-int8")}))
         scored["student-int8"] = "@int8"
     evals = _eval_specs(scored, cfg.task, cfg.eval, cfg.data_dir)
+    floors = _floors_specs({cfg.task: cfg.data_dir}, out)
     title = f"{task.display_name}: {cfg.student} student of {cfg.teacher}"
-    return [*specs, *evals, _report_spec(evals, ["student:baseline", "student-int8:student"], title)]
+    return [*specs, *evals, *floors, _report_spec(evals, ["student:baseline", "student-int8:student"], title, floors)]
 
 
 def _study(cfg: Study) -> list[_Spec]:
     from distill.students import STUDENTS
 
-    unknown_sizes = sorted(set(cfg.sizes) - set(STUDENTS))
+    unknown_sizes = sorted(size for size, plan in cfg.sizes.items() if size not in STUDENTS and plan.cut is None)
     if unknown_sizes:
-        raise UserError(f"unknown student sizes {unknown_sizes}; choose from {', '.join(STUDENTS)}")
+        raise UserError(f"unknown student sizes {unknown_sizes}; choose from {', '.join(STUDENTS)}, or give a "
+                        f"size `cut: L` to cut it from the teacher")
     specs: list[_Spec] = []
     if {"pretrained", "distilled"} & set(cfg.variants):
-        specs += [_spec(f"general-{size}", "general", merge(_store(cfg), cfg.general, plan.general),
-                        {"teacher": cfg.teacher, "student": size}) for size, plan in cfg.sizes.items()]
+        for size, plan in cfg.sizes.items():
+            if plan.cut is not None:
+                specs.append(_spec(f"cut-{size}", "cut", None, {"model": cfg.teacher, "layers": plan.cut}))
+            else:
+                specs.append(_spec(f"general-{size}", "general", merge(_store(cfg), cfg.general, plan.general),
+                                   {"teacher": cfg.teacher, "student": size}))
     evals: list[_Spec] = []
     for name, task in cfg.tasks.items():
         for spec in _study_task(cfg, name, task):  # each model's eval right after it: rows score as they finish
@@ -432,7 +461,8 @@ def _study(cfg: Study) -> list[_Spec]:
                (("distilled", "scratch"), ("distilled", "pretrained"), ("distilled-int8", "distilled"))]
     sizes = list(cfg.sizes)
     compare += [f"{big}-distilled:{small}-distilled" for small, big in zip(sizes, sizes[1:])]
-    return [*specs, _report_spec(evals, compare, f"Students of {cfg.teacher} on GLUE")]
+    floors = _floors_specs({name: task.data_dir for name, task in cfg.tasks.items()}, Path(cfg.output_dir))
+    return [*specs, *floors, _report_spec(evals, compare, f"Students of {cfg.teacher} on GLUE", floors)]
 
 
 def _study_task(cfg: Study, name: str, task: StudyTask) -> list[_Spec]:
@@ -446,20 +476,23 @@ def _study_task(cfg: Study, name: str, task: StudyTask) -> list[_Spec]:
         augmented = {"augmented": f"@augment-{name}"}
     wiring = {
         "scratch": ("finetune", {"model": "{size}", "tokenizer": cfg.teacher, "task": name, **data}),
-        "pretrained": ("finetune", {"model": "@general-{size}", "task": name, **data}),
-        "distilled": ("task", {"task": name, "teacher": f"@teacher-{name}", "student": "@general-{size}",
+        "pretrained": ("finetune", {"model": "@{start}-{size}", "task": name, **data}),
+        "distilled": ("task", {"task": name, "teacher": f"@teacher-{name}", "student": "@{start}-{size}",
                                **data, **augmented}),
     }
     for size, plan in cfg.sizes.items():
         student = merge(cfg.student, plan.student, task.student)
+        start = "general" if plan.cut is None else "cut"
         for seed in task.seeds or cfg.seeds:
             for variant in cfg.variants:
+                if variant == "scratch" and plan.cut is not None:
+                    continue  # a cut size has no random-init row of its own
                 kind, wired = wiring[variant]
                 stage = f"{size}-{name}-{variant}-s{seed}"
                 own = ((_store(cfg), cfg.distill, task.distill) if variant == "distilled"
                        else (cfg.baseline, task.baseline))
                 specs.append(replace(_spec(stage, kind, merge(student, *own, {"train": {"seed": seed}}),
-                                           {k: v.format(size=size) if isinstance(v, str) else v
+                                           {k: v.format(size=size, start=start) if isinstance(v, str) else v
                                             for k, v in wired.items()}), row=f"{size}-{variant}"))
                 if variant == "distilled":
                     specs.append(replace(_spec(f"{stage}-int8", "int8", merge(cfg.int8, task.int8),

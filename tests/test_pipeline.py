@@ -43,7 +43,7 @@ stages:
 """)
     plan = load_plan(recipe)
     assert _names(plan) == ["finetune", "general", "augment", "task", "baseline", "int8", "eval-teacher",
-                            "eval-student", "eval-baseline", "eval-student-int8", "report"]
+                            "eval-student", "eval-baseline", "eval-student-int8", "floors", "report"]
     task = plan.stage("task")
     run = tmp_path / "run"
     assert (task.config.teacher, task.config.student, task.config.augmented) == (
@@ -58,7 +58,7 @@ stages:
 def test_plan_skips_teacher_finetuning_when_the_head_fits(tmp_path, tiny_classifier):
     base = f"teacher: {tiny_classifier}\nstudent: tiny\noutput_dir: {tmp_path}/run\n"
     plan = load_plan(_recipe(tmp_path, "task: sst2\nbaseline: false\nint8: false\n" + base))
-    assert _names(plan) == ["task", "eval-teacher", "eval-student", "report"]
+    assert _names(plan) == ["task", "eval-teacher", "eval-student", "floors", "report"]
     assert _names(load_plan(_recipe(tmp_path, "task: mnli\n" + base, "mnli.yaml")))[0] == "finetune"  # 2 != 3 labels
 
 
@@ -181,7 +181,8 @@ tasks: {{mnli-mm: {{augment: null}}, rte: {{augment: null}}}}
 def test_a_second_run_on_the_same_folder_is_refused(tmp_path):
     from eval.artifacts import folder_lock
 
-    recipe = _recipe(tmp_path, f"kind: stages\noutput_dir: {tmp_path}/run\nstages: []\n")
+    recipe = _recipe(tmp_path, f"kind: stages\noutput_dir: {tmp_path}/run\nstages:\n"
+                               f"  - {{name: s, run: finetune, config: {{task: sst2, model: minilm-l6}}}}\n")
     with folder_lock(tmp_path / "run"):
         with pytest.raises(UserError, match="another pipeline is writing"):
             run_plan(load_plan(recipe))
@@ -312,11 +313,11 @@ def test_pipeline_resumes_after_kill_9_and_commands_reproduce_stages(tmp_path, t
     assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-2000:]
     assert "task: done earlier, skipped" in second.stdout
     board = json.loads((run / "report" / "leaderboard.json").read_text())
-    assert {r["name"] for r in board["rows"]} == {"student", "baseline", "student-int8", "teacher"}
+    assert {r["name"] for r in board["rows"]} == {"student", "baseline", "student-int8", "teacher", "floor-majority"}
     timings = json.loads((run / "timings.json").read_text())
     assert timings["stages"]["int8"]["cpu_seconds"] > 0 and timings["total"]["seconds"] > 0
     third = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert third.returncode == 0 and third.stdout.count("done earlier, skipped") == 7  # all but the report
+    assert third.returncode == 0 and third.stdout.count("done earlier, skipped") == 8  # all but the report
 
     # Each line of commands.sh is the stage: rerun the baseline's line from scratch, same weights.
     line = next(line for line in (run / "commands.sh").read_text().splitlines() if "recipes/baseline.yaml" in line)

@@ -44,7 +44,7 @@ def test_variants_change_words_and_keep_labels(tmp_path, tiny_mlm, tokenizer):
     texts = [("the movie was really good .", "x"), ("a dull dogs film .", "y")]
     rows = augment.augment_examples(augmenter, texts, [1, 0], variants=5, replace_prob=1.0,
                                                    rng=np.random.default_rng(0))
-    assert rows[0] == (texts[0], 1)
+    assert rows[0] == (texts[0], 1, 0)
     new = [r for r in rows if r[0] not in texts]
     assert new and all(r[0][1] in ("x", "y") for r in new)  # only the first column changes
     assert {r[1] for r in new if r[0][1] == "x"} == {1}
@@ -68,8 +68,8 @@ def test_pair_words_shared_by_both_texts_are_swapped_together_or_kept(tiny_mlm, 
                                     rng=np.random.default_rng(0), shared_words=mode)
     first, second = augmenter.words(pair[0]), augmenter.words(pair[1])
     shared = set(first) & set(second)
-    assert rows[0] == (pair, 1) and len(rows) > 2 and all(label == 1 for _, label in rows)
-    for (a, b), _ in rows[1:]:
+    assert rows[0] == (pair, 1, 0) and len(rows) > 2 and all(label == 1 for _, label, _ in rows)
+    for (a, b), _, _ in rows[1:]:
         new_first = augmenter.words(a)
         assert len(new_first) == len(first) and new_first[1] != "dull"  # unshared words are still swapped
         if mode == "keep":
@@ -79,7 +79,51 @@ def test_pair_words_shared_by_both_texts_are_swapped_together_or_kept(tiny_mlm, 
             assert all(n == swap[w] for w, n in zip(first, new_first) if w in shared)  # "good" twice: one choice
             assert augmenter.words(b) == [swap.get(w, w) for w in second]
     if mode == "tie":
-        assert any(b != pair[1] for (_, b), _ in rows[1:])
+        assert any(b != pair[1] for (_, b), _, _ in rows[1:])
+
+
+def test_both_texts_of_a_pair_are_edited_and_shared_words_stay_tied(tiny_mlm, tokenizer):
+    import numpy as np
+
+    from distill.teachers import load_model
+
+    mlm = load_model(str(tiny_mlm), "mlm", require_head=True).eval()
+    augmenter = augment.Augmenter(tokenizer, mlm, augment.EmbeddingNeighbours.from_model(mlm, tokenizer), top_k=3,
+                                  max_seq_length=32, batch_size=4, device="cpu")
+    pair = ("the dull movie was really good .", "a film , good and dull .")
+    rows = augment.augment_examples(augmenter, [pair], [1], variants=8, replace_prob=1.0,
+                                    rng=np.random.default_rng(0), edit="both")
+    first, second = augmenter.words(pair[0]), augmenter.words(pair[1])
+    assert {origin for *_, origin in rows} == {0} and len(rows) > 2
+    for (a, b), _, _ in rows[1:]:
+        new_first, new_second = augmenter.words(a), augmenter.words(b)
+        assert new_second[1] != "film"  # a word only the second text has is swapped too
+        for word in ("dull", "good"):  # shared: one replacement in both texts
+            assert new_first[first.index(word)] == new_second[second.index(word)]
+
+
+def test_auto_variants_follow_tinybert_on_small_sets_and_cap_large_ones():
+    assert augment.variants_for("auto", 3_668) == 20 and augment.variants_for("auto", 67_349) == 3
+    assert augment.variants_for(4, 67_349) == 4 and augment.variants_for("auto", 900_000) == 1
+
+
+def test_the_meaning_filter_drops_variants_whose_class_the_teacher_changes(tiny_classifier, tokenizer, monkeypatch):
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    import eval.harness as harness
+    from eval.tasks import get_task
+
+    task = get_task("sst2")
+    judge = augment.MeaningFilter(str(tiny_classifier), task, tokenizer,
+                                  SimpleNamespace(batch_size=8, max_seq_length=32, filter_tolerance=0.5), "cpu")
+    rows = [(("good film .",), 1, 0), (("bad film .",), 1, 0), (("a film .",), 1, 0), (("dull .",), 0, 1)]
+    logits = np.array([[0.0, 1.0], [1.0, 0.0], [0.2, 0.9], [1.0, 0.0]])  # the judge's view, row by row
+    monkeypatch.setattr(harness, "predict", lambda *args, **kwargs: SimpleNamespace(logits=logits))
+    kept, counts = judge(rows)
+    assert [r[0][0] for r in kept] == ["good film .", "a film .", "dull ."]
+    assert counts == {"variants": 2, "changed_meaning": 1}
 
 
 def test_glove_neighbours(tmp_path):

@@ -7,8 +7,8 @@ import torch
 
 from distill.features import expose_attention_scores, extract
 from distill.layer_map import uniform_layer_map
-from distill.losses import (DistillLoss, attention_mse, hidden_mse, regression_mse, resolve_attention_mode,
-                            soft_cross_entropy)
+from distill.losses import (DistillLoss, attention_mse, hidden_mse, regression_mse, relation_heads_for,
+                            relation_kl, resolve_attention_mode, soft_cross_entropy)
 from distill.features import Features
 from eval.errors import UserError
 from tests.conftest import tiny_bert_config
@@ -68,9 +68,41 @@ def test_attention_mse_zero_positive_and_ignores_padding(mode, student_heads):
     torch.testing.assert_close(same, loss.detach())
 
 
+def test_relation_kl_zero_positive_ignores_padding_and_needs_no_projection():
+    torch.manual_seed(0)
+    mask = _mask()
+    teacher = torch.randn(2, 5, 12)
+    assert relation_kl(teacher, teacher, mask, relation_heads=4) == pytest.approx(0, abs=1e-6)
+    student = torch.randn(2, 5, 8, requires_grad=True)  # another width: relations are [seq, seq] either way
+    loss = relation_kl(student, teacher, mask, relation_heads=4)
+    assert loss > 0
+    loss.backward()
+    assert student.grad.abs().sum() > 0 and student.grad[1, 3:].abs().sum() == 0  # padded tokens: no gradient
+    padded_mask = torch.cat([mask, torch.zeros(2, 3, dtype=torch.long)], dim=1)
+    same = relation_kl(_pad(student.detach(), (1,)), _pad(teacher, (1,)), padded_mask, relation_heads=4)
+    torch.testing.assert_close(same, loss.detach())
+
+
+def test_relation_kl_matches_its_definition_on_one_head():
+    torch.manual_seed(1)
+    student, teacher = torch.randn(1, 4, 6), torch.randn(1, 4, 6)
+    p = torch.softmax(teacher[0] @ teacher[0].T / 6 ** 0.5, -1)
+    q = torch.softmax(student[0] @ student[0].T / 6 ** 0.5, -1)
+    expected = (p * (p.log() - q.log())).sum(-1).mean()
+    torch.testing.assert_close(relation_kl(student, teacher, torch.ones(1, 4), 1), expected)
+
+
+def test_relation_heads_divide_both_widths():
+    assert relation_heads_for(128, 384, 12) == 8 and relation_heads_for(312, 768, 12) == 12
+    assert relation_heads_for(128, 768, 12, wanted=16) == 16
+    with pytest.raises(UserError, match="must divide"):
+        relation_heads_for(128, 384, 12, wanted=12)
+
+
 def test_attention_modes_for_head_counts():
     assert resolve_attention_mode("auto", 12, 12) == "per_head"
-    assert resolve_attention_mode("auto", 2, 12) == "head_mean"
+    assert resolve_attention_mode("auto", 2, 12) == "relation"
+    assert resolve_attention_mode("head_mean", 2, 12) == "head_mean"
     with pytest.raises(UserError, match="head_mean"):
         attention_mse(torch.zeros(1, 2, 3, 3), torch.zeros(1, 4, 3, 3), torch.ones(1, 3), "per_head")
 
@@ -139,11 +171,29 @@ def test_distill_loss_zero_for_identical_models_and_trains_projections():
 
     student = _tiny(1, 2, hidden=16, seed=1).train()
     expose_attention_scores(student)
-    loss = DistillLoss(weights, uniform_layer_map(2, 1), 16, 32, attention_mode=resolve_attention_mode("auto", 2, 4))
+    loss = DistillLoss(weights, uniform_layer_map(2, 1), 16, 32, attention_mode="head_mean")
     parts = loss(extract(student, batch, attention=True), features)
     assert set(parts) == {*weights, "loss"} and parts["loss"] > 0
     parts["loss"].backward()
     assert all(p.grad is not None for p in loss.projections.parameters())
+
+
+def test_relation_mode_compares_queries_keys_and_values_of_mapped_layers():
+    teacher, student, batch = _tiny(2, 4, seed=0), _tiny(1, 2, hidden=16, seed=1).train(), _batch()
+    loss = DistillLoss({"attention": 1.0}, uniform_layer_map(2, 1), 16, 32, attention_mode="relation",
+                       relation_heads=2)
+    assert loss.relation_layers == (1,) and not loss.needs_attention and loss.teacher_needs.self_attention == (2,)
+    theirs = extract(teacher, batch, hidden=False, self_attention=(2,))
+    assert [v.shape for v in theirs.self_attention[2]] == [(2, 6, 32)] * 3
+    mine = extract(student, batch, hidden=False, self_attention=(1,))
+    parts = loss(mine, theirs)
+    assert parts["attention"] > 0
+    parts["loss"].backward()
+    assert student.bert.encoder.layer[0].attention.self.value.weight.grad.abs().sum() > 0
+    same = extract(teacher, batch, hidden=False, self_attention=(1, 2))
+    identical = DistillLoss({"attention": 1.0}, uniform_layer_map(2, 2), 32, 32, attention_mode="relation",
+                            relation_heads=4)
+    assert float(identical(same, same)["attention"]) == pytest.approx(0, abs=1e-6)
 
 
 def test_features_without_teacher_logits_fail_only_when_needed():

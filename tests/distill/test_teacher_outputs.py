@@ -51,6 +51,9 @@ def _close(stored, live, needs: TeacherNeeds) -> None:
         got = stored.attention_scores[layer - 1]
         torch.testing.assert_close(got.masked_select(pairs), expected.masked_select(pairs.expand_as(expected)),
                                    rtol=2e-3, atol=2e-3)
+    for layer in needs.self_attention:
+        for got, expected in zip(stored.self_attention[layer], live.self_attention[layer]):
+            torch.testing.assert_close(got[mask], expected[mask], rtol=2e-3, atol=2e-3)
     if needs.logits:
         torch.testing.assert_close(stored.logits, live.logits, rtol=1e-5, atol=1e-5)
 
@@ -58,7 +61,7 @@ def _close(stored, live, needs: TeacherNeeds) -> None:
 @pytest.mark.parametrize("head_mean", [False, True])
 def test_stored_outputs_equal_the_live_teacher(setup, tmp_path, head_mean):
     teacher, encoded, batches = setup
-    needs = TeacherNeeds(hidden=(0, 2, 4), attention=(2, 4), head_mean=head_mean, logits=True)
+    needs = TeacherNeeds(hidden=(0, 2, 4), attention=(2, 4), head_mean=head_mean, logits=True, self_attention=(2, 4))
     stored, seconds = teacher_source(teacher, needs, encoded, str(tmp_path), batch_size=4, device="cpu")
     assert seconds is not None and seconds >= 0
     live = LiveTeacher(teacher, needs)
@@ -127,7 +130,7 @@ def test_student_trains_on_inference_mode_targets_as_on_no_grad_ones(setup):
             targets = LiveTeacher(teacher, loss.teacher_needs, group_overhead=0)(batch)
         else:
             with torch.no_grad():
-                targets = extract(teacher, batch, attention=True)
+                targets = extract(teacher, batch, attention=True, self_attention=loss.teacher_needs.self_attention)
         objective(batch, targets)["loss"].backward()
         grads.append([p.grad.clone() for p in objective.parameters() if p.grad is not None])
     assert len(grads[0]) == len(grads[1]) > 0
