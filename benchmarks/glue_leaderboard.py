@@ -2,6 +2,11 @@
 
     python -m benchmarks.glue_leaderboard            # after `pipeline run recipes/glue/leaderboard.yaml`
     python -m benchmarks.glue_leaderboard --output-dir DIR   # after `pipeline run ... --output-dir DIR`
+    python -m benchmarks.glue_leaderboard --recipe recipes/glue/leaderboard_v1.yaml   # study v1
+
+Each study is named by its run folder (``runs/glue-v2`` -> ``glue-v2``; v1 is ``glue``), and its
+records are named after it: ``benchmarks/results/<name>/`` (results files),
+``benchmarks/results/<name>_{timings,targets}.json``, ``docs/<name>.md`` and ``docs/<name>/``.
 
 It trains nothing. The committed records are the study's memory and the run folder adds to them
 (the study runs over many working sessions, and a run folder may not outlive its machine): it
@@ -32,11 +37,16 @@ from pipeline.recipe import load_plan
 from pipeline.runner import MARKERS
 
 RECIPE = ROOT / "recipes" / "glue" / "leaderboard.yaml"
-COPIES = RESULTS / "glue"
-EARLIER_TIMES = RESULTS / "glue_teacher_times.json"  # teachers trained before stages recorded their times
-TIMINGS = RESULTS / "glue_timings.json"
-TARGETS = RESULTS / "glue_targets.json"
+EARLIER_TIMES = RESULTS / "glue_teacher_times.json"  # v1: teachers trained before stages recorded their times
 DOCS = ROOT / "docs"
+# The study's records, named after its run folder (see the module docstring); set by main().
+COPIES, TIMINGS, TARGETS = RESULTS / "glue", RESULTS / "glue_timings.json", RESULTS / "glue_targets.json"
+
+
+def use_study(name: str) -> None:
+    """Point the records at study ``name`` (``glue``, ``glue-v2``...)."""
+    global COPIES, TIMINGS, TARGETS
+    COPIES, TIMINGS, TARGETS = RESULTS / name, RESULTS / f"{name}_timings.json", RESULTS / f"{name}_targets.json"
 
 
 def collect(plan) -> list[Path]:
@@ -45,9 +55,15 @@ def collect(plan) -> list[Path]:
     copies = []
     for stage in plan.stages:
         if stage.kind == "eval":
-            target = COPIES / stage.output.name
-            if stage.output.is_file():
-                shutil.copyfile(stage.output, target)
+            sources = {COPIES / stage.output.name: stage.output}
+        elif stage.kind == "floors":  # a folder of floor-<rule>.json files: floors-<task>-<rule>.json here
+            names = [f"{stage.name}-{rule}.json" for rule in ("floor-majority", "floor-word-overlap")]
+            sources = {COPIES / name: stage.output / name.removeprefix(f"{stage.name}-") for name in names}
+        else:
+            continue
+        for target, source in sources.items():
+            if source.is_file():
+                shutil.copyfile(source, target)
             if target.is_file():
                 copies.append(target)
     return copies
@@ -69,7 +85,8 @@ def timings(plan) -> dict[str, Any]:
             record = json.loads(marker.read_text())
             stages[stage.name] = {"kind": stage.kind, "seconds": record["seconds"], "cpu_seconds": record["cpu_seconds"],
                                   "attempts": record.get("attempts")}  # None: recorded before attempts were summed
-    for name, record in json.loads(EARLIER_TIMES.read_text())["stages"].items():
+    earlier = json.loads(EARLIER_TIMES.read_text()) if COPIES.name == "glue" else {"stages": {}, "note": ""}
+    for name, record in earlier["stages"].items():
         if name in stages and stages[name]["attempts"] is None:  # its record timed a re-run that found it finished
             stages[name].update(record, recorded_outside_the_pipeline=True)
     groups: dict[str, dict[str, float]] = defaultdict(lambda: {"stages": 0, "seconds": 0.0, "cpu_seconds": 0.0})
@@ -80,12 +97,11 @@ def timings(plan) -> dict[str, Any]:
         groups[key]["stages"] += 1
     total = {field: sum(e[field] for e in stages.values()) for field in ("seconds", "cpu_seconds")}
     return {"stages": stages, "groups": dict(sorted(groups.items())), "total": total, "size_cost": size_cost(stages),
-            "note": "wall and CPU time of each stage's child process on 2 shared CPU cores, two stages at a time "
-                    "(--jobs 2, one thread each); the machine was also running other jobs. A stage's time is the sum of "
-                    "its attempts (`attempts` in benchmarks/results/glue_timings.json); a stage without that count "
+            "note": "wall and CPU time of each stage's child process on 2 shared CPU cores, one thread each; the "
+                    "machine was also running other jobs. A stage's time is the sum of "
+                    f"its attempts (`attempts` in {TIMINGS.relative_to(ROOT)}); a stage without that count "
                     "finished before the pipeline summed attempts, and if it was stopped and resumed (at the end of "
-                    "a working session, say) it counts only its last process. "
-                    + json.loads(EARLIER_TIMES.read_text())["note"]}
+                    "a working session, say) it counts only its last process. " + earlier["note"]}
 
 
 def size_cost(stages: dict[str, dict]) -> dict[str, list[float]]:
@@ -219,12 +235,67 @@ def targets(board: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def targets_v2(board: dict[str, Any]) -> list[dict[str, Any]]:
+    """Study v2's targets (issue 26): above both floors on the pair tasks, ahead of label-only training."""
+    rows = {row["name"]: row for row in board["rows"]}
+    out = []
+
+    def mean(row: str, task: str, metric: str) -> float | None:
+        found = rows.get(row, {}).get("tasks", {}).get(task, {}).get(metric)
+        return None if found is None else 100 * found["mean"]
+
+    def target(name: str, met: bool | None, **figures) -> None:
+        rounded = {k: round(v, 2) if isinstance(v, float) else v for k, v in figures.items()}
+        out.append({"target": name, "status": "not measured yet" if met is None else ("met" if met else "missed"),
+                    **rounded})
+
+    for size in ("tiny", "mini"):
+        row = f"{size}-distilled"
+        pearson = mean(row, "stsb", "pearson")
+        target(f"STS-B: distilled {size} >= 65 Pearson (the word-overlap floor; goal 74)",
+               None if pearson is None else pearson >= 65, distilled=pearson,
+               overlap_floor=mean("floor-word-overlap", "stsb", "pearson"))
+        f1, accuracy = mean(row, "mrpc", "f1"), mean(row, "mrpc", "accuracy")
+        floor = mean("floor-word-overlap", "mrpc", "accuracy")
+        target(f"MRPC: distilled {size} accuracy above the word-overlap floor and F1 >= 82",
+               None if f1 is None or floor is None else accuracy > floor and f1 >= 82,
+               f1=f1, accuracy=accuracy, overlap_floor_accuracy=floor)
+    glue = [t for t in board["tasks"] if t["is_glue"]]
+    for task in glue:
+        main_metric = task["main_metric"]
+        ours = mean("tiny-distilled", task["name"], main_metric)
+        rivals = {v: mean(f"tiny-{v}", task["name"], main_metric) for v in ("scratch", "pretrained")}
+        known = ours is not None and all(v is not None for v in rivals.values())
+        target(f"tiny: distilled >= both label-only rows on {task['name']} ({main_metric}, mean over seeds)",
+               all(ours >= v for v in rivals.values()) if known else None, distilled=ours, **rivals)
+    for size, goal in (("tiny", 58), ("mini", 60)):
+        distilled, scratch = rows.get(f"{size}-distilled"), rows.get(f"{size}-scratch")
+        complete = all(r and r["score"] is not None and not r["partial"] for r in (distilled, scratch))
+        target(f"{size}: GLUE Score gain over label-only from random init >= 3 (goal: {size} >= {goal})",
+               distilled["score"] - scratch["score"] >= 3 if complete else None,
+               distilled=distilled and distilled["score"], scratch=scratch and scratch["score"])
+    for size in ("tiny", "mini"):
+        fp32, int8 = rows.get(f"{size}-distilled"), rows.get(f"{size}-distilled-int8")
+        if fp32 and int8:
+            drops = {t["name"]: round(100 * (fp32["tasks"][t["name"]][m]["mean"] - int8["tasks"][t["name"]][m]["mean"]), 2)
+                     for t in board["tasks"] if t["name"] in int8["tasks"] and t["name"] in fp32["tasks"]
+                     for m in [t["main_metric"]]}
+            target(f"{size}: INT8 within 0.5 points of FP32 on every task", max(drops.values()) <= 0.5,
+                   drops_points=drops)
+    return out
+
+
+TARGETS_OF = {"glue": targets, "glue-v2": targets_v2}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--recipe", type=Path, default=RECIPE)
     parser.add_argument("--output-dir", help="the run folder, if not the recipe's (`pipeline run --output-dir`)")
     args = parser.parse_args(argv)
     plan = load_plan(args.recipe, output_dir=args.output_dir)
+    name = plan.output_dir.name
+    use_study(name)
     copies = collect(plan)
     if not copies:
         print(f"no results in {COPIES} or under {plan.output_dir}; run `pipeline run {args.recipe}` first")
@@ -234,13 +305,13 @@ def main(argv: list[str] | None = None) -> int:
     names = {document["model"]["name"] for document in documents}
     compare = [pair for pair in report.compare if set(pair.split(":")) <= names]  # rows that have run
     board = build_leaderboard(documents, compare)
-    write_leaderboard(documents, DOCS / "glue", compare=compare, title=report.title)
-    checks, budget = targets(board), timings(plan)
+    write_leaderboard(documents, DOCS / name, compare=compare, title=report.title)
+    checks, budget = TARGETS_OF.get(name, targets_v2)(board), timings(plan)
     write_json(TIMINGS, budget)
     scope, looks = coverage(plan), dev_evaluations(plan)
     write_json(TARGETS, {"targets": checks, "rows": len(board["rows"]), "results_files": len(copies),
                          "coverage": scope, "dev_evaluations": looks})
-    write_atomic(DOCS / "glue.md", render_docs(board, checks, budget, scope, looks, len(copies)))
+    write_atomic(DOCS / f"{name}.md", render_docs(board, checks, budget, scope, looks, len(copies), name, args.recipe))
     print(render_markdown(board))
     for check in checks:
         print(f"{check['status']:>16}: {check['target']}")
@@ -248,19 +319,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def render_docs(board: dict[str, Any], checks: list[dict], budget: dict[str, Any],
-                scope: dict[str, dict[str, list[int]]], looks: dict[str, list[int]], files: int) -> str:
-    """``docs/glue.md``: the leaderboard, its comparisons, the targets and the time budget."""
+                scope: dict[str, dict[str, list[int]]], looks: dict[str, list[int]], files: int,
+                name: str = "glue", recipe: Path = RECIPE) -> str:
+    """``docs/<name>.md``: the leaderboard, its comparisons, the targets and the time budget."""
     hours = lambda seconds: f"{seconds / 3600:.2f} h"  # noqa: E731
-    lines = ["# The student family on GLUE", "", "Figures in points (metrics in percent).", "",
-             "Generated by `python -m benchmarks.glue_leaderboard` from the results of "
-             "`pipeline run recipes/glue/leaderboard.yaml` (see that recipe for every setting), run over several "
-             "working sessions. "
-             f"{files} results files are in [`benchmarks/results/glue/`](../benchmarks/results/glue); "
-             "`glue report benchmarks/results/glue --output-dir OUT` rebuilds the table. "
-             "The page with charts: [`docs/glue/leaderboard.html`](glue/leaderboard.html).", "",
-             render_markdown(board), *_selection_lines(looks), *_throughput_lines(board), *_scope_lines(scope),
-             "![score vs size](glue/score_vs_size.svg) "
-             "![score vs throughput](glue/score_vs_throughput.svg)", "", "## Targets", "",
+    recipe = recipe.resolve().relative_to(ROOT) if recipe.resolve().is_relative_to(ROOT) else recipe
+    selection = _selection_lines(looks, holdout=name != "glue")
+    lines = [f"# The student family on GLUE ({'study v1' if name == 'glue' else name.replace('glue-', 'study ')})",
+             "", "Figures in points (metrics in percent).", "",
+             "Generated by `python -m benchmarks.glue_leaderboard"
+             + ("" if recipe == RECIPE.relative_to(ROOT) else f" --recipe {recipe}") + "` from the results of "
+             f"`pipeline run {recipe}` (see that recipe for every setting), run over several working sessions. "
+             f"{files} results files are in [`benchmarks/results/{name}/`](../benchmarks/results/{name}); "
+             f"`glue report benchmarks/results/{name} --output-dir OUT` rebuilds the table. "
+             f"The page with charts: [`docs/{name}/leaderboard.html`]({name}/leaderboard.html).", "",
+             render_markdown(board), *selection, *_throughput_lines(board), *_scope_lines(scope),
+             f"![score vs size]({name}/score_vs_size.svg) "
+             f"![score vs throughput]({name}/score_vs_throughput.svg)", "", "## Targets", "",
              "| target | status | figures |", "|---|---|---|"]
     for check in checks:
         figures = {k: v for k, v in check.items() if k not in ("target", "status")}
@@ -288,9 +363,14 @@ def _size_lines(cost: dict[str, list[float]]) -> list[str]:
             "names every size).", ""]
 
 
-def _selection_lines(looks: dict[str, list[int]]) -> list[str]:
-    """How each model was chosen: its best dev checkpoint, out of how many evaluations."""
+def _selection_lines(looks: dict[str, list[int]], holdout: bool = False) -> list[str]:
+    """How each model was chosen: its best checkpoint on dev (v1) or on a held-out slice of train, out of how many
+    evaluations."""
     spans = ", ".join(f"{row} {low}" + (f"–{high}" if high != low else "") for row, (low, high) in looks.items())
+    if holdout:
+        return ["Every model trained on its task's train split less a seeded held-out slice (`glue holdout`; the "
+                "recipe gives each task's size), and was evaluated and selected on that slice only: the dev figures "
+                f"above are each model's only look at the dev split. Evaluations of the slice per model: {spans}.", ""]
     return ["Every model here is the best of the dev evaluations made while it trained (`distill finetune` and "
             "`distill task` keep the best dev checkpoint), as GLUE dev figures usually are: an optimistic figure "
             "for every row alike, the more so the smaller the dev set. Evaluations per model: "

@@ -54,6 +54,7 @@ from eval.predictors import resolve_device
 from eval.tasks import GlueTask, get_task
 
 META = "augment.json"
+MINED = "mined.tsv"  # mined pairs, without labels
 _QUERY_BLOCK = 1024  # words whose neighbours are looked up at once
 
 
@@ -94,17 +95,58 @@ def _run(cfg, task: GlueTask, out: Path) -> Path:
             rows, counts = judge(rows)
         write_atomic(path.with_suffix(".json"), json.dumps(counts) + "\n")  # before the part: it marks it done
         write_atomic(path, _tsv(task, rows))
+    mined = mine_pairs(data, load_model(cfg.model, "base") if mlm is None else mlm.base_model, tokenizer, cfg,
+                       device, out / MINED) if cfg.pairs else 0
     total = sum(1 for _ in _read_parts(out, task))
     tallies = [json.loads(p.read_text()) for p in sorted(out.glob("part-*.json"))]
     made = sum(t["variants"] for t in tallies)
     record = {"task": task.name, "source_examples": len(data), "variants_per_example": variants,
-              "examples": total, "candidates": mode, "glove": cfg.glove, "parts": len(parts)}
+              "examples": total, "mined_pairs": mined, "candidates": mode, "glove": cfg.glove, "parts": len(parts)}
     if judge is not None:
         flipped = sum(t["changed_meaning"] for t in tallies)
         record["filter"] = {"model": cfg.filter_model, "variants_made": made, "changed_meaning": flipped,
                             "changed_meaning_share": round(flipped / made, 4) if made else None}
     write_json(out / META, {**record, "config": to_dict(cfg), **provenance()})
     return out
+
+
+def mine_pairs(data: GlueData, encoder, tokenizer, cfg, device: str, path: Path) -> int:
+    """Write ``path``: each distinct training text paired with its ``cfg.pairs`` nearest other texts (cosine of
+    mean-pooled states) and one random text, in a seeded order; returns the number of pairs.
+
+    Pairs a task never had (a question with a question, say) still teach: the teacher scores them,
+    and the student learns to compare two texts on far more pairs than the training set holds.
+    """
+    from distill.probe import sentence_vectors
+
+    if len(data.texts[0]) != 2:
+        raise UserError(f"pairs: mined pairs need a pair task; {data.task.display_name} has one text per example")
+    if path.is_file():  # mined before an interruption
+        return sum(1 for line in path.open(encoding="utf-8") if line.strip())
+    pool = sorted({" ".join(t.split()) for texts in data.texts for t in texts if t.strip()})
+    vectors = torch.nn.functional.normalize(torch.from_numpy(
+        sentence_vectors(encoder.to(device), tokenizer, pool, cfg.max_seq_length, cfg.batch_size, device)), dim=-1)
+    rng = np.random.default_rng([cfg.seed, 1 << 20])
+    pairs: list[tuple[str, str]] = []
+    for start in range(0, len(pool), _QUERY_BLOCK):  # [block, pool] similarities at a time: bounded memory
+        similar = vectors[start:start + _QUERY_BLOCK] @ vectors.T
+        rows = torch.arange(similar.shape[0])
+        similar[rows, rows + start] = -2.0  # never a text with itself
+        nearest = similar.topk(min(cfg.pairs, len(pool) - 1), dim=-1).indices.tolist()
+        for offset, found in enumerate(nearest):
+            text = pool[start + offset]
+            pairs += [(text, pool[j]) for j in found] + [(text, pool[int(rng.integers(len(pool)))])]
+    order = rng.permutation(len(pairs))
+    write_atomic(path, "".join(f"{pairs[i][0]}\t{pairs[i][1]}\n" for i in order))
+    return len(pairs)
+
+
+def mined_texts(folder: str | Path) -> list[tuple[str, str]]:
+    """The mined pairs of a `distill augment` folder (none when it mined none)."""
+    path = Path(folder) / MINED
+    if not path.is_file():
+        return []
+    return [tuple(line.rstrip("\n").split("\t")) for line in path.open(encoding="utf-8") if line.strip()]
 
 
 def variants_for(setting: int | str, examples: int) -> int:

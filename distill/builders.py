@@ -46,17 +46,21 @@ NO_LABEL = {False: -100, True: float("nan")}
 
 def train_data(task, data_dir: str | None, augmented: str | None, settings: TrainSettings,
                unlabeled: str | None = None) -> GlueData:
-    """The training examples: the task's train split or a `distill augment` folder, plus unlabeled text."""
+    """The training examples: the task's train split or a `distill augment` folder (with its mined pairs),
+    plus unlabeled text."""
     data = augment_module.load_augmented(augmented, task) if augmented else load_split(task, "train", data_dir)
     if data.labels is None:
         raise UserError(f"{task.display_name} train split has no labels")
     data = data.select(settings.train_limit) if settings.train_limit else data
     check_classes(task, data, settings)
-    if not unlabeled:
+    # mined pairs of an augmentation folder (distill augment --set pairs=K) train on the teacher's outputs only
+    mined = augment_module.mined_texts(augmented) if augmented and not settings.train_limit else []
+    texts = mined + (unlabeled_texts(unlabeled, len(task.text_columns)) if unlabeled else [])
+    if not texts:
         return data
-    texts = unlabeled_texts(unlabeled, len(task.text_columns))
+    source = " + ".join([data.source, *(["mined pairs"] if mined else []), *([unlabeled] if unlabeled else [])])
     return GlueData(data.task, data.split, data.texts + texts, data.labels + [NO_LABEL[task.is_regression]] * len(texts),
-                    [*data.indices, *(f"unlabeled-{i}" for i in range(len(texts)))], f"{data.source} + {unlabeled}")
+                    [*data.indices, *(f"unlabeled-{i}" for i in range(len(texts)))], source)
 
 
 def check_classes(task, data: GlueData, settings: TrainSettings) -> None:

@@ -11,7 +11,9 @@ from eval.harness import DEVICE
 
 # Names a recipe may use in ``losses``; each is a function in distill.losses.
 INTERMEDIATE_LOSSES = ("embedding", "hidden", "attention")
-PREDICTION_LOSSES = ("logits", "labels")
+# logits: the teacher's soft labels; labels: gold labels; teacher_labels: the teacher's hard labels
+# (its argmax; regression: its score), i.e. label-only training on teacher-labelled data
+PREDICTION_LOSSES = ("logits", "labels", "teacher_labels")
 LOSS_NAMES = INTERMEDIATE_LOSSES + PREDICTION_LOSSES
 # auto: per_head when the head counts match, relation (MiniLM-v2) otherwise; see distill/losses.py
 AttentionMode = Literal["auto", "per_head", "head_mean", "relation"]
@@ -198,7 +200,7 @@ class GeneralConfig:
             raise ValueError("general distillation streams its corpus, so train.max_steps must be set")
 
 
-def _default_phases() -> tuple[Phase, ...]:
+def default_phases() -> tuple[Phase, ...]:
     return (Phase("intermediate", {"embedding": 1.0, "hidden": 1.0, "attention": 1.0}, epochs=10),
             Phase("prediction", {"logits": 1.0}, epochs=3))
 
@@ -220,7 +222,7 @@ class TaskConfig:
     attention_mode: AttentionMode = "auto"
     # relation mode: R relation heads (default: the largest R dividing both widths, at most the teacher's heads)
     relation_heads: int | None = None
-    phases: tuple[Phase, ...] = field(default_factory=_default_phases)
+    phases: tuple[Phase, ...] = field(default_factory=default_phases)
     # A folder for the teacher's outputs on the training examples, computed once and shared by
     # every phase, epoch, seed and student size that trains on the same examples and teacher.
     teacher_cache: str | None = None
@@ -232,10 +234,12 @@ class TaskConfig:
             raise ValueError("task distillation needs at least one phase")
         if len(set(names)) != len(names):
             raise ValueError(f"phase names must be unique, got {names}")
-        gold = [p.name for p in self.phases if p.losses.get("labels")]
+        # A phase that learns from gold labels alone has nothing to learn from unlabeled examples.
+        gold = [p.name for p in self.phases if p.losses.get("labels") and not p.uses_intermediate
+                and not any(p.losses.get(n) for n in ("logits", "teacher_labels"))]
         if self.unlabeled and gold:
-            raise ValueError(f"phases {gold} use the 'labels' loss, but the unlabeled examples have no labels; "
-                             f"drop that loss or the unlabeled data")
+            raise ValueError(f"phases {gold} learn from the 'labels' loss alone, but the unlabeled examples have no "
+                             f"labels; add the logits loss to them, or drop the unlabeled data")
 
 
 @dataclass(frozen=True)
@@ -262,6 +266,10 @@ class AugmentConfig:
     # filter_tolerance) changed the meaning and is dropped; how often is recorded in augment.json
     filter_model: str | None = None
     filter_tolerance: float = 0.5
+    # pair tasks: also pair every training text with its `pairs` nearest other training texts (by the
+    # model's mean-pooled states) and one random one. Mined pairs have no gold label: the teacher's
+    # outputs are their only target (mined.tsv, read by `distill task --augmented` as unlabeled data)
+    pairs: int = 0
     top_k: int = 15  # candidates per word
     max_seq_length: int = 128
     batch_size: int = 64
@@ -277,6 +285,8 @@ class AugmentConfig:
             raise ValueError("top_k, chunk_size and batch_size must be at least 1")
         if not self.filter_tolerance > 0:
             raise ValueError("filter_tolerance must be positive")
+        if self.pairs < 0:
+            raise ValueError("pairs must be 0 (no mined pairs) or more")
         if not 0 <= self.replace_prob <= 1:
             raise ValueError("replace_prob is a probability in [0, 1]")
         if not DEVICE.fullmatch(self.device):

@@ -170,7 +170,7 @@ class DistillLoss(nn.Module):
 
     Args:
         weights: loss name -> weight (``embedding``, ``hidden``, ``attention``, ``logits``,
-            ``labels``); zero or absent means off.
+            ``labels``, ``teacher_labels``); zero or absent means off.
         layer_map: ``(teacher, student)`` hidden-state index pairs (see :mod:`distill.layer_map`).
         student_hidden, teacher_hidden: widths; a projection is learned when they differ.
         attention_mode: ``per_head``, ``head_mean`` or ``relation`` (already resolved).
@@ -218,7 +218,8 @@ class DistillLoss(nn.Module):
         hidden = ((0,) if "embedding" in self.weights else ()) + (layers if "hidden" in self.weights else ())
         return TeacherNeeds(hidden=tuple(sorted(set(hidden))),
                             attention=layers if self.needs_attention else (),
-                            head_mean=self.attention_mode == "head_mean", logits="logits" in self.weights,
+                            head_mean=self.attention_mode == "head_mean",
+                            logits="logits" in self.weights or "teacher_labels" in self.weights,
                             self_attention=layers if self.relation_layers else ())
 
     def forward(self, student: Features, teacher: Features, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
@@ -244,12 +245,22 @@ class DistillLoss(nn.Module):
                                else soft_cross_entropy(student.logits, teacher.logits, self.temperature))
         if "labels" in self.weights:
             parts["labels"] = label_loss(student.logits, labels, self.regression)
+        if "teacher_labels" in self.weights:  # the teacher's hard decision, as if it were the gold label
+            hard = teacher.logits.squeeze(-1) if self.regression else teacher.logits.argmax(dim=-1)
+            parts["teacher_labels"] = label_loss(student.logits, hard, self.regression)
         parts["loss"] = sum(self.weights[name] * value for name, value in parts.items())
         return parts
 
 
 def label_loss(logits: torch.Tensor, labels: torch.Tensor, regression: bool) -> torch.Tensor:
-    """Cross-entropy on gold class ids, or MSE on gold scores. ``logits``: ``[batch, num_labels]``."""
+    """Cross-entropy on gold class ids, or MSE on gold scores. ``logits``: ``[batch, num_labels]``.
+
+    Examples without a label (``-100``, or NaN for a score: mined pairs, unlabeled text) are left
+    out; a batch with none has a loss of 0.
+    """
+    known = ~torch.isnan(labels.float()) if regression else labels != -100
+    if not known.any():
+        return logits.sum() * 0.0  # keeps the graph, so every process still runs the same backward
     if regression:
-        return F.mse_loss(logits.float().squeeze(-1), labels.float())
-    return F.cross_entropy(logits.float(), labels.long())
+        return F.mse_loss(logits.float().squeeze(-1)[known], labels.float()[known])
+    return F.cross_entropy(logits.float()[known], labels.long()[known])

@@ -275,11 +275,18 @@ def table(board: dict[str, Any], join: str = "/") -> list[list[str]]:
     for row in board["rows"]:
         score = "-" if row["score"] is None else f"{row['score']:.1f}" + ("*" if row["partial"] else "")
         speed = row["examples_per_second"]
-        lines.append([f"{row['name']} ({row['backend']}, {row['precision']})", score,
+        floor = is_floor(row)
+        lines.append([f"{row['name']} " + ("(floor: no model)" if floor else f"({row['backend']}, {row['precision']})"),
+                      score,
                       *(join.join(cell_parts(row["tasks"].get(t["name"]), t["metrics"])) for t in board["tasks"]),
-                      seed_count(row), f"{row['parameters'] / 1e6:.1f}M", f"{row['size_bytes'] / 1e6:.1f}",
-                      "-" if speed is None else f"{speed:,.0f}"])
+                      "-" if floor else seed_count(row), "-" if floor else f"{row['parameters'] / 1e6:.1f}M",
+                      "-" if floor else f"{row['size_bytes'] / 1e6:.1f}", "-" if speed is None else f"{speed:,.0f}"])
     return lines if has_score(board) else [line[:1] + line[2:] for line in lines]
+
+
+def is_floor(row: dict[str, Any]) -> bool:
+    """A trivial floor (``glue floors``): a rule that learns nothing from text, not a model."""
+    return row["backend"] == "rule"
 
 
 def has_score(board: dict[str, Any]) -> bool:
@@ -293,6 +300,10 @@ def legend(board: dict[str, Any]) -> str:
     per_task = "; ".join(f"{t['display_name']}: {'/'.join(names.get(m, m) for m in t['metrics'])}"
                          for t in board["tasks"])
     text = f"Metrics in percent ({per_task}). Mean ± standard deviation over seeds where a row has several."
+    if any(is_floor(row) for row in board["rows"]):
+        text += (" Floors (no model): floor-majority predicts the most frequent training label (regression: the "
+                 "mean training score, whose correlations are undefined and shown as 0); floor-word-overlap uses the "
+                 "word overlap of a pair's two texts (classification: a threshold fitted on train).")
     if has_score(board):
         text += (f" {board['score']['label']}: the GLUE server's rule over the GLUE tasks of this board only; "
                  f"`*` marks a partial score (the mean of the tasks the row has).")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.artifacts import write_atomic
-from eval.report import has_score, legend, p_text, seed_count, verdict
+from eval.report import has_score, is_floor, legend, p_text, seed_count, verdict
 
 # Model families by a word of the row name (first match wins); INT8 rows by their precision.
 FAMILIES = {"teacher": "#222222", "distilled": "#1f5fbf", "student": "#1f5fbf", "pretrained": "#e08a00",
@@ -48,9 +48,11 @@ def chart_svg(board: dict[str, Any], x_label: str, x_of) -> str | None:
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    points = [(row, x_of(row)) for row in board["rows"] if row["score"] is not None and x_of(row)]
+    points = [(row, x_of(row)) for row in board["rows"]
+              if row["score"] is not None and not is_floor(row) and x_of(row)]
     if not points:
         return None
+    floors = [row for row in board["rows"] if is_floor(row) and row["score"] is not None]
     figure = Figure(figsize=(6.4, 4.0), dpi=100, layout="constrained")
     axes = figure.add_subplot()
     for row, x in points:
@@ -60,6 +62,9 @@ def chart_svg(board: dict[str, Any], x_label: str, x_of) -> str | None:
                      facecolor="white" if partial else colour, edgecolor=colour if partial else "white",
                      linewidth=1.6 if partial else 0.8,
                      label=f"{row['name']} ({row['score']:.1f}{'*, partial' if partial else ''})")
+    for row in floors:  # a rule has no size or speed: a line across the chart
+        axes.axhline(row["score"], color="#b0b0b0", linestyle="--", linewidth=1.0, zorder=1,
+                     label=f"{row['name']} ({row['score']:.1f}{'*, partial' if row['partial'] else ''})")
     axes.set_xscale("log")
     axes.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
     axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.10g}"))
@@ -67,7 +72,8 @@ def chart_svg(board: dict[str, Any], x_label: str, x_of) -> str | None:
     axes.set_xlabel(x_label)
     axes.set_ylabel(board["score"]["label"])
     axes.grid(True, which="both", color="#e5e5e5", linewidth=0.6, zorder=0)
-    low, high = min(r["score"] for r, _ in points), max(r["score"] for r, _ in points)
+    scores = [r["score"] for r, _ in points] + [r["score"] for r in floors]
+    low, high = min(scores), max(scores)
     pad = max(1.0, 0.08 * (high - low))
     axes.set_ylim(low - pad, high + pad)
     axes.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8, frameon=False)
@@ -86,8 +92,8 @@ def _metric_html(value: dict) -> str:
 def _html_row(board: dict[str, Any], row: dict[str, Any]) -> str:
     """One table row: a cell's metrics on separate lines, standard deviations small beside their means."""
     seeds = f" · {seed_count(row)} seeds" if row["seeds"] > 1 else ""
-    cells = [f"<b>{html.escape(row['name'])}</b><br><small>{html.escape(row['backend'])}, "
-             f"{html.escape(row['precision'])}{seeds}</small>",
+    kind = "floor: no model" if is_floor(row) else f"{html.escape(row['backend'])}, {html.escape(row['precision'])}{seeds}"
+    cells = [f"<b>{html.escape(row['name'])}</b><br><small>{kind}</small>",
              "-" if row["score"] is None else f"{row['score']:.1f}" + ("*" if row["partial"] else "")]
     if not has_score(board):
         cells.pop()
@@ -95,7 +101,7 @@ def _html_row(board: dict[str, Any], row: dict[str, Any]) -> str:
         cell = row["tasks"].get(task["name"])
         cells.append("<br>".join(_metric_html(cell[m]) for m in task["metrics"] if m in cell) if cell else "-")
     speed = row["examples_per_second"]
-    cells += [f"{row['parameters'] / 1e6:.1f}M<br><small>{row['size_bytes'] / 1e6:.1f} MB</small>",
+    cells += ["-" if is_floor(row) else f"{row['parameters'] / 1e6:.1f}M<br><small>{row['size_bytes'] / 1e6:.1f} MB</small>",
               "-" if speed is None else f"{speed:,.0f}"]
     return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
 

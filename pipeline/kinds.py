@@ -31,6 +31,17 @@ class EvalStage:
 
 
 @dataclass(frozen=True)
+class HoldoutStage:
+    """``glue holdout``: a task spec whose dev split is a seeded slice of the task's train split."""
+
+    task: str
+    size: int
+    output_dir: str
+    seed: int = 0
+    data_dir: str | None = None
+
+
+@dataclass(frozen=True)
 class FloorsStage:
     """``glue floors``: the trivial floors (majority class, word overlap) of one task, as results files."""
 
@@ -96,6 +107,11 @@ def _eval_argv(cfg: EvalStage, _: Path) -> tuple[str, ...]:
     return (*args, *(("--name", cfg.name) if cfg.name else ()), "--output", cfg.output)
 
 
+def _holdout_argv(cfg: HoldoutStage, _: Path) -> tuple[str, ...]:
+    data = ("--data-dir", cfg.data_dir) if cfg.data_dir else ()
+    return ("--task", cfg.task, "--size", str(cfg.size), "--seed", str(cfg.seed), *data, "--output-dir", cfg.output_dir)
+
+
 def _floors_argv(cfg: FloorsStage, _: Path) -> tuple[str, ...]:
     data = ("--data-dir", cfg.data_dir) if cfg.data_dir else ()
     return ("--task", cfg.task, *data, "--split", cfg.split, "--output-dir", cfg.output_dir)
@@ -117,5 +133,6 @@ KINDS: Mapping[str, Kind] = {
                  "output_dir"),
     "eval": Kind("glue", "eval.cli", "eval", _typed(EvalStage), "output", _eval_argv),
     "floors": Kind("glue", "eval.cli", "floors", _typed(FloorsStage), "output_dir", _floors_argv),
+    "holdout": Kind("glue", "eval.cli", "holdout", _typed(HoldoutStage), "output_dir", _holdout_argv),
     "report": Kind("glue", "eval.cli", "report", _typed(ReportStage), "output_dir", _report_argv),
 }

@@ -13,8 +13,8 @@ Three kinds of recipe, all expanding into the same list of :class:`Stage`:
   copies, all scored and reported together (see ``recipes/glue/leaderboard.yaml``).
 - ``kind: stages`` — an explicit list of ``{name, run, config}`` entries.
 
-Inside a stage's settings, a string ``@name`` stands for the output of stage ``name``; that is
-how stages depend on each other. Each stage's settings are built into the config class of the
+Inside a stage's settings, a string ``@name`` stands for the output of stage ``name`` (and
+``@name/file`` for a file inside it); that is how stages depend on each other. Each stage's settings are built into the config class of the
 command that runs it (:mod:`pipeline.kinds`), so a misspelt key, a wrong type or an option the
 command does not take fails here, with the stage named, together with every other problem.
 """
@@ -73,6 +73,9 @@ class EvalOptions:
     batch_size: int = 64
     max_seq_length: int = 128
     limit: int | None = None
+    # also score every model once on the task's labelled test split (a task spec's test file with
+    # labels), reported apart in report-test/: the figure nobody tuned on
+    test: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,9 @@ class TaskPipeline:
     eval: EvalOptions = EvalOptions()
 
 
+Variant = Literal["scratch", "pretrained", "distilled", "logits-only", "teacher-labels"]
+
+
 @dataclass(frozen=True)
 class StudyTask:
     """One task of a study: its data, its seeds and settings layered onto the study's."""
@@ -117,6 +123,10 @@ class StudyTask:
     baseline: Mapping[str, Any] = field(default_factory=dict)  # label-only students
     distill: Mapping[str, Any] = field(default_factory=dict)  # `distill task`
     int8: Mapping[str, Any] = field(default_factory=dict)
+    variants: tuple[Variant, ...] | None = None  # default: the study's
+    # train on the train split less this many examples, held out as the split every model is tuned
+    # and selected on (glue holdout); the task's dev split is then scored once, by `glue eval` only
+    holdout: int | None = None
 
 
 @dataclass(frozen=True)
@@ -131,15 +141,22 @@ class StudySize:
     general: Mapping[str, Any] = field(default_factory=dict)
     student: Mapping[str, Any] = field(default_factory=dict)
     cut: int | tuple[int, ...] | None = None
+    variants: tuple[Variant, ...] | None = None  # only these of the task's variants for this size
 
 
 VARIANTS = ("scratch", "pretrained", "distilled")
+# Ablations of ``distilled``, on its data (augmented, with any mined pairs) and for as many epochs as
+# its phases add up to: ``logits-only`` drops the intermediate phase (prediction-layer KD alone);
+# ``teacher-labels`` trains on the teacher's hard labels (label-only training on teacher-labelled data).
+ABLATIONS = {"logits-only": "logits", "teacher-labels": "teacher_labels"}
 
 
 @dataclass(frozen=True)
 class Study:
     """Every task × student size × seed: label-only from random init (``scratch``), label-only from
-    the general-distilled checkpoint (``pretrained``), task-distilled (``distilled``) and its INT8.
+    the general-distilled checkpoint (``pretrained``), task-distilled (``distilled``) and its INT8,
+    and optionally the ablations of ``distilled`` in :data:`ABLATIONS` (``variants``; a task or a
+    size may narrow them).
 
     A student stage's settings are layered ``student`` < ``sizes.<size>.student`` <
     ``tasks.<task>.student`` < ``baseline`` or ``distill`` < ``tasks.<task>.baseline`` or
@@ -157,19 +174,22 @@ class Study:
     tasks: Mapping[str, StudyTask]
     kind: Literal["study"] = "study"
     seeds: tuple[int, ...] = (42,)
-    variants: tuple[Literal["scratch", "pretrained", "distilled"], ...] = VARIANTS
+    variants: tuple[Variant, ...] = VARIANTS
     general: Mapping[str, Any] = field(default_factory=dict)
     student: Mapping[str, Any] = field(default_factory=dict)  # every student stage of every task
     baseline: Mapping[str, Any] = field(default_factory=dict)  # every label-only student
     distill: Mapping[str, Any] = field(default_factory=dict)  # every task-distilled student
     int8: Mapping[str, Any] = field(default_factory=dict)
     eval: EvalOptions = EvalOptions()
+    # keep the teacher's outputs on disk (cache/), read by every size and seed; false: the teacher runs
+    # on every batch instead (slower, no disk: relation losses store queries, keys and values per token)
+    teacher_cache: bool = True
 
 
 @dataclass(frozen=True)
 class StageEntry:
     name: str
-    run: Literal["finetune", "general", "augment", "task", "int8", "eval", "report"]
+    run: Literal["finetune", "general", "augment", "task", "cut", "int8", "eval", "floors", "report"]
     config: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -307,12 +327,12 @@ def _resolve(value: Any, outputs: dict[str, str], after: list[str], stage: str, 
     if isinstance(value, (list, tuple)):
         return [_resolve(v, outputs, after, stage, errors) for v in value]
     if isinstance(value, str) and value.startswith(REFERENCE):
-        name = value[len(REFERENCE):]
-        if name not in outputs:
-            errors.append(f"stage {stage!r}: {value!r} names no earlier stage")
+        name, slash, inside = value[len(REFERENCE):].partition("/")  # @stage or @stage/file-in-its-output
+        if name not in outputs or ".." in Path(inside).parts:
+            errors.append(f"stage {stage!r}: {value!r} names no earlier stage (or leaves its output)")
             return value
         after.append(name)
-        return outputs[name]
+        return str(Path(outputs[name]) / inside) if slash else outputs[name]
     return value
 
 
@@ -361,27 +381,30 @@ def _spec(name: str, kind: str, entry: Mapping[str, Any] | None, wired: Mapping[
 
 
 def _eval_specs(models: Mapping[str, str], task: str, options: EvalOptions, data_dir: str | None,
-                row: Callable[[str], str] = lambda name: name) -> list[_Spec]:
+                row: Callable[[str], str] = lambda name: name, split: str = "dev") -> list[_Spec]:
     """A ``glue eval`` stage per model (stage name -> model folder); ``row`` names its report row."""
-    settings = {"split": "dev", "batch_size": options.batch_size, "max_seq_length": options.max_seq_length,
+    settings = {"split": split, "batch_size": options.batch_size, "max_seq_length": options.max_seq_length,
                 "data_dir": data_dir, "limit": options.limit}
-    return [_Spec(f"eval-{name}", "eval", {"model": model, "task": task, "name": row(name), "settings": settings})
+    prefix = "eval-" if split == "dev" else f"eval-{split}-"
+    return [_Spec(f"{prefix}{name}", "eval", {"model": model, "task": task, "name": row(name), "settings": settings})
             for name, model in models.items()]
 
 
-def _floors_specs(tasks: Mapping[str, str | None], out: Path) -> list[_Spec]:
+def _floors_specs(tasks: Mapping[str, str | None], out: Path, split: str = "dev") -> list[_Spec]:
     """A ``glue floors`` stage per task (task -> data_dir): the majority-class and word-overlap rows."""
-    return [_Spec(f"floors-{task}" if len(tasks) > 1 else "floors", "floors",
-                  {"task": task, "data_dir": data_dir,
-                   "output_dir": str(out / "results" / (f"floors-{task}" if len(tasks) > 1 else "floors"))})
+    suffix = "" if split == "dev" else f"-{split}"
+    names = {task: (f"floors-{task}" if len(tasks) > 1 else "floors") + suffix for task in tasks}
+    return [_Spec(names[task], "floors", {"task": task, "data_dir": data_dir, "split": split,
+                                          "output_dir": str(out / "results" / names[task])})
             for task, data_dir in tasks.items()]
 
 
-def _report_spec(evals: list[_Spec], compare: list[str], title: str, floors: list[_Spec] = ()) -> _Spec:
+def _report_spec(evals: list[_Spec], compare: list[str], title: str, floors: list[_Spec] = (),
+                 name: str = "report") -> _Spec:
     rows = {s.data["name"] for s in evals}
     pairs = [pair for pair in compare if set(pair.split(":")) <= rows]
-    return _Spec("report", "report", {"results": [REFERENCE + s.name for s in [*floors, *evals]], "compare": pairs,
-                                      "title": title}, always=True)
+    return _Spec(name, "report", {"results": [REFERENCE + s.name for s in [*floors, *evals]], "compare": pairs,
+                                  "title": title}, always=True)
 
 
 def _task_pipeline(cfg: TaskPipeline) -> list[_Spec]:
@@ -428,10 +451,17 @@ def _task_pipeline(cfg: TaskPipeline) -> list[_Spec]:
         specs.append(_spec("int8", "int8", cfg.stages.get("int8"),
                            {"model": "@task", "calib": cfg.task, **data, "output_dir": str(out / "student-int8")}))
         scored["student-int8"] = "@int8"
+    compare = ["student:baseline", "student-int8:student"]
+    title = f"{task.display_name}: {cfg.student} student of {cfg.teacher}"
     evals = _eval_specs(scored, cfg.task, cfg.eval, cfg.data_dir)
     floors = _floors_specs({cfg.task: cfg.data_dir}, out)
-    title = f"{task.display_name}: {cfg.student} student of {cfg.teacher}"
-    return [*specs, *evals, *floors, _report_spec(evals, ["student:baseline", "student-int8:student"], title, floors)]
+    specs += [*evals, *floors, _report_spec(evals, compare, title, floors)]
+    if cfg.eval.test:  # the same models, once, on the test split: its own report
+        tests = _eval_specs(scored, cfg.task, cfg.eval, cfg.data_dir, split="test")
+        test_floors = _floors_specs({cfg.task: cfg.data_dir}, out, split="test")
+        specs += [*tests, *test_floors, _report_spec(tests, compare, f"{title} (test split)", test_floors,
+                                                     name="report-test")]
+    return specs
 
 
 def _study(cfg: Study) -> list[_Spec]:
@@ -442,7 +472,8 @@ def _study(cfg: Study) -> list[_Spec]:
         raise UserError(f"unknown student sizes {unknown_sizes}; choose from {', '.join(STUDENTS)}, or give a "
                         f"size `cut: L` to cut it from the teacher")
     specs: list[_Spec] = []
-    if {"pretrained", "distilled"} & set(cfg.variants):
+    every = {v for task in cfg.tasks.values() for v in (task.variants or cfg.variants)}
+    if every - {"scratch"}:
         for size, plan in cfg.sizes.items():
             if plan.cut is not None:
                 specs.append(_spec(f"cut-{size}", "cut", None, {"model": cfg.teacher, "layers": plan.cut}))
@@ -458,7 +489,8 @@ def _study(cfg: Study) -> list[_Spec]:
                                      row=lambda _stage, row=spec.row: row)
                 specs.append(evals[-1])
     compare = [f"{size}-{a}:{size}-{b}" for size in cfg.sizes for a, b in
-               (("distilled", "scratch"), ("distilled", "pretrained"), ("distilled-int8", "distilled"))]
+               (("distilled", "scratch"), ("distilled", "pretrained"), ("distilled-int8", "distilled"),
+                *(("distilled", ablation) for ablation in ABLATIONS))]
     sizes = list(cfg.sizes)
     compare += [f"{big}-distilled:{small}-distilled" for small, big in zip(sizes, sizes[1:])]
     floors = _floors_specs({name: task.data_dir for name, task in cfg.tasks.items()}, Path(cfg.output_dir))
@@ -468,43 +500,66 @@ def _study(cfg: Study) -> list[_Spec]:
 def _study_task(cfg: Study, name: str, task: StudyTask) -> list[_Spec]:
     """The teacher, augmentation and every student stage of one task of a study."""
     data = {"data_dir": task.data_dir} if task.data_dir else {}
-    specs = [replace(_spec(f"teacher-{name}", "finetune", task.teacher, {"model": cfg.teacher, "task": name, **data}),
-                     row="teacher")]
+    specs = []
+    trained_on = name  # the task the models train and are selected on
+    if task.holdout:
+        specs.append(_Spec(f"holdout-{name}", "holdout", {"task": name, "size": task.holdout, **data}))
+        trained_on, data = f"@holdout-{name}/task.yaml", {}
+    specs.append(replace(_spec(f"teacher-{name}", "finetune", task.teacher,
+                               {"model": cfg.teacher, "task": trained_on, **data}), row="teacher"))
+    variants = task.variants or cfg.variants
     augmented = {}
-    if task.augment is not None and "distilled" in cfg.variants:
-        specs.append(_spec(f"augment-{name}", "augment", task.augment, {"task": name, "model": cfg.teacher, **data}))
+    if task.augment is not None and set(variants) - {"scratch", "pretrained"}:
+        specs.append(_spec(f"augment-{name}", "augment", task.augment,
+                           {"task": trained_on, "model": cfg.teacher, **data}))
         augmented = {"augmented": f"@augment-{name}"}
     wiring = {
-        "scratch": ("finetune", {"model": "{size}", "tokenizer": cfg.teacher, "task": name, **data}),
-        "pretrained": ("finetune", {"model": "@{start}-{size}", "task": name, **data}),
-        "distilled": ("task", {"task": name, "teacher": f"@teacher-{name}", "student": "@{start}-{size}",
+        "scratch": ("finetune", {"model": "{size}", "tokenizer": cfg.teacher, "task": trained_on, **data}),
+        "pretrained": ("finetune", {"model": "@{start}-{size}", "task": trained_on, **data}),
+        "distilled": ("task", {"task": trained_on, "teacher": f"@teacher-{name}", "student": "@{start}-{size}",
                                **data, **augmented}),
     }
+    distill = merge(cfg.distill, task.distill)
+    for variant, loss in ABLATIONS.items():  # the distilled row's data and epochs, one prediction-layer loss
+        wiring[variant] = ("task", {**wiring["distilled"][1], "phases": [_ablation_phase(distill, cfg, task, loss)]})
     for size, plan in cfg.sizes.items():
         student = merge(cfg.student, plan.student, task.student)
         start = "general" if plan.cut is None else "cut"
         for seed in task.seeds or cfg.seeds:
-            for variant in cfg.variants:
-                if variant == "scratch" and plan.cut is not None:
+            for variant in variants:
+                if (variant == "scratch" and plan.cut is not None) or (plan.variants and variant not in plan.variants):
                     continue  # a cut size has no random-init row of its own
                 kind, wired = wiring[variant]
                 stage = f"{size}-{name}-{variant}-s{seed}"
-                own = ((_store(cfg), cfg.distill, task.distill) if variant == "distilled"
-                       else (cfg.baseline, task.baseline))
+                own = ((cfg.baseline, task.baseline) if kind == "finetune" else
+                       (_store(cfg), _without(distill, "phases") if variant in ABLATIONS else distill))
                 specs.append(replace(_spec(stage, kind, merge(student, *own, {"train": {"seed": seed}}),
                                            {k: v.format(size=size, start=start) if isinstance(v, str) else v
                                             for k, v in wired.items()}), row=f"{size}-{variant}"))
                 if variant == "distilled":
                     specs.append(replace(_spec(f"{stage}-int8", "int8", merge(cfg.int8, task.int8),
-                                               {"model": f"@{stage}", "calib": name, **data}),
+                                               {"model": f"@{stage}", "calib": trained_on, **data}),
                                          row=f"{size}-{variant}-int8"))
     return specs
 
 
+def _ablation_phase(distill: Mapping[str, Any], cfg: Study, task: StudyTask, loss: str) -> dict[str, Any]:
+    """One prediction phase with ``loss`` alone, as many epochs as the distilled row's phases add up to."""
+    from distill.config import TrainSettings, default_phases
+
+    epochs = merge(cfg.student, task.student, distill).get("train", {}).get("epochs", TrainSettings.epochs)
+    phases = distill.get("phases") or [to_dict(p) for p in default_phases()]
+    return {"name": "prediction", "losses": {loss: 1.0}, "epochs": sum(p.get("epochs") or epochs for p in phases)}
+
+
+def _without(settings: Mapping[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in settings.items() if k != key}
+
+
 def _store(cfg: Study) -> dict[str, str]:
     """The study's teacher-output store, in its run folder: one teacher pass per corpus and task,
-    read by every size and seed."""
-    return {"teacher_cache": str(Path(cfg.output_dir) / "cache")}
+    read by every size and seed (none when ``teacher_cache`` is off)."""
+    return {"teacher_cache": str(Path(cfg.output_dir) / "cache")} if cfg.teacher_cache else {}
 
 
 def _explicit(cfg: Stages) -> list[_Spec]:

@@ -69,6 +69,7 @@ def quantize_int8(cfg: Int8Config, make_backend) -> dict[str, Any]:
     """
     check_config_apart(cfg)
     refuse_int8_source(cfg.model)
+    get_task(cfg.calib), get_task(cfg.task_for_eval)  # a missing task spec fails here, before any work
     with staged_output(cfg.output_dir, QUANTIZATION_FILE) as staging:
         work = staging / WORK
         work.mkdir()

@@ -178,6 +178,47 @@ tasks: {{mnli-mm: {{augment: null}}, rte: {{augment: null}}}}
     assert "tiny-distilled:tiny-scratch" in plan.stage("report").config.compare
 
 
+def test_study_holdout_ablations_cut_sizes_and_a_live_teacher(tmp_path):
+    recipe = _recipe(tmp_path, f"""kind: study
+output_dir: {tmp_path}/run
+teacher: minilm-l6
+sizes: {{tiny: {{}}, cut3: {{cut: 3, variants: [pretrained, distilled]}}}}
+seeds: [1]
+teacher_cache: false
+variants: [scratch, pretrained, distilled, logits-only, teacher-labels]
+general: {{corpus: corpus.txt, train: {{max_steps: 5}}}}
+distill:
+  phases: [{{name: intermediate, losses: {{hidden: 1}}, epochs: 2}}, {{name: prediction, losses: {{logits: 1}}, epochs: 3}}]
+tasks:
+  mrpc: {{data_dir: parquet, holdout: 40}}
+  rte: {{augment: null, variants: [scratch, distilled]}}
+""")
+    plan = load_plan(recipe)
+    names = set(_names(plan))
+    run = tmp_path / "run"
+    # tuned and selected on a slice of train; the dev split is scored once, by the GLUE task's name
+    spec = str(run / "holdout-mrpc" / "task.yaml")
+    assert plan.stage("holdout-mrpc").config.size == 40
+    assert plan.stage("teacher-mrpc").config.task == plan.stage("tiny-mrpc-distilled-s1").config.task == spec
+    assert plan.stage("tiny-mrpc-distilled-s1-int8").config.calib == spec
+    assert "holdout-mrpc" in plan.stage("teacher-mrpc").after and "holdout-mrpc" in plan.stage("augment-mrpc").after
+    evaluated = plan.stage("eval-tiny-mrpc-distilled-s1")
+    assert evaluated.config.task == "mrpc" and evaluated.config.settings.data_dir == "parquet"
+    # ablations: the distilled row's data and total epochs, one prediction-layer loss
+    for variant, loss in (("logits-only", "logits"), ("teacher-labels", "teacher_labels")):
+        ablation = plan.stage(f"tiny-mrpc-{variant}-s1").config
+        assert ablation.augmented == plan.stage("tiny-mrpc-distilled-s1").config.augmented
+        assert [(p.name, dict(p.losses), p.epochs) for p in ablation.phases] == [("prediction", {loss: 1.0}, 5.0)]
+    assert "tiny-distilled:tiny-logits-only" in plan.stage("report").config.compare
+    assert not any(n.startswith("tiny-rte-logits") or n.startswith("tiny-rte-pretrained") for n in names)
+    # a size cut from the teacher: no general distillation, no random-init row, no ablations
+    assert plan.stage("cut-cut3").config.layers == 3 and "general-cut3" not in names
+    assert plan.stage("cut3-mrpc-distilled-s1").config.student == str(run / "cut-cut3")
+    assert not any(n.startswith(("cut3-mrpc-scratch", "cut3-mrpc-logits")) for n in names)
+    # teacher_cache: false -> no store anywhere
+    assert all(getattr(s.config, "teacher_cache", None) is None for s in plan.stages)
+
+
 def test_a_second_run_on_the_same_folder_is_refused(tmp_path):
     from eval.artifacts import folder_lock
 

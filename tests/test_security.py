@@ -82,7 +82,7 @@ def test_an_included_stage_recipe_cannot_move_a_stage_out_of_the_run(tmp_path):
 
 
 def test_a_study_keeps_its_teacher_store_in_its_own_run_folder(tmp_path):
-    plan = load_plan(ROOT / "recipes/glue/leaderboard.yaml", output_dir=str(tmp_path / "elsewhere"))
+    plan = load_plan(ROOT / "recipes/glue/leaderboard_v1.yaml", output_dir=str(tmp_path / "elsewhere"))
     stores = {s.config.teacher_cache for s in plan.stages if s.kind in ("general", "task")}
     assert stores == {str(tmp_path / "elsewhere" / "cache")}
 

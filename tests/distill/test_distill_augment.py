@@ -126,6 +126,26 @@ def test_the_meaning_filter_drops_variants_whose_class_the_teacher_changes(tiny_
     assert counts == {"variants": 2, "changed_meaning": 1}
 
 
+def test_mined_pairs_pair_each_text_with_its_nearest_and_train_as_unlabeled_data(tmp_path, tiny_mlm, glue_tsv):
+    from distill.builders import NO_LABEL, train_data
+    from distill.config import TrainSettings
+
+    out = augment.run(_config(tmp_path, tiny_mlm, glue_tsv, task="mrpc", pairs=2))
+    texts = {t for pair in augment.load_split(get_task("mrpc"), "train", str(glue_tsv)).texts for t in pair}
+    mined = augment.mined_texts(out)
+    pool = {" ".join(t.split()) for t in texts}
+    assert len(mined) == 3 * len(pool)  # two nearest and one random partner per distinct text
+    assert all(a in pool and b in pool for a, b in mined)
+    assert {a for a, _ in mined} == pool and sum(1 for a, b in mined if a == b) <= len(pool)  # only random draws
+    meta = __import__("json").loads((out / "augment.json").read_text())
+    assert meta["mined_pairs"] == len(mined)
+    data = train_data(get_task("mrpc"), None, str(out), TrainSettings())
+    assert data.texts[-len(mined):] == mined and data.labels[-len(mined):] == [NO_LABEL[False]] * len(mined)
+    assert augment.run(_config(tmp_path, tiny_mlm, glue_tsv, task="mrpc", pairs=2)) == out  # resumes: nothing new
+    with pytest.raises(UserError, match="need a pair task"):
+        augment.run(_config(tmp_path / "single", tiny_mlm, glue_tsv, pairs=2))
+
+
 def test_glove_neighbours(tmp_path):
     glove = tmp_path / "glove.txt"
     glove.write_text("good 1 0 0\ngreat 0.9 0.1 0\nbad -1 0 0\nawful -0.9 -0.1 0\n")

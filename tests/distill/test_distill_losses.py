@@ -196,6 +196,18 @@ def test_relation_mode_compares_queries_keys_and_values_of_mapped_layers():
     assert float(identical(same, same)["attention"]) == pytest.approx(0, abs=1e-6)
 
 
+@pytest.mark.parametrize("regression", [False, True])
+def test_teacher_labels_train_on_the_teachers_hard_decision(regression):
+    teacher_logits = torch.tensor([[2.0, -1.0], [0.1, 0.3]]) if not regression else torch.tensor([[3.5], [1.0]])
+    student_logits = torch.randn_like(teacher_logits, requires_grad=True)
+    loss = DistillLoss({"teacher_labels": 1.0}, ((0, 0),), 4, 4, regression=regression)
+    assert loss.teacher_needs.logits
+    parts = loss(Features(torch.ones(2, 3), logits=student_logits), Features(torch.ones(2, 3), logits=teacher_logits))
+    expected = (torch.nn.functional.mse_loss(student_logits.squeeze(-1), teacher_logits.squeeze(-1)) if regression
+                else torch.nn.functional.cross_entropy(student_logits, torch.tensor([0, 1])))
+    torch.testing.assert_close(parts["teacher_labels"], expected)
+
+
 def test_features_without_teacher_logits_fail_only_when_needed():
     loss = DistillLoss({"hidden": 1.0}, ((0, 0), (2, 1)), 4, 4)
     hidden = tuple(torch.randn(1, 3, 4) for _ in range(3))
