@@ -1,11 +1,13 @@
 """How much faster is each student size? Inference latency side by side, from BERT-base's shape down to `tiny`.
 
-    python -m benchmarks.size_speed        # after the GLUE study's CoLA seed-42 rows; one thread
+    python -m benchmarks.size_speed        # every size's shape, built in memory; one thread
+    python -m benchmarks.size_speed --model "tiny distilled INT8=runs/glue-v2/tiny-cola-distilled-s42-int8"
 
-The models are those of the GLUE study (``recipes/glue/leaderboard.yaml``): the MiniLM-L6 teacher,
-the distilled `mini` and `tiny` students and their INT8 copies, plus a classifier of BERT-base's
-shape (L12/H768, random weights: latency depends on the shape, not on the weights; BERT-base's
-weights are not here). Every model of one runtime is timed round-robin on the same synthetic full
+PyTorch models are built in memory, because latency depends on the shape, not on the weights: a
+classifier of BERT-base's shape (L12/H768; its weights are not here), the packaged MiniLM-L6 teacher
+with a 2-label head, students cut from it (``teacher:3``, ``teacher:2``: its layers, distill/cut.py)
+and the `mini` and `tiny` presets. ``--model LABEL=FOLDER`` adds model folders, e.g. the INT8
+copies (ONNX Runtime) of the study's students. Every model of one runtime is timed round-robin on the same synthetic full
 batches (``quantize.measure.measure_interleaved``), so a neighbour's load slows them alike; PyTorch
 and ONNX Runtime are timed apart (their thread pools disturb each other). The figure to compare
 is the median CPU time of a call on one thread, which time spent preempted does not inflate.
@@ -24,22 +26,29 @@ from eval.artifacts import provenance, write_json
 from eval.predictors import TorchPredictor, load_predictor
 from quantize.measure import measure_interleaved, synthetic_batch
 
-RUN = ROOT / "runs" / "glue"
-MODELS = {  # label -> folder; "bert-base-shape" is built in memory
-    "teacher (MiniLM-L6)": RUN / "teacher-cola",
-    "mini distilled": RUN / "mini-cola-distilled-s42",
-    "tiny distilled": RUN / "tiny-cola-distilled-s42",
-    "mini distilled INT8": RUN / "mini-cola-distilled-s42-int8",
-    "tiny distilled INT8": RUN / "tiny-cola-distilled-s42-int8",
-}
 BERT_BASE = "BERT-base shape (random weights)"
+TEACHER = "teacher (MiniLM-L6)"
 SHAPES = ((1, 128), (32, 128))
 
 
-def bert_base_shape() -> TorchPredictor:
+def in_memory() -> dict[str, TorchPredictor]:
+    """Every size's shape as a 2-label classifier: BERT-base's, the teacher, its cuts, the presets."""
+    import torch
     from transformers import BertConfig, BertForSequenceClassification
 
-    return TorchPredictor.from_module(BertForSequenceClassification(BertConfig(num_labels=2)).eval())
+    from distill.cut import cut_model
+    from distill.students import get_student
+    from distill.teachers import resolve_model
+
+    torch.manual_seed(0)
+    teacher = BertForSequenceClassification.from_pretrained(resolve_model("minilm-l6"), num_labels=2).eval()
+    models = {BERT_BASE: BertForSequenceClassification(BertConfig(num_labels=2)), TEACHER: teacher,
+              "teacher:3 (cut, L3/H384)": cut_model(teacher, 3), "teacher:2 (cut, L2/H384)": cut_model(teacher, 2)}
+    for size in ("mini", "tiny"):
+        spec = get_student(size)
+        models[f"{size} (L{spec.layers}/H{spec.hidden})"] = BertForSequenceClassification(
+            spec.bert_config(teacher.config, num_labels=2))
+    return {name: TorchPredictor.from_module(model.eval()) for name, model in models.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,16 +56,18 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--model", action="append", default=[], metavar="LABEL=FOLDER",
+                        help="a model folder to time beside the shapes (e.g. an INT8 copy); repeatable")
     parser.add_argument("--output", type=Path, default=RESULTS / "size_speed.json")
     args = parser.parse_args(argv)
-    missing = [str(folder) for folder in MODELS.values() if not folder.is_dir()]
-    if missing:
-        print(f"missing {', '.join(missing)}; run the GLUE study's CoLA seed-42 rows first "
-              f"(pipeline run recipes/glue/leaderboard.yaml --only 'eval-*-cola-distilled-s42*')")
-        return 1
+    folders = dict(item.split("=", 1) for item in args.model)
+    missing = [folder for folder in folders.values() if not Path(folder).exists()]
+    if missing or any("=" not in item for item in args.model):
+        print(f"--model takes LABEL=FOLDER of an existing folder; missing: {', '.join(missing)}")
+        return 2
     torch.set_num_threads(1)
-    predictors = {BERT_BASE: bert_base_shape(), **{name: load_predictor(folder, device="cpu", threads=1)
-                                                    for name, folder in MODELS.items()}}
+    predictors = {**in_memory(), **{name: load_predictor(folder, device="cpu", threads=1)
+                                    for name, folder in folders.items()}}
     runtimes = {}
     for name, predictor in predictors.items():
         runtimes.setdefault(predictor.info.backend, {})[name] = predictor
@@ -73,13 +84,13 @@ def main(argv: list[str] | None = None) -> int:
                 latency.setdefault(name, {})[shape] = result
             print(f"{backend}, batch {shape}: {time.perf_counter() - start:.0f} s")
     speedups = {name: {shape: {reference: latency[reference][shape]["cpu_median_ms"] / latency[name][shape]["cpu_median_ms"]
-                               for reference in (BERT_BASE, "teacher (MiniLM-L6)")}
+                               for reference in (BERT_BASE, TEACHER)}
                        for shape in latency[name]} for name in predictors}
     report = {"threads": 1, "shapes": [f"{b}x{s}" for b, s in SHAPES], "rounds": args.rounds, "models": models,
               "latency": latency, "speedup_cpu_time": speedups, "provenance": provenance(),
               "note": "median CPU time of one call on one thread (time preempted by other jobs not counted); "
-                      "PyTorch models timed round-robin together, ONNX Runtime models together; "
-                      "BERT-base: its shape with random weights (speed only)"}
+                      "PyTorch models timed round-robin together, ONNX Runtime models together; PyTorch models "
+                      "built in memory (BERT-base's shape and the presets with random weights: speed only)"}
     write_json(args.output, report)
     print(render(report))
     return 0

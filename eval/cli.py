@@ -205,15 +205,17 @@ def _floors(args: argparse.Namespace) -> int:
 
 
 def _holdout(args: argparse.Namespace) -> int:
-    from eval.artifacts import folder_lock
     from eval.holdout import write_holdout
     from eval.outputs import check_apart, check_output_path
 
+    from eval.config import seed_problem
+    from eval.errors import UserError
+
+    if seed_problem("--seed", args.seed):
+        raise UserError(seed_problem("--seed", args.seed))
     check_output_path(args.output_dir, folder=True, flag="--output-dir")
     check_apart(args.output_dir, {"--task": args.task, "--data-dir": args.data_dir}, "--output-dir")
-    task = get_task(args.task)
-    with folder_lock(args.output_dir, what="holdout"):
-        spec = write_holdout(task, args.output_dir, args.size, args.seed, args.data_dir)
+    spec = write_holdout(get_task(args.task), args.output_dir, args.size, args.seed, args.data_dir)
     print(describe_spec(str(spec)))
     print(f"task spec written to {spec}; use it as --task {spec}")
     return 0

@@ -142,6 +142,8 @@ class StudySize:
     student: Mapping[str, Any] = field(default_factory=dict)
     cut: int | tuple[int, ...] | None = None
     variants: tuple[Variant, ...] | None = None  # only these of the task's variants for this size
+    tasks: tuple[str, ...] | None = None  # only these of the study's tasks for this size
+    seeds: tuple[int, ...] | None = None  # only these of each task's seeds for this size
 
 
 VARIANTS = ("scratch", "pretrained", "distilled")
@@ -523,9 +525,11 @@ def _study_task(cfg: Study, name: str, task: StudyTask) -> list[_Spec]:
     for variant, loss in ABLATIONS.items():  # the distilled row's data and epochs, one prediction-layer loss
         wiring[variant] = ("task", {**wiring["distilled"][1], "phases": [_ablation_phase(distill, cfg, task, loss)]})
     for size, plan in cfg.sizes.items():
+        if plan.tasks is not None and name not in plan.tasks:
+            continue
         student = merge(cfg.student, plan.student, task.student)
         start = "general" if plan.cut is None else "cut"
-        for seed in task.seeds or cfg.seeds:
+        for seed in [s for s in task.seeds or cfg.seeds if plan.seeds is None or s in plan.seeds]:
             for variant in variants:
                 if (variant == "scratch" and plan.cut is not None) or (plan.variants and variant not in plan.variants):
                     continue  # a cut size has no random-init row of its own

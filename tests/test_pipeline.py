@@ -68,7 +68,7 @@ SHIPPED = sorted([*ROOT.glob("recipes/*.yaml"), *ROOT.glob("recipes/glue/*.yaml"
 @pytest.mark.parametrize("recipe", SHIPPED, ids=lambda p: p.relative_to(ROOT / "recipes").as_posix())
 def test_every_shipped_pipeline_recipe_validates(recipe):
     plan = load_plan(recipe)
-    assert plan.stages[-1].name == "report"
+    assert plan.stages[-1].kind == "report"
     header = recipe.read_text().split("\n\n")[0]
     assert recipe.read_text().startswith("#") and ("distill pipeline" in header or "pipeline run" in header)
 

@@ -227,3 +227,18 @@ def test_the_yaml_size_check_itself_is_cheap():
     with pytest.raises(UserError, match="billion laughs"):
         safe_yaml.load(BOMB + "name: *i\n", "spec")
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 50_000  # KiB
+
+
+# ------------------------------------------------------------------ new commands, bad input
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["holdout", "--task", "sst2", "--size", "0"], "hold out between 1 and half"),
+    (["holdout", "--task", "sst2", "--size", "10", "--seed", "-1"], "--seed must be between"),
+    (["holdout", "--task", "nope", "--size", "10"], "unknown GLUE task"),
+    (["floors", "--task", "nope"], "unknown GLUE task"),
+])
+def test_holdout_and_floors_refuse_bad_input_in_one_line(tmp_path, capsys, glue_tsv, argv, fragment):
+    out = tmp_path / "out"
+    assert_user_error(glue_cli.main, [*argv, "--data-dir", str(glue_tsv), "--output-dir", str(out)], capsys,
+                      fragment, nothing_written=out)
