@@ -29,11 +29,14 @@ from eval.errors import UserError
 from eval.outputs import check_config_apart
 
 RUN_CONFIG = "run_config.yaml"
+LOG_FILE = "train_log.jsonl"  # the training loop's record, kept when a run finishes
+EVENTS_DIR = "tensorboard"  # the same figures as TensorBoard event files, kept likewise
 WEIGHTS = "model.safetensors"
 STATE = "trainer_state.pt"
 # Fields that may change between a run and its resumption without changing the result.
 _RESUMABLE_FIELDS = {("train", "device"), ("device",), ("train", "log_every"), ("train", "save_every"),
-                     ("train", "checkpoint_limit"), ("train", "keep_checkpoints"), ("train", "eval_batch_size")}
+                     ("train", "checkpoint_limit"), ("train", "keep_checkpoints"), ("train", "eval_batch_size"),
+                     ("train", "report_to")}
 
 
 def _comparable(config: Any) -> dict:
@@ -169,8 +172,9 @@ def check_contents(folder: Path) -> None:
 
 
 def _holds_work(folder: Path) -> bool:
-    """Whether a run folder holds anything besides its config and log (checkpoints, weights, parts)."""
-    return any(p.is_file() and p.name not in (RUN_CONFIG, "train_log.jsonl") for p in folder.rglob("*"))
+    """Whether a run folder holds anything besides its config and logs (checkpoints, weights, parts)."""
+    return any(p.is_file() and p.name not in (RUN_CONFIG, LOG_FILE) and EVENTS_DIR not in p.relative_to(folder).parts
+               for p in folder.rglob("*"))
 
 
 def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:

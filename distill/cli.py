@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
-from eval.console import CommandParser, quiet_third_party_logs, run_command
+from eval.console import CommandParser, add_version, quiet_third_party_logs, run_command
 from eval.errors import UserError
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
@@ -22,9 +23,11 @@ EPILOG = """examples:
   distill pipeline recipes/quickstart.yaml
 """
 
+TRAINING_COMMANDS = ("finetune", "general", "task")  # those that train with TrainSettings
 # Named flags per command: flag -> config key. Common training flags map into ``train``.
 _TRAINING_FLAGS = {"max_steps": "train.max_steps", "seed": "train.seed", "device": "train.device",
-                   "keep_checkpoints": "train.keep_checkpoints"}
+                   "report_to": "train.report_to", "keep_checkpoints": "train.keep_checkpoints"}
+_CHOICES = {"report_to": ("tensorboard", "none")}
 _FLAGS = {
     "finetune": {"task": "task", "model": "model", "tokenizer": "tokenizer", "data_dir": "data_dir",
                  "output_dir": "output_dir", **_TRAINING_FLAGS},
@@ -57,6 +60,8 @@ _HELP = {
     "output_dir": "run folder; rerunning the same config resumes it",
     "max_steps": "cap on optimizer steps (per phase), for smoke runs",
     "seed": "random seed", "device": "auto, cpu, cuda, cuda:1, ...",
+    "report_to": "tensorboard (default: event files in OUTPUT_DIR/tensorboard, beside train_log.jsonl) or none "
+                 "(train_log.jsonl only); watch a run with `tensorboard --logdir OUTPUT_DIR`",
     "glove": "GloVe text file for multi-piece word neighbours",
     "candidates": "auto, mlm or embedding",
     "shared_words": "pair tasks, words both texts have: tie (swap in both, default), free (first text only, "
@@ -64,9 +69,49 @@ _HELP = {
 }
 
 
+class _Parser(CommandParser):
+    """``distill``'s parsers. A training command's ``--help`` ends with every ``train.*`` setting and its
+    default, read from :class:`distill.config.TrainSettings` when help is asked for (not on every run)."""
+
+    lists_train_settings = False
+
+    def format_help(self) -> str:
+        text = super().format_help()
+        return f"{text}\n{train_settings_help()}\n" if self.lists_train_settings else text
+
+
+def train_settings_help() -> str:
+    """The ``train.*`` settings of every training command, with their types and defaults."""
+    import dataclasses
+    import typing
+
+    from distill.config import TrainSettings
+
+    hints = typing.get_type_hints(TrainSettings)
+    lines = ["training settings (a recipe's `train:` mapping, or --set train.KEY=VALUE); default in brackets:"]
+    for field in dataclasses.fields(TrainSettings):
+        default = field.default
+        shown = "null" if default is None else str(default).lower() if isinstance(default, bool) else default
+        lines.append(f"  train.{field.name:24s} {_type_name(hints[field.name]):18s} [{shown}]")
+    return "\n".join(lines)
+
+
+def _type_name(hint) -> str:
+    """``int``, ``int or null``, ``fp32|bf16|fp16``: how a setting's type reads in --help."""
+    import types
+    import typing
+
+    if typing.get_origin(hint) is typing.Literal:
+        return "|".join(map(str, typing.get_args(hint)))
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join("null" if a is type(None) else _type_name(a) for a in typing.get_args(hint))
+    return getattr(hint, "__name__", str(hint))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = CommandParser(prog="distill", description="TinyBERT-style distillation of BERT models.",
-                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="distill", description="TinyBERT-style distillation of BERT models.",
+                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_version(parser)
     sub = parser.add_subparsers(dest="command", required=True)
     helps = {"finetune": "fine-tune a teacher (or a random student preset) on a GLUE task's labels",
              "general": "general distillation of a random student on unlabeled text",
@@ -78,11 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
         for flag in (f for f in _FLAGS[name] if f != "keep_checkpoints"):
             command.add_argument("--" + flag.replace("_", "-"), dest=flag, help=_HELP.get(flag),
-                                 type=int if flag in ("max_steps", "seed") else str)
+                                 type=int if flag in ("max_steps", "seed") else str, choices=_CHOICES.get(flag))
         if name not in ("augment", "cut"):
             command.add_argument("--keep-checkpoints", action="store_const", const=True, default=None,
                                  dest="keep_checkpoints",
                                  help="keep the training checkpoints once the run completes (default: removed)")
+        command.lists_train_settings = name in TRAINING_COMMANDS
         command.add_argument("--recipe", help="a YAML recipe (see `distill list`)")
         command.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                              help="override any recipe key, e.g. --set train.lr=3e-5 (repeatable)")
@@ -128,7 +174,24 @@ def _dispatch(args: argparse.Namespace) -> int:
            "augment": api.augment, "cut": api.cut}[args.command]
     out = run(cfg)
     print(f"saved {args.command} output to {out}")
+    if args.command in TRAINING_COMMANDS:
+        print(best_dev_line(Path(out)))
     return 0
+
+
+def best_dev_line(out: Path) -> str:
+    """The last line of a training command: the kept model's dev metrics and the step they come from,
+    as the run's record (``metrics.json``) holds them."""
+    from distill.run_folder import METRICS
+
+    record = json.loads((out / METRICS).read_text())
+    dev = record.get("dev")
+    if not dev:
+        return (f"no dev score: {record.get('stage', 'this')} training scores no task (the last step's "
+                f"weights are kept, step {record.get('steps')})")
+    metrics = ", ".join(f"{name} {100 * value:.2f}" for name, value in dev.items())
+    task = record.get("task") or "dev"
+    return f"best dev {task}: {metrics} at step {record.get('best_step')} of {record.get('steps')}"
 
 
 def _layers(text: str) -> int | list[int]:

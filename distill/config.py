@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
+from distill.students import check_student_choice
 from eval.config import load_config, seed_problem
 from eval.harness import DEVICE
 
@@ -60,6 +61,9 @@ class TrainSettings:
     # Training labels of one class only are refused (a wrong file or label column, usually): the
     # model would learn to answer that class. True trains anyway.
     allow_single_class: bool = False
+    # Where the loop also writes its figures (train_log.jsonl is always written): TensorBoard event
+    # files in the run folder's tensorboard/, or nowhere else.
+    report_to: Literal["tensorboard", "none"] = "tensorboard"
 
     def __post_init__(self):
         positive = ("batch_size", "grad_accum", "log_every", "save_every", "checkpoint_limit", "eval_batch_size")
@@ -192,6 +196,7 @@ class GeneralConfig:
     train: TrainSettings = TrainSettings()
 
     def __post_init__(self):
+        check_student_choice(self.student)
         bad = sorted(set(self.losses) - set(INTERMEDIATE_LOSSES))
         if bad:
             raise ValueError(f"general distillation has no labels or logits: losses {bad} are not allowed; "
@@ -229,6 +234,7 @@ class TaskConfig:
     train: TrainSettings = TrainSettings()
 
     def __post_init__(self):
+        check_student_choice(self.student)
         names = [p.name for p in self.phases]
         if not names:
             raise ValueError("task distillation needs at least one phase")

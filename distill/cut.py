@@ -112,9 +112,9 @@ def describe_cut(name: str, teacher_layers: int, layers: Sequence[int]) -> str:
 def write_cut(model_name: str, keep: int | Sequence[int], output_dir: str | Path) -> Path:
     """``distill cut``: load ``model_name`` (any head it has), cut it, write a ``from_pretrained`` folder."""
     from distill.run_folder import save_model_folder, share_files
-    from distill.teachers import load_config, load_model, load_tokenizer
+    from distill.teachers import card_name, load_config, load_model, load_tokenizer
     from eval.artifacts import folder_lock, provenance, write_json
-    from eval.model_card import ModelCard, write_model_card
+    from eval.model_card import ModelCard, describe_model, write_model_card
     from eval.outputs import check_apart, check_output_path
     from eval.predictors import is_sequence_classifier
 
@@ -133,8 +133,10 @@ def write_cut(model_name: str, keep: int | Sequence[int], output_dir: str | Path
         write_json(out / "cut.json", {"source": model_name, "teacher_layers": teacher.config.num_hidden_layers,
                                       "kept_layers": layers, **provenance()})
         write_model_card(out, ModelCard(
-            title=out.name, summary=describe_cut(model_name, teacher.config.num_hidden_layers, layers)
-            + " Fine-tune or task-distill it before use.", base_model=model_name,
+            title=out.name, summary=describe_cut(describe_model(card_name(model_name)),
+                                                 teacher.config.num_hidden_layers, layers)
+            + " Fine-tune or task-distill it before use.", base_model=card_name(model_name),
+            base_model_relation="finetune",
             tags=("distillation", "layer-pruning"), settings={"kept layers": layers},
             command=f"distill cut --model {model_name} --layers {','.join(map(str, layers))} --output-dir {out}"))
         share_files(out)

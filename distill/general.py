@@ -18,6 +18,7 @@ from distill.students import get_student
 from distill.teacher_outputs import LiveTeacher, teacher_source
 from distill.teachers import card_name, load_model, load_tokenizer
 from eval.artifacts import write_json
+from eval.model_card import describe_model
 
 # With teacher_cache the whole corpus is held as packed sequences and its teacher outputs on
 # disk; beyond this many sequences (about 128M tokens at length 128) stream it instead.
@@ -28,10 +29,12 @@ def general_distill(cfg: GeneralConfig) -> Path:
     """Train ``cfg.student`` from random init to match ``cfg.teacher`` on ``cfg.corpus``; returns the folder."""
     spec = get_student(cfg.student)
     corpus_text = cfg.corpus if isinstance(cfg.corpus, str) else ", ".join(cfg.corpus)
+    teacher_name = describe_model(card_name(cfg.teacher))
     card = {"summary": f"A student of {spec.layers} layers, hidden size {spec.hidden} and {spec.heads} heads, "
-                       f"general-distilled from {card_name(cfg.teacher)} on unlabeled text ({corpus_text}): "
+                       f"general-distilled from {teacher_name} on unlabeled text ({corpus_text}): "
                        f"{' + '.join(cfg.losses)} losses. Fine-tune or task-distill it on a task before use.",
-            "base_model": card_name(cfg.teacher), "tags": ("distillation", "tinybert", "general-distillation")}
+            "base_model": card_name(cfg.teacher), "base_model_relation": "finetune",
+            "tags": ("distillation", "tinybert", "general-distillation")}
     with RunFolder.start(cfg, cfg.train) as run:
         if run.finished:
             return run.tidy("general", **card)

@@ -2,8 +2,9 @@
 
 Stages differ only in their data and in a small ``step_fn(model, batch) -> {"loss": ..., ...}``;
 the loop owns the rest: AdamW with linear warmup and decay, gradient accumulation and clipping,
-autocast on CUDA, progress bar and JSONL log with throughput, periodic dev evaluation that keeps
-the best model, atomic checkpoints and exact resumption, and data parallelism under ``torchrun``.
+autocast on CUDA, progress bar, JSONL log and TensorBoard scalars with throughput, periodic dev
+evaluation that keeps the best model, atomic checkpoints and exact resumption, and data
+parallelism under ``torchrun``.
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from distill.checkpoint import checkpoint_dirs, load_checkpoint, save_checkpoint
+from distill.checkpoint import EVENTS_DIR, LOG_FILE, checkpoint_dirs, load_checkpoint, save_checkpoint
 from distill.config import TrainSettings
+from eval.console import warn
 from eval.errors import UserError
 
 StepFn = Callable[[nn.Module, dict[str, torch.Tensor]], dict[str, torch.Tensor]]
-LOG_FILE = "train_log.jsonl"
 
 
 class Batches(Protocol):
@@ -139,7 +140,7 @@ def train(model: nn.Module, batches: Batches, step_fn: StepFn, settings: TrainSe
         model: every trainable module (student plus projections); its forward is called by ``step_fn``.
         batches: replayable batches (:mod:`distill.data`).
         step_fn: ``(model, batch) -> dict`` with ``loss`` (a scalar to minimise) and named parts to log.
-        work_dir: where ``checkpoints/`` and the JSONL log go.
+        work_dir: where ``checkpoints/``, the JSONL log and the TensorBoard event files (``tensorboard/``) go.
         config: the resolved run config, stored in every checkpoint.
         evaluate: returns ``{"score": float, ...}`` on dev (higher is better), run on rank 0 every
             ``eval_every`` steps (or once per epoch) and at the end.
@@ -179,7 +180,7 @@ def train(model: nn.Module, batches: Batches, step_fn: StepFn, settings: TrainSe
     eval_every = settings.eval_every or (math.ceil(per_epoch / settings.grad_accum) if per_epoch else steps)
     del epochs_per_eval
 
-    log = _open_log(work_dir / LOG_FILE) if dist.is_main else None
+    log = RunLog(work_dir, state["step"], settings.report_to) if dist.is_main else None
     bar = tqdm(total=steps, initial=state["step"], desc=description, unit="step", disable=not dist.is_main,
                dynamic_ncols=True)
     meter = _Meter()
@@ -212,8 +213,7 @@ def train(model: nn.Module, batches: Batches, step_fn: StepFn, settings: TrainSe
                 record = {"step": step, "lr": scheduler.get_last_lr()[0], **meter.read(dist)}
                 bar.set_postfix(loss=f"{record['loss']:.4f}", ex_s=f"{record['examples_per_second']:.1f}")
                 if log:
-                    log.write(json.dumps(record) + "\n")
-                    log.flush()
+                    log.train(record)
                 state["last_log"] = record
             if evaluate and (step % eval_every == 0 or step == steps):
                 _evaluate(state, evaluate, on_best, dist, log)
@@ -239,13 +239,13 @@ def _micro_batches(batches: Batches, consumed: int) -> Iterator[dict[str, torch.
         epoch, skip = epoch + 1, 0
 
 
-def _evaluate(state: dict, evaluate: Callable, on_best: Callable | None, dist: Distributed, log) -> None:
+def _evaluate(state: dict, evaluate: Callable, on_best: Callable | None, dist: Distributed,
+              log: "RunLog | None") -> None:
     if dist.is_main:
         result = {"step": state["step"], **evaluate()}
         state["history"].append(result)
         if log:
-            log.write(json.dumps({"eval": result}) + "\n")
-            log.flush()
+            log.evaluation(result)
         if state["best_score"] is None or result["score"] > state["best_score"]:
             state["best_score"], state["best"] = float(result["score"]), result
             if on_best:
@@ -295,6 +295,70 @@ class _Meter:
 def _summary(state: dict, steps: int, throughput: dict) -> dict[str, Any]:
     return {"steps": steps, "best": state.get("best"), "history": state.get("history", []),
             "last_log": state.get("last_log"), "throughput": throughput}
+
+
+class RunLog:
+    """What a run records as it trains: ``train_log.jsonl`` (one JSON object per log line or dev
+    evaluation) and, with ``report_to="tensorboard"`` (``train.report_to``, the default), the same
+    figures as TensorBoard scalars in ``tensorboard/``: ``train/loss`` and each loss part,
+    ``train/lr``, ``throughput/*`` and ``dev/score`` with each dev metric (``dev/accuracy``...).
+
+    Both append when a run resumes. Events logged after the step a run starts from (a kill between
+    checkpoints, or a start that failed) are hidden from TensorBoard (``purge_step``), as those
+    steps are trained again. Without the ``tensorboard`` package the JSONL log is written alone,
+    with a warning.
+    """
+
+    def __init__(self, work_dir: Path, start_step: int = 0, report_to: str = "tensorboard"):
+        self.jsonl = _open_log(work_dir / LOG_FILE)
+        self.events = _event_writer(work_dir / EVENTS_DIR, start_step) if report_to == "tensorboard" else None
+
+    def train(self, record: dict[str, Any]) -> None:
+        """One log line: ``step``, ``lr``, every loss part, ``examples_per_second``, ``tokens_per_second``."""
+        self._write(record)
+        if self.events is not None:
+            step = record["step"]
+            for name, value in record.items():
+                if name != "step":
+                    group = "throughput" if name.endswith("_per_second") else "train"
+                    self.events.add_scalar(f"{group}/{name}", value, step)
+            self.events.flush()
+
+    def evaluation(self, result: dict[str, Any]) -> None:
+        """One dev evaluation: its ``score`` (the selection score) and each metric."""
+        self._write({"eval": result})
+        if self.events is not None:
+            step = result["step"]
+            self.events.add_scalar("dev/score", result["score"], step)
+            for name, value in (result.get("metrics") or {}).items():
+                self.events.add_scalar(f"dev/{name}", value, step)
+            self.events.flush()
+
+    def close(self) -> None:
+        self.jsonl.close()
+        if self.events is not None:
+            self.events.close()
+
+    def _write(self, record: dict[str, Any]) -> None:
+        self.jsonl.write(json.dumps(record) + "\n")
+        self.jsonl.flush()
+
+
+_warned_no_tensorboard: list[bool] = []
+
+
+def _event_writer(folder: Path, start_step: int):
+    """torch's TensorBoard ``SummaryWriter`` on ``folder``, or ``None`` when tensorboard is not installed."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        if not _warned_no_tensorboard:  # once per process, not once per phase
+            _warned_no_tensorboard.append(True)
+            warn("the tensorboard package is not installed, so this run writes train_log.jsonl only; "
+                 "pip install tensorboard to get TensorBoard event files, or pass --report-to none")
+        return None
+    # Steps up to the start are kept; anything logged after it, before a kill, is trained again.
+    return SummaryWriter(str(folder), purge_step=start_step + 1)
 
 
 def _open_log(path: Path):

@@ -24,9 +24,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from distill.checkpoint import RUN_CONFIG, claimed_output_dir
+from distill.checkpoint import EVENTS_DIR, LOG_FILE, RUN_CONFIG, claimed_output_dir
 from distill.config import TrainSettings
-from distill.loop import LOG_FILE, Distributed, setup_distributed
+from distill.loop import Distributed, setup_distributed
 from eval.artifacts import provenance, share_files, write_failures, write_json
 from eval.config import to_dict
 from eval.console import warn
@@ -67,14 +67,15 @@ class RunFolder:
         return is_finished(self.out)
 
     def tidy(self, stage: str, task=None, summary: str | None = None, base_model: str | None = None,
-             tags: tuple[str, ...] = ()) -> Path:
+             tags: tuple[str, ...] = (), base_model_relation: str | None = None) -> Path:
         """A finished run's folder made ready to ship, if an older version of the toolkit left it
         otherwise: its model card written, checkpoints removed (unless kept), files shared."""
         if self.dist.is_main:
             record = json.loads((self.out / METRICS).read_text())
             best = {"metrics": record["dev"], "step": record.get("best_step")} if record.get("dev") else None
             if summary is not None and not (self.out / CARD_FILE).is_file():
-                write_model_card(self.out, self._card(stage, summary, task, best, base_model, tags))
+                write_model_card(self.out, self._card(stage, summary, task, best, base_model, tags,
+                                                      base_model_relation))
             if not getattr(getattr(self.cfg, "train", None), "keep_checkpoints", False):
                 remove_checkpoints(self.out)
             share_files(self.out)
@@ -87,7 +88,7 @@ class RunFolder:
             save_model_folder(model, tokenizer, folder or self.out)
 
     def finish(self, stage: str, result: dict, task=None, summary: str | None = None, base_model: str | None = None,
-               tags: tuple[str, ...] = ()) -> Path:
+               tags: tuple[str, ...] = (), base_model_relation: str | None = None) -> Path:
         """Record the finished run, write its model card (when ``summary`` is given), tidy the folder.
 
         Returns:
@@ -106,7 +107,8 @@ class RunFolder:
                 "config": to_dict(self.cfg), **provenance(),
             }
             if summary is not None:
-                write_model_card(self.out, self._card(stage, summary, task, best, base_model, tags))
+                write_model_card(self.out, self._card(stage, summary, task, best, base_model, tags,
+                                                      base_model_relation))
             keep = getattr(getattr(self.cfg, "train", None), "keep_checkpoints", False)
             if not keep:
                 remove_checkpoints(self.out)
@@ -116,7 +118,7 @@ class RunFolder:
         return self.out
 
     def _card(self, stage: str, summary: str, task, best: dict | None, base_model: str | None,
-              tags: tuple[str, ...]) -> ModelCard:
+              tags: tuple[str, ...], base_model_relation: str | None = None) -> ModelCard:
         train = getattr(self.cfg, "train", None)
         settings = {"stage": f"distill {stage}", "recipe": f"{RUN_CONFIG} (beside the weights)"}
         if train is not None:
@@ -125,7 +127,7 @@ class RunFolder:
         if best:
             settings["dev evaluation step kept"] = best["step"]
         return ModelCard(title=self.out.name, summary=summary, task=task, metrics=best["metrics"] if best else None,
-                         base_model=base_model, tags=tags, settings=settings,
+                         base_model=base_model, base_model_relation=base_model_relation, tags=tags, settings=settings,
                          command=f"distill {stage} --recipe {self.out / RUN_CONFIG}")
 
     def barrier(self) -> None:
@@ -172,9 +174,10 @@ def save_model_folder(model: nn.Module, tokenizer, folder: Path) -> None:
 
 def remove_checkpoints(out: Path) -> None:
     """Delete what only resuming needs, once a run has finished: its checkpoints, and the weights its
-    earlier phases kept (each phase folder keeps its record, ``phase.json``, and its training log)."""
+    earlier phases kept. The run folder and each phase folder keep their records: ``phase.json``,
+    the training log and its TensorBoard event files (``tensorboard/``)."""
     shutil.rmtree(out / "checkpoints", ignore_errors=True)
     for phase in (p.parent for p in out.glob(f"*/{PHASE_DONE}")):
         for path in phase.iterdir():
-            if path.name not in (PHASE_DONE, LOG_FILE):
+            if path.name not in (PHASE_DONE, LOG_FILE, EVENTS_DIR):
                 shutil.rmtree(path) if path.is_dir() else path.unlink()

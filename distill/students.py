@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
@@ -82,6 +83,21 @@ def get_student(spec: str | Mapping[str, Any] | StudentSpec) -> StudentSpec:
         raise UserError(f"unknown student {spec!r}; choose one of {', '.join(STUDENTS)}, "
                         f"a student folder, or {{layers, hidden, heads, intermediate}}")
     return STUDENTS[key]
+
+
+def check_student_choice(student: Any) -> None:
+    """Refuse, as a config is read, a student that can never be built: an unknown preset (``huge``)
+    or a bad custom shape. A path (with ``/``), an existing folder and ``teacher:L`` pass: a folder
+    may be written by an earlier pipeline stage, and a cut is checked against its teacher.
+
+    Raises:
+        UserError: the unknown preset (with the choices) or the shape's problem.
+    """
+    name = student if isinstance(student, Mapping) else str(student).strip()
+    if isinstance(name, str) and (name.startswith(("teacher:", ".", "~")) or "/" in name or "\\" in name
+                                  or Path(name).exists()):
+        return
+    get_student(name)
 
 
 def is_preset(name: Any) -> bool:

@@ -23,20 +23,23 @@ from distill.teacher_outputs import teacher_source
 from distill.teachers import card_name, check_vocabulary, load_model, load_tokenizer
 from eval.artifacts import write_json
 from eval.errors import UserError
+from eval.model_card import describe_model
 from eval.tasks import get_task
 
 
 def task_distill(cfg: TaskConfig) -> Path:
     """Distil ``cfg.teacher`` into ``cfg.student`` on ``cfg.task``; the last phase writes the folder."""
     task = get_task(cfg.task)
-    card = {"summary": (f"A student task-distilled from {card_name(cfg.teacher)} on {task.display_name} (TinyBERT: "
+    teacher_name = describe_model(card_name(cfg.teacher))
+    card = {"summary": (f"A student task-distilled from {teacher_name} on {task.display_name} (TinyBERT: "
                         + ", then ".join(f"{p.name} phase with {' + '.join(p.losses)} losses" for p in cfg.phases)
                         + (", on augmented data" if cfg.augmented else "")
                         + (f", starting from {cfg.student}: the teacher's embeddings, head and those of its layers"
                            if is_cut_spec(cfg.student) else "")
                         + (f", with unlabeled in-domain text labelled by the teacher ({cfg.unlabeled})"
                            if cfg.unlabeled else "") + ")."),
-            "base_model": card_name(cfg.teacher), "tags": ("distillation", "tinybert")}
+            "base_model": card_name(cfg.teacher), "base_model_relation": "finetune",
+            "tags": ("distillation", "tinybert")}
     with RunFolder.start(cfg, cfg.train) as run:
         if run.finished:
             return run.tidy("task", task, **card)

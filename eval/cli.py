@@ -21,7 +21,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from eval.console import CommandParser, quiet_third_party_logs, run_command, warn
+from eval.console import CommandParser, add_version, quiet_third_party_logs, run_command, warn
 from eval.tasks import TASKS, get_task, parse_tasks
 
 
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = CommandParser(prog="glue", description=__doc__.split("\n\n")[0],
                                      epilog=__doc__.split("\n\n", 1)[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_version(parser)
     commands = parser.add_subparsers(dest="command", required=True)
 
     def model_options(p: argparse.ArgumentParser, split_default: str | None) -> None:
@@ -46,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("eval", help="score a model on GLUE dev sets and write a results JSON")
     model_options(evaluate, "dev")
-    evaluate.add_argument("--task", required=True,
+    evaluate.add_argument("--task", "--tasks", dest="task", required=True,
                           help="task name(s) or task spec file(s) (.yaml), comma-separated, or 'all'")
     evaluate.add_argument("--output", required=True, type=Path, help="results JSON to write")
     evaluate.add_argument("--name", help="the model's row in reports (default: its folder name); give seeds of "
@@ -63,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     submit = commands.add_parser("predict", help="test-set predictions: GLUE server files + submission.zip, "
                                  "CSV or JSONL for task specs")
     model_options(submit, None)
-    submit.add_argument("--tasks", required=True,
+    submit.add_argument("--task", "--tasks", dest="tasks", required=True,
                         help="task name(s) or task spec file(s) (.yaml), comma-separated, or 'all'")
     submit.add_argument("--output-dir", required=True, type=Path)
     submit.add_argument("--format", default="csv",
@@ -71,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     floors = commands.add_parser("floors", help="results files of the trivial floors (majority class, word "
                                  "overlap) for `glue report`")
-    floors.add_argument("--task", required=True, help="task name(s) or task spec file(s), comma-separated, or 'all'")
+    floors.add_argument("--task", "--tasks", dest="task", required=True,
+                        help="task name(s) or task spec file(s), comma-separated, or 'all'")
     floors.add_argument("--data-dir", help="local GLUE root (glue_data/ TSVs or Hub parquet); default: the Hub")
     floors.add_argument("--split", default="dev", help="the split to score (default: dev); floors fit on train")
     floors.add_argument("--output-dir", required=True, type=Path, help="folder for floor-<name>.json")
@@ -181,6 +183,9 @@ def describe_spec(path: str) -> str:
         else:
             counts = Counter(data.labels)
             labels = ", ".join(f"{name} {counts[i]}" for i, name in enumerate(task.label_names))
+        empty = sum(1 for texts in data.texts if not all(text.strip() for text in texts))
+        if empty or getattr(task, "allow_empty_text", False):  # allowed: say how many rows it let in
+            labels += f", {empty} with an empty text"
         lines.append(f"  {split:5} {len(data):7} rows  {labels}  ({data.source})")
     return "\n".join(lines)
 

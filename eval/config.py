@@ -92,7 +92,8 @@ def from_dict(cls: type, data: Mapping[str, Any], where: str = "config") -> Any:
     return config
 
 
-def read_yaml(path: str | Path) -> dict[str, Any]:
+def read_yaml(path: str | Path, text_keys: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A recipe (or task spec) file as a mapping; ``text_keys`` are read as written (see :func:`safe_yaml.load`)."""
     path = Path(path)
     if path.is_dir():
         raise UserError(f"recipe {path} is a folder; pass a YAML file (see `distill list` for the shipped recipes)")
@@ -100,7 +101,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         raise UserError(f"recipe {path} does not exist; see `distill list` for the shipped recipes")
     check_text_file(path, "recipe")  # UTF-16 (some editors' default) or binary: one line, not a traceback
     try:
-        data = safe_yaml.load(path.read_text(), f"recipe {path}") or {}
+        data = safe_yaml.load(path.read_text(), f"recipe {path}", text_keys=text_keys) or {}
     except UnicodeDecodeError as err:  # past the part check_text_file reads
         raise decode_error(path, "recipe", err) from None
     if not isinstance(data, dict):

@@ -37,6 +37,22 @@ class CommandParser(argparse.ArgumentParser):
         self.exit(EXIT_USER_ERROR, f"error: {message}; see `{self.prog} --help`\n")
 
 
+def add_version(parser: argparse.ArgumentParser) -> None:
+    """``--version``: the installed toolkit's version, as every command prints it."""
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s (bert-compression-toolkit) {toolkit_version()}")
+
+
+def toolkit_version() -> str:
+    """The installed package's version (``unknown`` when run from a checkout that was never installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("bert-compression-toolkit")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def warn(message: str) -> None:
     """One line on stderr for a result the user should know is suspect (the command still succeeds)."""
     print(f"warning: {message}", file=sys.stderr, flush=True)

@@ -55,7 +55,10 @@ def write_holdout(task: Task, output_dir: str | Path, size: int, seed: int = 0, 
             "data_files": {"train": "train.jsonl", "validation": "validation.jsonl"},
             "text_columns": columns, "label_column": "label", "id_column": "idx",
             **({"regression": True} if task.is_regression else {"label_names": list(task.label_names)}),
-            "metrics": list(task.metrics), "main_metric": task.main_metric}
+            "metrics": list(task.metrics), "main_metric": task.main_metric,
+            # what the task's own spec allows of its data holds for its slices too
+            **({"allow_empty_text": True} if getattr(task, "allow_empty_text", False) else {}),
+            **({"label_range": list(task.label_range)} if getattr(task, "label_range", None) else {})}
     header = (f"# {task.display_name} train split ({data.source}) with {size} examples held out (seed {seed}) as the\n"
               f"# validation split: tune here, report the real dev split once. Written by `glue holdout`.\n")
     return write_atomic(out / SPEC_FILE, header + dump_yaml(spec))

@@ -26,14 +26,21 @@ class LabelScheme:
     Attributes:
         num_labels: number of classes; 0 for a regression task (float scores).
         names: label spellings in the file -> class id (TSV strings, a task spec's label names).
-        ids: integers ``0..num_labels-1`` in the file are class ids (Hub and parquet layouts).
+        ids: integers ``id_start..id_start+num_labels-1`` in the file are class ids (Hub and
+            parquet layouts count from 0; a task spec may count from 1).
         expected: how messages describe the accepted values (``"0, 1"``, ``"class ids 0-2"``).
+        id_start: the file's id of class 0.
+        score_range: regression: the lowest and highest valid score (``None``: any finite number).
+        range_fix: where ``score_range`` is set, for messages (``label_range in task.yaml``).
     """
 
     num_labels: int
     names: Mapping[str, int] = field(default_factory=dict)
     ids: bool = False
     expected: str = ""
+    id_start: int = 0
+    score_range: tuple[float, float] | None = None
+    range_fix: str = ""
 
     @property
     def regression(self) -> bool:
@@ -71,24 +78,36 @@ def read_labels(values: Sequence[Any], scheme: LabelScheme, where: str,
 
 
 def read_texts(columns: Sequence[Sequence[Any]], names: Sequence[str], where: str,
-               allow_empty: bool = False) -> list[tuple[str, ...]]:
+               allow_empty: bool = False, fill_missing: bool = False, empty_fix: str = "") -> list[tuple[str, ...]]:
     """One tuple of strings per row from the text columns.
+
+    Args:
+        allow_empty: empty or blank strings are texts (GLUE has a few); a missing cell is still an error.
+        fill_missing: missing cells too (``None``, NaN: an empty CSV cell, a JSON null) are read as
+            empty strings (a task spec's ``allow_empty_text``).
+        empty_fix: another way out, named by the error on an empty cell (``set allow_empty_text: true in ...``).
 
     Raises:
         UserError: a column holds something other than text (numbers), or, unless
             ``allow_empty``, is empty (or missing) in some rows; the message says how many.
     """
+    read = []
     for name, column in zip(names, columns):
         kinds = {type(v).__name__ for v in column if v is not None and not isinstance(v, str)
                  and not _is_nan(v)}
         if kinds:
             raise UserError(f"text column {name!r} of {where} holds {', '.join(sorted(kinds))} values, not "
                             f"text; name a text column in text_columns")
+        if fill_missing:
+            read.append([v if isinstance(v, str) else "" for v in column])
+            continue
         empty = [i for i, v in enumerate(column, 1) if not isinstance(v, str) or (not allow_empty and not v.strip())]
         if empty:
+            fix = f"fill or drop those rows{f', or {empty_fix}' if empty_fix else ''}"
             raise UserError(f"text column {name!r} is empty in {len(empty)} of {len(column)} rows of {where} "
-                            f"(first: row {empty[0]}); fill or drop those rows")
-    return list(zip(*columns))
+                            f"(first: row {empty[0]}); {fix}")
+        read.append(column)
+    return list(zip(*read))
 
 
 def _class_id(value: Any, scheme: LabelScheme) -> tuple[int, str]:
@@ -106,8 +125,8 @@ def _class_id(value: Any, scheme: LabelScheme) -> tuple[int, str]:
     number = int(value)
     if str(number) in scheme.names:
         return scheme.names[str(number)], ""
-    if scheme.ids and 0 <= number < scheme.num_labels:
-        return number, ""
+    if scheme.ids and 0 <= number - scheme.id_start < scheme.num_labels:
+        return number - scheme.id_start, ""
     return 0, f"is not one of {scheme.expected}"
 
 
@@ -124,6 +143,9 @@ def _score(value: Any, scheme: LabelScheme) -> tuple[float, str]:
         return 0.0, "is text, not a number; a regression task's labels are scores"
     if not math.isfinite(number):
         return 0.0, "is not a finite number"
+    low, high = scheme.score_range or (-math.inf, math.inf)
+    if not low <= number <= high:
+        return 0.0, f"is outside [{low:g}, {high:g}] ({scheme.range_fix or 'label_range'})"
     return number, ""
 
 

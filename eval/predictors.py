@@ -21,9 +21,11 @@ import numpy as np
 
 from eval.batching import Batch
 from eval.errors import UserError, first_line
+from eval.model_paths import check_local_path
 from eval.tasks import GlueTask
 
 ONNX_FILE = "model.onnx"
+OPTIMUM_INT8_FILE = "model_quantized.onnx"  # what Optimum's ORTQuantizer writes into its folder
 QUANTIZATION_FILE = "quantization.json"
 INC_FILE = "model_int8.safetensors"  # neural-compressor INT8: int8 weights, scales, FP32 rest
 LEGACY_INC_FILE = "quantized_weight.pt"  # the old torch.export archive: unpickled on load, refused
@@ -79,7 +81,7 @@ def load_predictor(model: str | Path, device: str = "auto", threads: int | None 
         raise UserError(f"model folder {path} is an unfinished training run ({RUN_CONFIG_FILE} but no {RUN_RECORD_FILE} "
                         f"with \"completed\": true): its weights are the best so far, not the finished model; "
                         f"re-run the same `distill` command to finish it, or pass --allow-unfinished to score it anyway")
-    if path.suffix == ".onnx" or (path / ONNX_FILE).is_file():
+    if path.suffix == ".onnx" or onnx_file_in(path) is not None:
         return OnnxPredictor(path, threads=threads)
     if (path / INC_FILE).is_file():
         return IncPredictor(path, threads=threads)
@@ -88,6 +90,20 @@ def load_predictor(model: str | Path, device: str = "auto", threads: int | None 
                         f"runs code when loaded (pickle) and is refused; re-create it with "
                         f"`quantize int8 --backend neural-compressor`")
     return TorchPredictor(str(model), device=device)
+
+
+def onnx_file_in(folder: Path) -> Path | None:
+    """The ONNX model of a folder: ``model.onnx`` (the toolkit's, and Optimum's FP32 export) or
+    ``model_quantized.onnx`` (Optimum's INT8); ``None`` when it has neither.
+
+    Raises:
+        UserError: it has both (which one to score is the user's choice: pass the file).
+    """
+    found = [folder / name for name in (ONNX_FILE, OPTIMUM_INT8_FILE) if (folder / name).is_file()]
+    if len(found) > 1:
+        raise UserError(f"{folder} holds both {ONNX_FILE} and {OPTIMUM_INT8_FILE}; pass the one to use as --model "
+                        f"(e.g. {found[1]})")
+    return found[0] if found else None
 
 
 def check_model_path(path: Path) -> None:
@@ -215,6 +231,7 @@ class TorchPredictor:
         from safetensors import SafetensorError
         from transformers import AutoConfig, AutoModelForSequenceClassification
 
+        check_local_path(model)  # runs/teacherr beside runs/teacher: a typo, not a Hub id
         if model.startswith(("/", ".", "~")) and not Path(model).expanduser().exists():
             raise UserError(f"model folder {model} does not exist; pass a model folder, an ONNX "
                             f"folder, or a Hub id")
@@ -278,7 +295,7 @@ class OnnxPredictor:
     def __init__(self, path: Path, threads: int | None = None):
         import onnxruntime as ort
 
-        file = path if path.suffix == ".onnx" else path / ONNX_FILE
+        file = path if path.suffix == ".onnx" else onnx_file_in(path) or path / ONNX_FILE
         folder = file.parent
         if not file.is_file():
             raise UserError(f"ONNX model {file} does not exist; export one with `quantize export`")
@@ -305,7 +322,8 @@ class OnnxPredictor:
         if full_range:
             warn_full_range(file)
         self.info = ModelInfo(
-            path=str(path), backend="onnxruntime", precision=quantization.get("precision", "fp32"),
+            path=str(path), backend="onnxruntime",
+            precision=quantization.get("precision", "int8" if file.name == OPTIMUM_INT8_FILE else "fp32"),
             parameters=parameters, size_bytes=size_on_disk(file), device="cpu",
         )
 

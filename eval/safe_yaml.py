@@ -15,7 +15,7 @@ limit: the shipped recipes use them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Collection
 
 import yaml
 
@@ -78,12 +78,16 @@ def _expanded_size(root: yaml.Node, where: str) -> int:
     return size(root)
 
 
-def load(text: str, where: str) -> Any:
+def load(text: str, where: str, text_keys: Collection[str] = ()) -> Any:
     """Parse one YAML document safely.
 
     Args:
         text: the document.
         where: what it is, for messages (``recipe runs/x.yaml``, ``--set 'lr=...'``).
+        text_keys: top-level keys whose value (a scalar or a list of scalars) is read as the text
+            written, never as YAML 1.1's booleans or numbers: ``label_names: [no, yes]`` gives
+            ``["no", "yes"]``, not ``[False, True]``; ``[1, 2]`` gives ``["1", "2"]``. ``null``
+            (or nothing) stays ``None``: it means "not given", not a word.
 
     Raises:
         UserError: not YAML, a duplicate key, too large, or an alias bomb (one line each).
@@ -97,6 +101,8 @@ def load(text: str, where: str) -> Any:
         if node is None:
             return None
         _expanded_size(node, where)
+        if text_keys and isinstance(node, yaml.MappingNode):
+            _read_as_written(node, set(text_keys))
         return loader.construct_document(node)
     except RecursionError:
         raise UserError(f"{where} is nested too deeply to read; flatten it") from None
@@ -104,6 +110,29 @@ def load(text: str, where: str) -> Any:
         raise UserError(f"{where} is not valid YAML: {_first_line(err)}") from None
     finally:
         loader.dispose()
+
+
+_STR = "tag:yaml.org,2002:str"
+_NULL = "tag:yaml.org,2002:null"
+
+
+def _read_as_written(root: yaml.MappingNode, keys: set[str]) -> None:
+    """Retag the plain scalars under ``keys`` as strings, so they construct to the text written.
+
+    Each is replaced by a new node (an alias may share the original with another key).
+    """
+
+    def as_text(node: yaml.Node) -> yaml.Node:
+        if isinstance(node, yaml.ScalarNode) and node.tag not in (_STR, _NULL):
+            return yaml.ScalarNode(_STR, node.value, node.start_mark, node.end_mark, node.style)
+        return node
+
+    for index, (key, value) in enumerate(root.value):
+        if isinstance(key, yaml.ScalarNode) and key.value in keys:
+            if isinstance(value, yaml.SequenceNode):
+                value = yaml.SequenceNode(value.tag, [as_text(item) for item in value.value], value.start_mark,
+                                          value.end_mark, value.flow_style)
+            root.value[index] = (key, as_text(value))
 
 
 def _first_line(err: yaml.YAMLError) -> str:

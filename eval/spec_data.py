@@ -61,11 +61,40 @@ def load_spec_split(task: CustomTask, split: str):
     count = len(columns[task.text_columns[0]])
     if count == 0:
         raise UserError(f"{source} has no rows: the {where.key} split of task {task.name} is empty")
-    texts = read_texts([columns[c] for c in task.text_columns], task.text_columns, source)
-    labels = (read_labels(columns[task.label_column], task.label_scheme(), source)
-              if task.label_column in columns else None)
+    texts = read_texts([columns[c] for c in task.text_columns], task.text_columns, source,
+                       fill_missing=task.allow_empty_text, empty_fix=f"set allow_empty_text: true in {task.spec}")
+    labels = None
+    if task.label_column in columns:
+        check_id_start(columns[task.label_column], task, source)
+        labels = read_labels(columns[task.label_column], task.label_scheme(), source)
     indices = _ids(columns[task.id_column], task.id_column, source) if task.id_column else list(range(1, count + 1))
     return GlueData(task, split, texts, labels, indices, source)
+
+
+def check_id_start(values: list, task: CustomTask, source: str) -> None:
+    """Refuse to guess where a file's integer class ids start: labels 1 and 2 of three classes could
+    be the 2nd and 3rd class (ids from 0) or the 1st and 2nd (ids from 1). With no 0 among them,
+    the spec must say (``label_ids_start``); values that are label names are never ids. A Hub
+    dataset's ids are its ``ClassLabel`` ids, which count from 0.
+
+    Raises:
+        UserError: integer labels without a 0 and no ``label_ids_start``, naming both ways to read them.
+    """
+    scheme = task.label_scheme()
+    if task.label_ids_start is not None or not scheme.ids or task.data_files is None:
+        return
+    ids = sorted({int(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)
+                  and float(v).is_integer()})
+    if ids and 0 not in ids:
+        shown = ", ".join(map(str, ids[:6])) + (", ..." if len(ids) > 6 else "")
+        names = task.label_names
+
+        def meaning(position: int) -> str:
+            return repr(names[position]) if 0 <= position < len(names) else "no class"
+
+        raise UserError(f"the labels of {source} are class ids {shown} with no 0, so they may count from 1; set "
+                        f"label_ids_start: 1 in {task.spec} if {ids[0]} is {meaning(ids[0] - 1)}, or "
+                        f"label_ids_start: 0 if it is {meaning(ids[0])}")
 
 
 def _ids(values: list, column: str, source: str) -> list:

@@ -17,10 +17,18 @@ file here, and ``eval.data.load_split`` loads its splits (:mod:`eval.spec_data`)
     metrics: [accuracy, f1]             # from eval.metrics.METRICS; the first is the main metric
 
 Optional keys: ``display_name`` (report column, default ``name``), ``main_metric`` (default the
-first metric), ``id_column`` (row ids in predictions, default the row number from 1). The
+first metric), ``id_column`` (row ids in predictions, default the row number from 1),
+``allow_empty_text`` (``true``: an empty text cell is an empty string, counted by ``glue tasks``;
+default: an error), ``label_range: [lowest, highest]`` (regression: scores outside it are bad
+labels) and ``label_ids_start`` (the class id of the first label name in the files, 0 or 1). The
 harness's ``dev`` split is the ``validation`` file. Labels are required in the train and
-validation files; a test file may omit the label column. When the label names are integers
-(``[1, 2, 3, 4, 5]`` stars), file values are matched as names, never as class ids.
+validation files; a test file may omit the label column.
+
+Label names are read as written: ``[no, yes]`` is two words, not YAML's booleans. A file's label
+is a label name, or a class id: the position of its name counted from ``label_ids_start``. Files
+whose integer labels have no 0 are refused unless ``label_ids_start`` says where ids start (they
+could count from 1). When the label names are integers (``[1, 2, 3, 4, 5]`` stars), file values
+are matched as names, never as class ids.
 
 The YAML is data: keys are checked against this schema (unknown keys are errors, with a
 suggestion), and nothing in it is imported or run.
@@ -34,7 +42,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import ClassVar, Mapping
 
-from eval.config import load_config
+from eval.config import from_dict, read_yaml
 from eval.errors import UserError
 from eval.labels import LabelScheme
 from eval.metrics import METRICS
@@ -76,6 +84,13 @@ class TaskSpec:
     id_column: str | None = None
     data_files: dict[str, str] | None = None
     dataset: HubDataset | None = None
+    allow_empty_text: bool = False
+    label_range: tuple[float, ...] | None = None
+    label_ids_start: int | None = None
+
+
+# Keys whose values are read as the text written: label names are words, not YAML's booleans.
+TEXT_KEYS = ("label_names",)
 
 
 @dataclass(frozen=True)
@@ -117,6 +132,9 @@ class CustomTask:
     id_column: str | None = None
     data_files: Mapping[str, str] | None = None
     dataset: HubDataset | None = None
+    allow_empty_text: bool = False
+    label_range: tuple[float, float] | None = None
+    label_ids_start: int | None = None
 
     score_group: ClassVar[str | None] = None
     is_glue: ClassVar[bool] = False
@@ -148,15 +166,18 @@ class CustomTask:
             raise UserError(f"task {self.name} ({self.spec}) has no split {name!r}; it has {have}") from None
 
     def label_scheme(self) -> LabelScheme:
-        """How the task's files spell labels: the names, and class ids unless the names are integers."""
+        """How the task's files spell labels: the names, and class ids (from ``label_ids_start``) unless
+        the names are integers; scores within ``label_range`` for regression."""
         if self.is_regression:
-            return LabelScheme(0, expected="a number")
+            return LabelScheme(0, expected="a number", score_range=self.label_range,
+                               range_fix=f"label_range in {self.spec}")
         ids = not any(_is_integer(n) for n in self.label_names)
+        start = self.label_ids_start or 0
         expected = f"the label_names of {self.name} ({', '.join(self.label_names)})"
         if ids:
-            expected += f" or a class id 0-{self.num_labels - 1}"
+            expected += f" or a class id {start}-{start + self.num_labels - 1}"
         return LabelScheme(self.num_labels, {n: i for i, n in enumerate(self.label_names)}, ids=ids,
-                           expected=expected)
+                           expected=expected, id_start=start)
 
 
 def load_task_spec(path: str | Path) -> CustomTask:
@@ -169,7 +190,7 @@ def load_task_spec(path: str | Path) -> CustomTask:
     path = Path(path).expanduser()
     if not path.is_file():
         raise UserError(f"task spec {path} does not exist; pass a GLUE task name or a task spec YAML file")
-    spec: TaskSpec = load_config(TaskSpec, path)
+    spec: TaskSpec = from_dict(TaskSpec, read_yaml(path, text_keys=TEXT_KEYS), f"config in {path}")
     if spec.regression == bool(spec.label_names):
         raise UserError(f"task spec {path}: give label_names (the classes, as the file spells them) or "
                         f"regression: true (labels are scores), exactly one of them")
@@ -181,7 +202,8 @@ def load_task_spec(path: str | Path) -> CustomTask:
         name=spec.name, display_name=spec.display_name or spec.name, text_columns=spec.text_columns,
         label_names=tuple(str(n) for n in spec.label_names), metrics=metrics,
         main_metric=spec.main_metric or metrics[0], spec=str(path), label_column=spec.label_column,
-        id_column=spec.id_column, data_files=files, dataset=spec.dataset,
+        id_column=spec.id_column, data_files=files, dataset=spec.dataset, allow_empty_text=spec.allow_empty_text,
+        label_range=spec.label_range, label_ids_start=spec.label_ids_start,
     )
 
 
@@ -212,11 +234,33 @@ def _problems(task: CustomTask) -> list[str]:
             problems.append(f"metric {name} is for {metric.kind}, but this task is {kind}")
         elif metric.binary and len(task.label_names) != 2:
             problems.append(f"metric {name} is for two classes; use f1_macro for {len(task.label_names)}")
+    problems += _label_problems(task)
     if len(set(task.metrics)) != len(task.metrics):
         problems.append(f"metrics are listed twice: {list(task.metrics)}")
     if task.main_metric not in task.metrics:
         problems.append(f"main_metric {task.main_metric!r} is not one of the metrics ({', '.join(task.metrics)})")
     problems += _data_problems(task)
+    return problems
+
+
+def _label_problems(task: CustomTask) -> list[str]:
+    """``label_range`` (regression) and ``label_ids_start`` (classes named by words): each where it means something."""
+    problems = []
+    if task.label_range is not None:
+        if not task.is_regression:
+            problems.append("label_range is for regression tasks (regression: true); drop it")
+        elif len(task.label_range) != 2 or not task.label_range[0] < task.label_range[1]:
+            problems.append(f"label_range must be [lowest, highest] with lowest < highest, e.g. [1, 5]; "
+                            f"got {list(task.label_range)}")
+    if task.label_ids_start is not None:
+        if task.is_regression:
+            problems.append("label_ids_start is for classification tasks; drop it")
+        elif task.label_ids_start not in (0, 1):
+            problems.append(f"label_ids_start must be 0 or 1 (the class id of the first label name), "
+                            f"got {task.label_ids_start}")
+        elif any(_is_integer(n) for n in task.label_names):
+            problems.append("label_ids_start does not apply: the label_names are numbers, so the file's values "
+                            "are matched as names; drop it")
     return problems
 
 

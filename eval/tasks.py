@@ -77,6 +77,8 @@ class GlueTask:
         submission_file: file name the GLUE server expects for this task's test predictions.
         score_group: tasks sharing a group count once in the GLUE Score (MNLI-m and -mm);
             ``None`` for tasks outside the Score (AX).
+        train_examples: rows of the full GLUE train split (``None``: no train split), so a model
+            card can say when a model saw a subset of it.
     """
 
     name: str
@@ -93,6 +95,7 @@ class GlueTask:
     submission_file: str
     score_group: str | None
     splits: Mapping[str, Split] = field(default_factory=_splits)
+    train_examples: int | None = None
 
     is_glue: ClassVar[bool] = True
     spec: ClassVar[str | None] = None  # a registry entry, not read from a task spec file
@@ -124,7 +127,7 @@ _TASK_LIST = (
         # train/dev have no header: source, label, original label, sentence.
         labeled_tsv=TsvFormat(texts=(3,), label=1, header=False),
         test_tsv=TsvFormat(texts=("sentence",), index="index"),
-        submission_file="CoLA.tsv", score_group="cola",
+        submission_file="CoLA.tsv", score_group="cola", train_examples=8551,
     ),
     GlueTask(
         name="sst2", display_name="SST-2", hub_config="sst2", text_columns=("sentence",),
@@ -132,7 +135,7 @@ _TASK_LIST = (
         metrics=("accuracy",), main_metric="accuracy", tsv_dir="SST-2",
         labeled_tsv=TsvFormat(texts=("sentence",), label="label"),
         test_tsv=TsvFormat(texts=("sentence",), index="index"),
-        submission_file="SST-2.tsv", score_group="sst2",
+        submission_file="SST-2.tsv", score_group="sst2", train_examples=67349,
     ),
     GlueTask(
         name="mrpc", display_name="MRPC", hub_config="mrpc", text_columns=_PAIR,
@@ -140,7 +143,7 @@ _TASK_LIST = (
         metrics=("f1", "accuracy"), main_metric="f1", tsv_dir="MRPC",
         labeled_tsv=TsvFormat(texts=("#1 String", "#2 String"), label="Quality"),
         test_tsv=TsvFormat(texts=("#1 String", "#2 String"), index="index"),
-        submission_file="MRPC.tsv", score_group="mrpc",
+        submission_file="MRPC.tsv", score_group="mrpc", train_examples=3668,
     ),
     GlueTask(
         name="stsb", display_name="STS-B", hub_config="stsb", text_columns=_PAIR,
@@ -148,7 +151,7 @@ _TASK_LIST = (
         metrics=("pearson", "spearmanr"), main_metric="pearson", tsv_dir="STS-B",
         labeled_tsv=TsvFormat(texts=_PAIR, label="score", index="index"),
         test_tsv=TsvFormat(texts=_PAIR, index="index"),
-        submission_file="STS-B.tsv", score_group="stsb",
+        submission_file="STS-B.tsv", score_group="stsb", train_examples=5749,
     ),
     GlueTask(
         name="qqp", display_name="QQP", hub_config="qqp", text_columns=("question1", "question2"),
@@ -156,7 +159,7 @@ _TASK_LIST = (
         metrics=("f1", "accuracy"), main_metric="f1", tsv_dir="QQP",
         labeled_tsv=TsvFormat(texts=("question1", "question2"), label="is_duplicate", index="id"),
         test_tsv=TsvFormat(texts=("question1", "question2"), index="id"),
-        submission_file="QQP.tsv", score_group="qqp",
+        submission_file="QQP.tsv", score_group="qqp", train_examples=363846,
     ),
     GlueTask(
         name="mnli", display_name="MNLI-m", hub_config="mnli", text_columns=("premise", "hypothesis"),
@@ -164,7 +167,7 @@ _TASK_LIST = (
         metrics=("accuracy",), main_metric="accuracy", tsv_dir="MNLI",
         labeled_tsv=TsvFormat(texts=_PAIR, label="gold_label", index="index"),
         test_tsv=TsvFormat(texts=_PAIR, index="index"),
-        submission_file="MNLI-m.tsv", score_group="mnli",
+        submission_file="MNLI-m.tsv", score_group="mnli", train_examples=392702,
         splits=_splits("dev_matched.tsv", "validation_matched", "test_matched.tsv", "test_matched"),
     ),
     GlueTask(
@@ -174,7 +177,7 @@ _TASK_LIST = (
         metrics=("accuracy",), main_metric="accuracy", tsv_dir="MNLI",
         labeled_tsv=TsvFormat(texts=_PAIR, label="gold_label", index="index"),
         test_tsv=TsvFormat(texts=_PAIR, index="index"),
-        submission_file="MNLI-mm.tsv", score_group="mnli",
+        submission_file="MNLI-mm.tsv", score_group="mnli", train_examples=392702,
         splits=_splits("dev_mismatched.tsv", "validation_mismatched", "test_mismatched.tsv",
                        "test_mismatched"),
     ),
@@ -184,7 +187,7 @@ _TASK_LIST = (
         metrics=("accuracy",), main_metric="accuracy", tsv_dir="QNLI",
         labeled_tsv=TsvFormat(texts=("question", "sentence"), label="label", index="index"),
         test_tsv=TsvFormat(texts=("question", "sentence"), index="index"),
-        submission_file="QNLI.tsv", score_group="qnli",
+        submission_file="QNLI.tsv", score_group="qnli", train_examples=104743,
     ),
     GlueTask(
         name="rte", display_name="RTE", hub_config="rte", text_columns=_PAIR,
@@ -192,7 +195,7 @@ _TASK_LIST = (
         metrics=("accuracy",), main_metric="accuracy", tsv_dir="RTE",
         labeled_tsv=TsvFormat(texts=_PAIR, label="label", index="index"),
         test_tsv=TsvFormat(texts=_PAIR, index="index"),
-        submission_file="RTE.tsv", score_group="rte",
+        submission_file="RTE.tsv", score_group="rte", train_examples=2490,
     ),
     GlueTask(
         name="wnli", display_name="WNLI", hub_config="wnli", text_columns=_PAIR,
@@ -201,7 +204,7 @@ _TASK_LIST = (
         metrics=("accuracy",), main_metric="accuracy", tsv_dir="WNLI",
         labeled_tsv=TsvFormat(texts=_PAIR, label="label", index="index"),
         test_tsv=TsvFormat(texts=_PAIR, index="index"),
-        submission_file="WNLI.tsv", score_group="wnli",
+        submission_file="WNLI.tsv", score_group="wnli", train_examples=635,
     ),
     GlueTask(
         # The diagnostic set: MNLI's classes, test split only, scored by the GLUE server.

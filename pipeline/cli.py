@@ -10,7 +10,7 @@ import argparse
 import shlex
 import sys
 
-from eval.console import CommandParser, run_command
+from eval.console import CommandParser, add_version, run_command
 
 EPILOG = """examples:
   pipeline run recipes/quickstart.yaml                  # teacher -> student -> INT8 -> report, resumable
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = CommandParser(prog="pipeline", description="Chain distill, quantize and glue stages "
                                      "from one recipe.", epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_version(parser)
     sub = parser.add_subparsers(dest="command", required=True)
     helps = {"run": "run every unfinished stage (finished ones are skipped)",
              "plan": "print the command of every stage, run nothing",

@@ -7,7 +7,7 @@ from typing import Any
 
 from eval.artifacts import provenance, share_files, write_json
 from eval.errors import UserError
-from eval.model_card import ModelCard, write_model_card
+from eval.model_card import ModelCard, describe_model, write_model_card
 from eval.outputs import check_apart
 from eval.predictors import QUANTIZATION_FILE
 from quantize.config import Int8Config
@@ -48,8 +48,9 @@ def export(model: str | Path, output_dir: str | Path, exporter: str = "dynamo") 
         record = {"precision": "fp32", "backend": "onnxruntime", "source_model": str(model),
                   "export": result.record(), **provenance()}
         write_model_card(staging, ModelCard(
-            title=Path(output_dir).name, library="onnxruntime", tags=("onnx",),
-            summary=f"`{model}` exported to ONNX (FP32) with the {exporter} exporter, checked against PyTorch "
+            title=Path(output_dir).name, library="onnxruntime", tags=("onnx",), base_model=str(model),
+            summary=f"{describe_model(str(model))} exported to ONNX (FP32) with the {exporter} exporter, checked "
+                    f"against PyTorch "
                     f"on real sentence pairs (largest logit difference {result.max_abs_diff:.1e}).",
             settings={"exporter": exporter, "record": "quantization.json"},
             command=f"quantize export --model {model} --output-dir {output_dir} --exporter {exporter}"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from eval.console import quiet_third_party_logs, run_command
+from eval.console import add_version, quiet_third_party_logs, run_command
 from eval.errors import UserError
 
 EPILOG = """examples:
@@ -28,6 +28,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="quantize", description="ONNX export and INT8 quantization.",
                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_version(parser)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     export = sub.add_parser("export", help="PyTorch classifier -> ONNX FP32 folder, checked against PyTorch")
     export.add_argument("--model", required=True, help="sequence-classifier folder or Hub id")
@@ -62,12 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    quiet_third_party_logs()
     return run_command(lambda: _dispatch(argv))
 
 
 def _dispatch(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    quiet_third_party_logs()  # after parsing: it imports transformers, which --help never needs
     return _export(args) if args.command == "export" else _int8(args)
 
 

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from eval.artifacts import provenance, share_files, write_atomic, write_json
 from eval.config import dump_yaml
-from eval.model_card import ModelCard, write_model_card
+from eval.model_card import ModelCard, describe_model, write_model_card
 from eval.outputs import check_config_apart
 from eval.errors import UserError
 from eval.predictors import QUANTIZATION_FILE, load_predictor, size_on_disk
@@ -125,18 +125,24 @@ def _run(cfg: Int8Config, backend: Backend, staging: Path) -> dict[str, Any]:
 def int8_card(title: str, cfg: Int8Config, record: dict[str, Any]) -> ModelCard:
     """The model card of an INT8 folder: its dev metric, where it came from, and how it was quantized."""
     dev, calibration = record["dev"], record.get("calibration") or {}
-    method = f"{record['method']} calibration on {calibration.get('size', '?')} {calibration.get('task', '')} " \
-             f"{calibration.get('split', '')} examples" if record["method"] else "dynamic ranges"
-    summary = (f"An INT8 copy of `{cfg.model}` made with {record['backend']} ({record['mode']}, {method}): "
+    examples = " ".join(str(calibration.get(key, "")) for key in ("size", "task", "split")) + " examples"
+    method = f"{record['method']} calibration on {examples}" if record["method"] else "dynamic ranges"
+    summary = (f"An INT8 copy of {describe_model(str(cfg.model))} made with {record['backend']} "
+               f"({record['mode']}, {method}): "
                f"{record['quantized_nodes']} of {record['quantizable_nodes']} quantizable nodes run in INT8. On "
                f"{dev['task']} dev its {dev['metric']} is {100 * dev['int8']:.2f} against {100 * dev['fp32']:.2f} "
                f"in FP32; it is {record['size_bytes']['ratio'] or 0:.2f}x smaller and "
                f"{record['latency']['speedup']:.2f}x faster at batch 1 on the machine that made it.")
-    settings = {"backend": record["backend"], "mode": record["mode"], "method": record["method"],
-                "calibration": calibration, "max_drop": cfg.max_drop,
+    settings = {"backend": record["backend"], "mode": record["mode"],
+                "method": record["method"] or "none (dynamic ranges, computed per batch)",
+                "calibration": (f"{examples} (seed {calibration.get('seed')}, max sequence length "
+                                f"{calibration.get('max_seq_length')})") if calibration else "none",
+                "max_drop": (f"{cfg.max_drop:g} points of {dev['metric']}" if cfg.max_drop is not None
+                             else "not set (no accuracy guard)"),
                 "kept in FP32 by the guard": record["excluded_layers"] or "none",
                 "recipe": f"{RECIPE_FILE} (beside the model); quantization.json holds every figure"}
     return ModelCard(title=title, summary=summary, task=get_task(cfg.task_for_eval), metrics={dev["metric"]: dev["int8"]},
+                     base_model=str(cfg.model), base_model_relation="quantized",
                      library="onnxruntime" if record["backend"] == "onnxruntime" else "pytorch",
                      tags=("int8", "quantized", record["backend"]), settings=settings,
                      command=f"quantize int8 --recipe {Path(cfg.output_dir) / RECIPE_FILE}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -213,6 +214,32 @@ def assert_user_error(main, argv: list[str], capsys, *fragments: str, nothing_wr
     if nothing_written is not None:
         assert not Path(nothing_written).exists(), f"{nothing_written} was written"
     return lines[-1]
+
+
+# Hub card conventions (issue 28): the licenses and base_model_relation values the Hub knows, and a Hub id.
+HUB_RELATIONS = ("adapter", "merge", "quantized", "finetune")
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
+
+
+def assert_hub_card(folder: Path, base_model: str | None, relation: str | None = None,
+                    license: str | None = None, datasets: list[str] | None = None, not_named: tuple = ()):
+    """A model folder's card loads as a Hub card (``model-index`` parsed strictly) and follows the
+    Hub's conventions: ``license`` set, ``base_model`` a Hub id (never a local path) with a Hub
+    ``base_model_relation``, ``datasets`` Hub ids only; ``not_named`` paths appear nowhere in it."""
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(Path(folder) / "README.md", ignore_metadata_errors=False)
+    data = card.data
+    assert data.license and data.license == (license or data.license)
+    assert data.base_model == base_model and data.get("base_model_relation") == relation
+    if base_model is not None:
+        assert HUB_ID.fullmatch(base_model) and not Path(base_model).exists()
+    assert relation is None or relation in HUB_RELATIONS
+    assert data.datasets == datasets
+    text = (Path(folder) / "README.md").read_text()
+    for path in not_named:
+        assert str(path) not in text, f"{path} named in the card of {folder}"
+    return card
 
 
 # ------------------------------------------------------------------ task specs (your own data)

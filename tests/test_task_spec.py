@@ -124,6 +124,80 @@ def test_spec_mistakes_are_named(tmp_path, change, fragment):
     assert fragment in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize("change, fragment", [
+    ({"regression": True, "label_names": None, "metrics": None, "label_range": [5, 1]},
+     "label_range must be [lowest, highest]"),
+    ({"label_range": [1, 5]}, "label_range is for regression tasks"),
+    ({"label_ids_start": 2}, "label_ids_start must be 0 or 1"),
+    ({"label_names": [1, 2], "label_ids_start": 1}, "label_ids_start does not apply"),
+])
+def test_new_label_keys_are_checked(tmp_path, change, fragment):
+    with pytest.raises(UserError) as err:
+        get_task(write_task(tmp_path, spec=change))
+    assert fragment in str(err.value) and "\n" not in str(err.value)
+
+
+def _spec_text(folder: Path, labels: list, fmt: str, lines: str, pair: bool = False) -> Path:
+    """A task spec written by hand (as a user types it, YAML 1.1 booleans and all) over generated files."""
+    write_task(folder, fmt=fmt, labels=labels, pair=pair)
+    spec = folder / "task.yaml"
+    files = f"{{train: train.{fmt}, validation: validation.{fmt}}}"
+    columns = "[premise, hypothesis]" if pair else "[text]"
+    spec.write_text(f"name: mine\ndata_files: {files}\ntext_columns: {columns}\n{lines}")
+    return spec
+
+
+def test_yes_no_label_names_are_read_as_the_words_written(tmp_path):
+    spec = _spec_text(tmp_path, ["no", "yes"], "csv", "label_names: [no, yes]\n")
+    task = get_task(spec)
+    assert task.label_names == ("no", "yes")
+    assert load_split(task, "dev").labels[:2] == [0, 1]
+
+
+def test_empty_news_bodies_are_refused_with_the_fix_or_allowed_and_counted(tmp_path, capsys):
+    from eval import cli
+
+    rows = spec_records(8, ["world", "sports", "business", "tech"], pair=True)
+    rows[2]["hypothesis"] = rows[5]["hypothesis"] = ""  # a headline with no body
+    spec = _spec_text(tmp_path, None, "csv", "label_names: [world, sports, business, tech]\n"
+                      "metrics: [accuracy, f1_macro]\n", pair=True)
+    for split in ("train", "validation"):
+        write_records(tmp_path / f"{split}.csv", rows, "csv")
+    with pytest.raises(UserError) as err:
+        load_split(get_task(spec), "dev")
+    assert "empty in 2 of 8 rows" in str(err.value) and f"set allow_empty_text: true in {spec}" in str(err.value)
+    spec.write_text(spec.read_text() + "allow_empty_text: true\n")
+    dev = load_split(get_task(spec), "dev")
+    assert dev.texts[2][1] == "" and dev.texts[5][1] == "" and len(dev) == 8
+    assert cli.main(["tasks", str(spec)]) == 0
+    assert "2 with an empty text" in capsys.readouterr().out
+
+
+def test_regression_scores_outside_label_range_are_named(tmp_path):
+    spec = _spec_text(tmp_path, [1.0, 2.5, 7.5, 5.0], "jsonl", "regression: true\nlabel_range: [1, 5]\n")
+    with pytest.raises(UserError) as err:
+        load_split(get_task(spec), "dev")
+    message = str(err.value)
+    assert "label 7.5 at row 3 of" in message and "is outside [1, 5] (label_range in" in message
+    assert "fix or drop those rows" in message and "\n" not in message
+    spec.write_text(spec.read_text().replace("[1, 5]", "[0, 10]"))
+    assert load_split(get_task(spec), "dev").labels[:4] == [1.0, 2.5, 7.5, 5.0]
+
+
+def test_one_based_class_ids_are_never_guessed(tmp_path, capsys):
+    from eval import cli
+    from tests.conftest import assert_user_error
+
+    spec = _spec_text(tmp_path, [1, 2], "tsv", "label_names: [negative, neutral, positive]\n"
+                      "metrics: [accuracy, f1_macro]\n")
+    message = assert_user_error(cli.main, ["tasks", str(spec)], capsys, "class ids 1, 2 with no 0")
+    assert "label_ids_start: 1 in" in message and "if 1 is 'negative'" in message and "0 if it is 'neutral'" in message
+    spec.write_text(spec.read_text() + "label_ids_start: 1\n")
+    assert load_split(get_task(spec), "dev").labels[:4] == [0, 1, 0, 1]
+    spec.write_text(spec.read_text().replace("label_ids_start: 1", "label_ids_start: 0"))
+    assert load_split(get_task(spec), "dev").labels[:4] == [1, 2, 1, 2]
+
+
 def test_names_that_are_not_tasks(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
         get_task(tmp_path / "missing.yaml")

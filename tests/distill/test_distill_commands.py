@@ -196,5 +196,5 @@ def test_a_finished_task_run_keeps_only_its_model_and_records(tmp_path, tiny_tea
     out = tmp_path / "student"
     assert cli.main(["task", "--task", "sst2", "--teacher", str(tiny_teacher), "--student", "tiny", "--data-dir",
                      str(glue_tsv), "--output-dir", str(out), "--max-steps", "2", *FAST]) == 0
-    assert sorted(p.name for p in (out / "intermediate").iterdir()) == ["phase.json", "train_log.jsonl"]
+    assert sorted(p.name for p in (out / "intermediate").iterdir()) == ["phase.json", "tensorboard", "train_log.jsonl"]
     assert not (out / "checkpoints").exists() and (out / "model.safetensors").is_file()

@@ -66,6 +66,27 @@ def test_output_folder_records_the_run_and_loads_in_the_harness(onnx_int8, glue_
     assert results["results"]["sst2"]["num_examples"] == 16
 
 
+def test_glue_eval_opens_an_optimum_style_onnx_folder(tmp_path, onnx_int8, glue_tsv, capsys):
+    """Optimum's quantizer writes model_quantized.onnx (and ort_config.json) beside config and tokenizer."""
+    import shutil
+
+    from eval import cli as glue
+    from tests.conftest import assert_user_error
+
+    folder = tmp_path / "optimum"
+    shutil.copytree(onnx_int8, folder, ignore=shutil.ignore_patterns("quantization.json", "quantize_config.yaml"))
+    (folder / "model.onnx").rename(folder / "model_quantized.onnx")
+    assert load_predictor(folder).info.precision == "int8"
+    out = tmp_path / "r.json"
+    assert glue.main(["eval", "--model", str(folder), "--task", "sst2", "--data-dir", str(glue_tsv),
+                      "--output", str(out)]) == 0
+    assert json.loads(out.read_text())["results"]["sst2"]["num_examples"] == 16
+    shutil.copy(folder / "model_quantized.onnx", folder / "model.onnx")
+    assert_user_error(glue.main, ["eval", "--model", str(folder), "--task", "sst2", "--data-dir", str(glue_tsv),
+                                  "--output", str(tmp_path / "r2.json")], capsys,
+                      "holds both model.onnx and model_quantized.onnx", f"{folder / 'model_quantized.onnx'}")
+
+
 def test_dynamic_baseline_needs_no_calibration(tmp_path, onnx_fp32, glue_tsv):
     record = api.int8(tiny_int8_config(onnx_fp32, tmp_path / "dyn", glue_tsv, mode="dynamic"))
     assert record["calibration"] is None and record["mode"] == "dynamic"
@@ -202,3 +223,7 @@ def test_int8_and_export_folders_have_model_cards(onnx_int8, onnx_fp32):
     assert f"quantize int8 --recipe {int8_folder / 'quantize_config.yaml'}" in card.text
     assert (int8_folder / "quantize_config.yaml").is_file() and "README.md" in record["files"]
     assert "exported to ONNX" in ModelCard.load(onnx_fp32 / "README.md").text
+    from tests.conftest import assert_hub_card  # the source has no card: no Hub base model to name
+
+    assert_hub_card(int8_folder, None, None, "other", ["nyu-mll/glue"], not_named=(record["source_model"],))
+    assert_hub_card(onnx_fp32, None, None, "other", None)
