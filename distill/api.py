@@ -12,8 +12,8 @@ from pathlib import Path
 from distill import augment as _augment
 from distill.config import AugmentConfig, CutConfig
 from distill.cut import write_cut
-from distill.finetune import finetune
-from distill.general import general_distill
+from distill.finetuning import finetune
+from distill.general_distill import general_distill
 from distill.task_distill import task_distill
 
 __all__ = ["augment", "cut", "finetune", "general_distill", "task_distill"]
@@ -26,4 +26,4 @@ def augment(cfg: AugmentConfig) -> Path:
 
 def cut(cfg: CutConfig) -> Path:
     """A student cut from a model: its embeddings, head and ``cfg.layers`` of its layers."""
-    return write_cut(cfg.model, cfg.layers, cfg.output_dir)
+    return write_cut(cfg.model, cfg.layers, cfg.output_dir, license=cfg.license)

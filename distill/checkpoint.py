@@ -33,10 +33,11 @@ LOG_FILE = "train_log.jsonl"  # the training loop's record, kept when a run fini
 EVENTS_DIR = "tensorboard"  # the same figures as TensorBoard event files, kept likewise
 WEIGHTS = "model.safetensors"
 STATE = "trainer_state.pt"
-# Fields that may change between a run and its resumption without changing the result.
+# Fields that may change between a run and its resumption without changing the result (``license``
+# only changes what the model card says).
 _RESUMABLE_FIELDS = {("train", "device"), ("device",), ("train", "log_every"), ("train", "save_every"),
                      ("train", "checkpoint_limit"), ("train", "keep_checkpoints"), ("train", "eval_batch_size"),
-                     ("train", "report_to")}
+                     ("train", "report_to"), ("license",)}
 
 
 def _comparable(config: Any) -> dict:

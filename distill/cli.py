@@ -30,13 +30,13 @@ _TRAINING_FLAGS = {"max_steps": "train.max_steps", "seed": "train.seed", "device
 _CHOICES = {"report_to": ("tensorboard", "none")}
 _FLAGS = {
     "finetune": {"task": "task", "model": "model", "tokenizer": "tokenizer", "data_dir": "data_dir",
-                 "output_dir": "output_dir", **_TRAINING_FLAGS},
+                 "output_dir": "output_dir", "license": "license", **_TRAINING_FLAGS},
     "general": {"teacher": "teacher", "student": "student", "corpus": "corpus", "segments": "segments",
-                "output_dir": "output_dir", **_TRAINING_FLAGS},
+                "output_dir": "output_dir", "license": "license", **_TRAINING_FLAGS},
     "task": {"task": "task", "teacher": "teacher", "student": "student", "augmented": "augmented",
              "unlabeled": "unlabeled",
-             "data_dir": "data_dir", "output_dir": "output_dir", **_TRAINING_FLAGS},
-    "cut": {"model": "model", "layers": "layers", "output_dir": "output_dir"},
+             "data_dir": "data_dir", "output_dir": "output_dir", "license": "license", **_TRAINING_FLAGS},
+    "cut": {"model": "model", "layers": "layers", "output_dir": "output_dir", "license": "license"},
     "augment": {"task": "task", "model": "model", "data_dir": "data_dir", "output_dir": "output_dir",
                 "seed": "seed", "device": "device", "glove": "glove", "candidates": "candidates",
                 "shared_words": "shared_words"},
@@ -58,6 +58,8 @@ _HELP = {
                  "JSONL): the teacher labels it for the student",
     "data_dir": "local GLUE folder (glue_data TSV or Hub parquet layout); default: the Hub",
     "output_dir": "run folder; rerunning the same config resumes it",
+    "license": "the model card's license, a Hub license id (apache-2.0, mit, cc-by-4.0, ...); default: the base "
+               "model's when known, else other",
     "max_steps": "cap on optimizer steps (per phase), for smoke runs",
     "seed": "random seed", "device": "auto, cpu, cuda, cuda:1, ...",
     "report_to": "tensorboard (default: event files in OUTPUT_DIR/tensorboard, beside train_log.jsonl) or none "

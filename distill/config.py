@@ -9,6 +9,7 @@ from typing import Any, Literal, Mapping
 from distill.students import check_student_choice
 from eval.config import load_config, seed_problem
 from eval.harness import DEVICE
+from eval.model_card import license_problem
 
 # Names a recipe may use in ``losses``; each is a function in distill.losses.
 INTERMEDIATE_LOSSES = ("embedding", "hidden", "attention")
@@ -131,7 +132,12 @@ class FinetuneConfig:
     output_dir: str
     tokenizer: str | None = None  # where a preset student takes its vocabulary; default minilm-l6
     data_dir: str | None = None
+    # the model card's `license:` (a Hub license id: apache-2.0, mit, ...); default: the base model's, else other
+    license: str | None = None
     train: TrainSettings = TrainSettings()
+
+    def __post_init__(self):
+        check_license(self.license)
 
 
 @dataclass(frozen=True)
@@ -193,10 +199,13 @@ class GeneralConfig:
     student_init: Literal["random", "teacher_embeddings"] = "random"
     # measured at the end, for the student and the teacher (distill/probe.py): did it learn anything?
     probe: ProbeSettings = ProbeSettings()
+    # the model card's `license:` (a Hub license id: apache-2.0, mit, ...); default: the base model's, else other
+    license: str | None = None
     train: TrainSettings = TrainSettings()
 
     def __post_init__(self):
         check_student_choice(self.student)
+        check_license(self.license)
         bad = sorted(set(self.losses) - set(INTERMEDIATE_LOSSES))
         if bad:
             raise ValueError(f"general distillation has no labels or logits: losses {bad} are not allowed; "
@@ -231,10 +240,13 @@ class TaskConfig:
     # A folder for the teacher's outputs on the training examples, computed once and shared by
     # every phase, epoch, seed and student size that trains on the same examples and teacher.
     teacher_cache: str | None = None
+    # the model card's `license:` (a Hub license id: apache-2.0, mit, ...); default: the base model's, else other
+    license: str | None = None
     train: TrainSettings = TrainSettings()
 
     def __post_init__(self):
         check_student_choice(self.student)
+        check_license(self.license)
         names = [p.name for p in self.phases]
         if not names:
             raise ValueError("task distillation needs at least one phase")
@@ -312,6 +324,18 @@ class CutConfig:
     model: str  # a BERT-architecture model (alias, folder or Hub id); its head comes along if it has one
     layers: int | tuple[int, ...]  # how many layers to keep (evenly spread), or which (1-based)
     output_dir: str
+    # the model card's `license:` (a Hub license id: apache-2.0, mit, ...); default: the base model's, else other
+    license: str | None = None
+
+    def __post_init__(self):
+        check_license(self.license)
+
+
+def check_license(license: str | None) -> None:
+    """Refuse a model card license that is not a Hub license id (see :func:`eval.model_card.license_problem`)."""
+    problem = license_problem(license)
+    if problem:
+        raise ValueError(problem)
 
 
 CONFIGS = {"finetune": FinetuneConfig, "general": GeneralConfig, "task": TaskConfig, "augment": AugmentConfig, "cut": CutConfig}

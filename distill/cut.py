@@ -109,8 +109,9 @@ def describe_cut(name: str, teacher_layers: int, layers: Sequence[int]) -> str:
             f"({origins}).")
 
 
-def write_cut(model_name: str, keep: int | Sequence[int], output_dir: str | Path) -> Path:
-    """``distill cut``: load ``model_name`` (any head it has), cut it, write a ``from_pretrained`` folder."""
+def write_cut(model_name: str, keep: int | Sequence[int], output_dir: str | Path, license: str | None = None) -> Path:
+    """``distill cut``: load ``model_name`` (any head it has), cut it, write a ``from_pretrained`` folder
+    whose card names ``license`` (default: the model's, when known)."""
     from distill.run_folder import save_model_folder, share_files
     from distill.teachers import card_name, load_config, load_model, load_tokenizer
     from eval.artifacts import folder_lock, provenance, write_json
@@ -136,8 +137,9 @@ def write_cut(model_name: str, keep: int | Sequence[int], output_dir: str | Path
             title=out.name, summary=describe_cut(describe_model(card_name(model_name)),
                                                  teacher.config.num_hidden_layers, layers)
             + " Fine-tune or task-distill it before use.", base_model=card_name(model_name),
-            base_model_relation="finetune",
+            base_model_relation="finetune", license=license,
             tags=("distillation", "layer-pruning"), settings={"kept layers": layers},
-            command=f"distill cut --model {model_name} --layers {','.join(map(str, layers))} --output-dir {out}"))
+            command=f"distill cut --model {model_name} --layers {','.join(map(str, layers))} --output-dir {out}"
+                    + (f" --license {license}" if license else "")))
         share_files(out)
     return out

@@ -32,7 +32,7 @@ from eval.config import to_dict
 from eval.console import warn
 from eval.errors import UserError
 from eval.metrics import COLLAPSE_SHARE
-from eval.model_card import CARD_FILE, ModelCard, write_model_card
+from eval.model_card import CARD_FILE, ModelCard, card_header, write_model_card
 
 METRICS = "metrics.json"
 PHASE_DONE = "phase.json"
@@ -69,11 +69,14 @@ class RunFolder:
     def tidy(self, stage: str, task=None, summary: str | None = None, base_model: str | None = None,
              tags: tuple[str, ...] = (), base_model_relation: str | None = None) -> Path:
         """A finished run's folder made ready to ship, if an older version of the toolkit left it
-        otherwise: its model card written, checkpoints removed (unless kept), files shared."""
+        otherwise: its model card written (rewritten when the config now names another license),
+        checkpoints removed (unless kept), files shared."""
         if self.dist.is_main:
             record = json.loads((self.out / METRICS).read_text())
             best = {"metrics": record["dev"], "step": record.get("best_step")} if record.get("dev") else None
-            if summary is not None and not (self.out / CARD_FILE).is_file():
+            license = getattr(self.cfg, "license", None)
+            relicensed = license is not None and card_header(self.out).get("license") != license
+            if summary is not None and (relicensed or not (self.out / CARD_FILE).is_file()):
                 write_model_card(self.out, self._card(stage, summary, task, best, base_model, tags,
                                                       base_model_relation))
             if not getattr(getattr(self.cfg, "train", None), "keep_checkpoints", False):
@@ -127,7 +130,8 @@ class RunFolder:
         if best:
             settings["dev evaluation step kept"] = best["step"]
         return ModelCard(title=self.out.name, summary=summary, task=task, metrics=best["metrics"] if best else None,
-                         base_model=base_model, base_model_relation=base_model_relation, tags=tags, settings=settings,
+                         base_model=base_model, base_model_relation=base_model_relation,
+                         license=getattr(self.cfg, "license", None), tags=tags, settings=settings,
                          command=f"distill {stage} --recipe {self.out / RUN_CONFIG}")
 
     def barrier(self) -> None:

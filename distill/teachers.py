@@ -6,6 +6,7 @@ import importlib.util
 from pathlib import Path
 
 from eval.errors import UserError, first_line
+from eval.hub import from_hub_or_cache
 from eval.model_paths import check_local_path
 from eval.predictors import check_embeddings_cover_tokenizer, refuse_pickle_weights
 from eval.tasks import GlueTask
@@ -47,7 +48,7 @@ def resolve_model(name: str) -> str:
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
         raise UserError(f"model folder {name} does not exist; pass an existing folder, a Hub id, "
                         f"or one of the aliases {', '.join([*HUB_ALIASES, *PACKAGED_ALIASES])}")
-    return name  # a Hub id; from_pretrained reports if it is unknown
+    return name  # a Hub id: loaded from the cache, or after a quick check that the Hub answers (eval.hub)
 
 
 def card_name(name: str) -> str:
@@ -82,7 +83,9 @@ def load_tokenizer(name: str):
 def _from_pretrained(cls, name: str, what: str, fix: str):
     source = resolve_model(name)
     try:
-        return cls.from_pretrained(source)
+        return from_hub_or_cache(lambda **options: cls.from_pretrained(source, **options), source)
+    except UserError:
+        raise
     except Exception as err:  # OSError, ValueError, JSON errors: one line either way
         raise UserError(f"cannot load a {what} for {name}: {first_line(err)}; {fix}") from None
 
@@ -113,7 +116,10 @@ def load_model(name: str, head: str, task: GlueTask | None = None, require_head:
     source = resolve_model(name)
     local = {"use_safetensors": True} if Path(source).is_dir() else {}  # never a pickle from a folder
     try:
-        model, info = classes[head].from_pretrained(source, config=config, output_loading_info=True, **local)
+        model, info = from_hub_or_cache(lambda **options: classes[head].from_pretrained(
+            source, config=config, output_loading_info=True, **local, **options), source)
+    except UserError:
+        raise
     except Exception as err:
         raise UserError(f"cannot load model {name}: {first_line(err)}") from None
     if require_head:

@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--output-dir", required=True, type=Path)
     report.add_argument("--compare", action="append", default=[], metavar="A:B",
                         help="test row A against row B on every task both have (paired bootstrap); repeatable")
-    report.add_argument("--title", default="GLUE leaderboard", help="the page's heading")
+    report.add_argument("--title", help="the page's heading (default: \"GLUE leaderboard\", or for a board of "
+                                        "custom tasks their names, e.g. \"Wiki topics leaderboard\")")
 
     submit = commands.add_parser("predict", help="test-set predictions: GLUE server files + submission.zip, "
                                  "CSV or JSONL for task specs")

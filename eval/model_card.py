@@ -2,8 +2,8 @@
 
 The YAML header is built with ``huggingface_hub``'s ``ModelCardData`` and ``EvalResult``, so the
 Hub (and ``ModelCard.load``) reads the ``model-index`` results: the dev metrics the GLUE harness
-measured. It follows the Hub's conventions: ``license`` (the base model's when known, else
-``other`` with a sentence saying to set it), ``base_model`` as a Hub id (a local model folder is
+measured. It follows the Hub's conventions: ``license`` (the user's ``--license``, else the base
+model's when known, else ``other`` with a sentence saying to set it), ``base_model`` as a Hub id (a local model folder is
 followed to its own card's ``base_model``, so a student of ``runs/teacher`` names the Hub model
 the teacher came from, never a local path), ``base_model_relation`` (``finetune`` for fine-tuned
 and distilled models: the Hub has no ``distillation`` relation, so the body says what ``finetune``
@@ -13,6 +13,7 @@ says what the model is, what it came from, and the exact command and recipe that
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -30,6 +31,16 @@ HUB_LICENSES = {
     "sentence-transformers/all-MiniLM-L6-v2": "apache-2.0",
 }
 UNKNOWN_LICENSE = "other"
+# A Hub license id (apache-2.0, mit, cc-by-sa-4.0, other): what a card's `license:` may hold.
+LICENSE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+-]{0,63}")
+
+
+def license_problem(license: str | None) -> str | None:
+    """Why ``license`` cannot go in a card's header (``None``: it can, or none was given)."""
+    if license is None or (isinstance(license, str) and LICENSE_ID.fullmatch(license)):
+        return None
+    return (f"license {license!r} is not a Hub license id; give one such as apache-2.0, mit, cc-by-4.0 or other "
+            f"(letters, digits, '.', '-' and '+' only)")
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ import numpy as np
 
 from eval.batching import Batch
 from eval.errors import UserError, first_line
+from eval.hub import from_hub_or_cache
 from eval.model_paths import check_local_path
 from eval.tasks import GlueTask
 
@@ -159,8 +160,11 @@ def load_tokenizer(model: str | Path):
     if folder.is_dir() and not any((folder / name).is_file() for name in TOKENIZER_FILES):
         raise UserError(f"{folder} has no tokenizer files ({', '.join(TOKENIZER_FILES[:2])}, ...); save the "
                         f"tokenizer beside the model (tokenizer.save_pretrained) or copy it from the model it came from")
+    source = str(folder) if folder.exists() else str(model)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(folder) if folder.exists() else str(model))
+        tokenizer = from_hub_or_cache(lambda **options: AutoTokenizer.from_pretrained(source, **options), source)
+    except UserError:
+        raise
     except Exception as err:
         raise UserError(f"cannot load a tokenizer from {model}: {first_line(err)}; "
                         f"save one beside the model (tokenizer.save_pretrained)") from None
@@ -239,15 +243,17 @@ class TorchPredictor:
         check_model_path(local)
         refuse_pickle_weights(local)
         try:
-            config = AutoConfig.from_pretrained(model)
+            config = from_hub_or_cache(lambda **options: AutoConfig.from_pretrained(model, **options), model)
+        except UserError:
+            raise
         except Exception as err:
             raise UserError(f"cannot load model {model}: {first_line(err)}; pass a model folder "
                             f"(config.json + weights), an ONNX folder, or a Hub id") from None
         _require_classifier(model, config.architectures)
         try:
-            loaded, loading = AutoModelForSequenceClassification.from_pretrained(
-                model, config=config, output_loading_info=True,
-                **({"use_safetensors": True} if local.is_dir() else {}))  # never a pickle from a folder
+            safe = {"use_safetensors": True} if local.is_dir() else {}  # never a pickle from a folder
+            loaded, loading = from_hub_or_cache(lambda **options: AutoModelForSequenceClassification.from_pretrained(
+                model, config=config, output_loading_info=True, **safe, **options), model)
         except (OSError, ValueError, RuntimeError, SafetensorError) as err:  # missing, truncated or mismatched weights
             raise UserError(f"cannot load the weights of {model}: {first_line(err)}; the folder needs complete "
                             f"weights (model.safetensors) written by save_pretrained") from None

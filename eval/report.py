@@ -12,7 +12,16 @@ specs). The GLUE Score follows the server's rule — the mean over tasks, a task
 counting their mean, MNLI-m and -mm counting once together — taken over the GLUE tasks this board
 has, and labelled with how many (e.g. "GLUE Score (6 tasks)"): it is comparable between rows of
 one board, not with the nine-task Score of the GLUE server. A row that lacks some of the board's
-tasks gets the mean of what it has and is marked partial. Custom tasks never count.
+tasks gets the mean of what it has and is marked partial. Custom tasks never count. The Score is
+shown only when it averages two or more GLUE tasks: over one it would repeat that task's column.
+
+Rows rank by the GLUE Score where it is shown, else by the first task's main metric (descending):
+a board of custom tasks ranks by its own metric, never alphabetically. Its default title names its
+tasks ("Wiki topics leaderboard") instead of GLUE; a caller's title always wins.
+
+Throughput is model time on the split as each row was evaluated, so every row records how it was
+measured (backend, device, threads, batch size, sequence length); rows measured differently (e.g.
+PyTorch eager beside ONNX Runtime) are marked as such rather than silently compared.
 
 ``compare`` pairs (``"A:B"``) add a paired bootstrap test of row A against row B on every task
 both have (:mod:`eval.stats`), from the per-example predictions that results files carry.
@@ -26,7 +35,7 @@ import json
 import math
 from pathlib import Path
 from statistics import fmean
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from eval.artifacts import write_atomic, write_json
 from eval.errors import UserError
@@ -141,22 +150,76 @@ def build_leaderboard(documents: list[dict[str, Any]], compare: Sequence[str] = 
     for document in documents:
         model = document["model"]
         row = rows.setdefault(model["name"], {"name": model["name"], "backend": model["backend"],
-                                              "precision": model["precision"], "models": {}, "entries": {}})
+                                              "precision": model["precision"], "models": {}, "entries": {},
+                                              "setups": []})
         row["models"][model["path"]] = model
+        setup = measured_with(document)
+        if model["backend"] != "rule" and setup not in row["setups"]:  # a floor is a rule, never timed
+            row["setups"].append(setup)
         for task, entry in document["results"].items():
             tasks.setdefault(task, _task_info(task, entry, document.get("_file", "?")))
             row["entries"].setdefault(task, {})[model["path"]] = entry  # same folder: the later file wins
     columns = sorted(tasks.values(), key=lambda t: (not t["is_glue"], GLUE_ORDER.index(t["name"])
                                                      if t["name"] in GLUE_ORDER else 0, t["name"]))
     groups = list(dict.fromkeys(t["score_group"] for t in columns if t["is_glue"] and t["score_group"]))
-    board_rows = [_row(row, tasks, groups) for row in rows.values()]
-    board_rows.sort(key=lambda r: (r["partial"], -(r["score"] if r["score"] is not None else -1e9), r["name"]))
-    return {
+    splits = sorted({e.get("split", "dev") for d in documents for e in d["results"].values()})
+    board = {
         "tasks": columns,
         "score": {"label": score_label(len(groups)), "groups": groups},
-        "rows": board_rows,
+        "throughput": {"label": f"Throughput (ex/s, {'/'.join(splits)}, as evaluated)", "setups": []},
+        "rows": [_row(row, tasks, groups) for row in rows.values()],
         "comparisons": [c.as_dict() for c in compare_rows(rows, tasks, compare)],
     }
+    label, value_of = ranking(board)
+    board["ranked_by"] = label
+    if has_score(board):
+        board["rows"].sort(key=lambda r: (r["partial"], -(r["score"] if r["score"] is not None else -1e9), r["name"]))
+    else:
+        board["rows"].sort(key=lambda r: (value_of(r) is None, -(value_of(r) or 0.0), r["name"]))
+    # Marks [a], [b]... follow the rows: the top row's measurement is [a].
+    board["throughput"]["setups"] = list(dict.fromkeys(s for r in board["rows"] for s in r["measured_with"]))
+    return board
+
+
+def ranking(board: dict[str, Any]) -> tuple[str, Callable[[dict], float | None]]:
+    """What rows rank by and the charts plot, and how to read it off a row (in points, ``None`` if absent):
+    the GLUE Score where the board shows it, else the first task's main metric."""
+    if has_score(board):
+        return board["score"]["label"], lambda row: row["score"]
+    first = board["tasks"][0]
+    task, metric = first["name"], first["main_metric"]
+
+    def value(row: dict) -> float | None:
+        cell = row["tasks"].get(task, {}).get(metric)
+        return None if cell is None else 100 * cell["mean"]
+
+    return f"{first['display_name']} {METRIC_NAMES.get(metric, metric)}", value
+
+
+def default_title(board: dict[str, Any]) -> str:
+    """"GLUE leaderboard", or for a board of custom tasks only, its tasks' names ("Wiki topics leaderboard")."""
+    if any(t["is_glue"] for t in board["tasks"]):
+        return "GLUE leaderboard"
+    return f"{', '.join(t['display_name'] for t in board['tasks'])} leaderboard"
+
+
+BACKENDS = {"torch": "PyTorch eager", "onnxruntime": "ONNX Runtime", "neural-compressor": "PyTorch INT8 (INC)"}
+
+
+def measured_with(document: dict[str, Any]) -> str:
+    """How a results file's throughput was measured, e.g. "PyTorch eager, cpu, all 2 cores, batch 64, ≤128 tokens"."""
+    model, settings = document["model"], document.get("settings") or {}
+    parts = [BACKENDS.get(model["backend"], model["backend"]), str(model.get("device") or "cpu")]
+    if parts[1] == "cpu":
+        cores = (document.get("cpu") or {}).get("cores")
+        threads = settings.get("threads")
+        parts.append(f"{threads} thread{'s' if threads != 1 else ''}" if threads
+                     else f"all {cores} cores" if cores else "default threads")
+    if settings.get("batch_size"):
+        parts.append(f"batch {settings['batch_size']}")
+    if settings.get("max_seq_length"):
+        parts.append(f"≤{settings['max_seq_length']} tokens")
+    return ", ".join(parts)
 
 
 def score_label(groups: int) -> str:
@@ -203,6 +266,7 @@ def _row(row: dict[str, Any], tasks: dict[str, dict], groups: list[str]) -> dict
         "score": score,
         "partial": scored_groups != set(groups),
         "examples_per_second": examples / seconds if seconds else None,
+        "measured_with": row["setups"],
         "tasks": cells,
     }
 
@@ -267,10 +331,18 @@ def cell_parts(cell: dict[str, dict] | None, metrics: Sequence[str]) -> list[str
     return [one(cell[m]) for m in metrics if m in cell]
 
 
+def setup_marks(board: dict[str, Any], row: dict[str, Any]) -> str:
+    """`` [a]`` naming the row's measurement in the legend's key; empty when every row was measured alike."""
+    setups = board["throughput"]["setups"]
+    if len(setups) < 2 or is_floor(row):
+        return ""
+    return f" [{','.join(chr(ord('a') + setups.index(s)) for s in row['measured_with'])}]"
+
+
 def table(board: dict[str, Any], join: str = "/") -> list[list[str]]:
     """The leaderboard as rows of display strings, header first; a cell's metrics joined by ``join``."""
     header = ["Model", board["score"]["label"], *(t["display_name"] for t in board["tasks"]), "Seeds",
-              "Params", "Size (MB)", "Throughput (ex/s)"]
+              "Params", "Size (MB)", board["throughput"]["label"]]
     lines = [header]
     for row in board["rows"]:
         score = "-" if row["score"] is None else f"{row['score']:.1f}" + ("*" if row["partial"] else "")
@@ -280,7 +352,7 @@ def table(board: dict[str, Any], join: str = "/") -> list[list[str]]:
                       score,
                       *(join.join(cell_parts(row["tasks"].get(t["name"]), t["metrics"])) for t in board["tasks"]),
                       "-" if floor else seed_count(row), "-" if floor else f"{row['parameters'] / 1e6:.1f}M",
-                      "-" if floor else f"{row['size_bytes'] / 1e6:.1f}", "-" if speed is None else f"{speed:,.0f}"])
+                      "-" if floor else f"{row['size_bytes'] / 1e6:.1f}", "-" if speed is None else f"{speed:,.0f}{setup_marks(board, row)}"])
     return lines if has_score(board) else [line[:1] + line[2:] for line in lines]
 
 
@@ -290,14 +362,30 @@ def is_floor(row: dict[str, Any]) -> bool:
 
 
 def has_score(board: dict[str, Any]) -> bool:
-    """Whether the board has a GLUE Score column: only when it holds at least one GLUE task."""
-    return bool(board["score"]["groups"])
+    """Whether the board has a GLUE Score column: only when it averages two or more GLUE tasks (over one
+    it would repeat that task's column)."""
+    return len(board["score"]["groups"]) >= 2
+
+
+METRIC_NAMES = {"matthews_correlation": "Matthews correlation", "f1": "F1", "f1_macro": "macro-F1",
+                "accuracy": "accuracy", "pearson": "Pearson", "spearmanr": "Spearman"}
+
+
+def throughput_note(board: dict[str, Any]) -> str:
+    """What the throughput column measured: one setup for all rows, or a key to the rows' ``[a]`` marks."""
+    setups = board["throughput"]["setups"]
+    if not setups:
+        return ""
+    text = ("Throughput: examples per second of model time (no tokenization) over the split, as each row was "
+            "evaluated")
+    if len(setups) == 1:
+        return f"{text}: {setups[0]}."
+    key = "; ".join(f"[{chr(ord('a') + i)}] {s}" for i, s in enumerate(setups))
+    return f"{text} — rows with different marks were measured differently and do not compare speed for speed: {key}."
 
 
 def legend(board: dict[str, Any]) -> str:
-    names = {"matthews_correlation": "Matthews correlation", "f1": "F1", "f1_macro": "macro-F1",
-             "accuracy": "accuracy", "pearson": "Pearson", "spearmanr": "Spearman"}
-    per_task = "; ".join(f"{t['display_name']}: {'/'.join(names.get(m, m) for m in t['metrics'])}"
+    per_task = "; ".join(f"{t['display_name']}: {'/'.join(METRIC_NAMES.get(m, m) for m in t['metrics'])}"
                          for t in board["tasks"])
     text = f"Metrics in percent ({per_task}). Mean ± standard deviation over seeds where a row has several."
     if any(is_floor(row) for row in board["rows"]):
@@ -307,7 +395,9 @@ def legend(board: dict[str, Any]) -> str:
     if has_score(board):
         text += (f" {board['score']['label']}: the GLUE server's rule over the GLUE tasks of this board only; "
                  f"`*` marks a partial score (the mean of the tasks the row has).")
-    return text
+    else:
+        text += f" Rows rank by {board['ranked_by']}."
+    return f"{text} {throughput_note(board)}".rstrip()
 
 
 def render_markdown(board: dict[str, Any]) -> str:
@@ -326,9 +416,11 @@ def render_markdown(board: dict[str, Any]) -> str:
 
 
 def render_csv(board: dict[str, Any]) -> str:
-    """One row per model, numbers only: a mean, std and seed count column per task metric."""
+    """One row per model, numbers only (and how its throughput was measured): a mean, std and seed count column
+    per task metric."""
     metrics = [(t["name"], m) for t in board["tasks"] for m in t["metrics"]]
-    header = ["model", "backend", "precision", "parameters", "size_bytes", "examples_per_second", "score",
+    header = ["model", "backend", "precision", "parameters", "size_bytes", "examples_per_second",
+              "throughput_measured_with", "score",
               "score_partial", *(f"{t}.{m}.{part}" for t, m in metrics for part in ("mean", "std", "n"))]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -341,16 +433,22 @@ def render_csv(board: dict[str, Any]) -> str:
                                                          cell["n"]]
         writer.writerow([row["name"], row["backend"], row["precision"], row["parameters"], row["size_bytes"],
                          "" if row["examples_per_second"] is None else row["examples_per_second"],
+                         "; ".join(row["measured_with"]),
                          "" if row["score"] is None else row["score"], row["partial"], *values])
     return buffer.getvalue()
 
 
 def write_leaderboard(documents: list[dict[str, Any]], output_dir: str | Path, compare: Sequence[str] = (),
-                      title: str = "GLUE leaderboard") -> dict[str, Path]:
-    """Write leaderboard.{json,md,csv,html} and the charts into ``output_dir``; returns the paths."""
+                      title: str | None = None) -> dict[str, Path]:
+    """Write leaderboard.{json,md,csv,html} and the charts into ``output_dir``; returns the paths.
+
+    Args:
+        title: the heading; by default :func:`default_title` ("GLUE leaderboard", or the custom tasks' names).
+    """
     from eval.report_html import render_html
 
     board = build_leaderboard(documents, compare)
+    title = title or default_title(board)
     folder = Path(output_dir)
     paths = dict(zip(("json", "md", "csv", "html"), (folder / name for name in LEADERBOARD_FILES)))
     write_json(paths["json"], board)

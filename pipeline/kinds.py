@@ -58,7 +58,7 @@ class ReportStage:
     results: tuple[str, ...]
     output_dir: str
     compare: tuple[str, ...] = ()  # "A:B" row pairs to test against each other
-    title: str = "GLUE leaderboard"
+    title: str | None = None  # None: glue report's default ("GLUE leaderboard", or a custom board's task names)
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,8 @@ def _floors_argv(cfg: FloorsStage, _: Path) -> tuple[str, ...]:
 
 def _report_argv(cfg: ReportStage, _: Path) -> tuple[str, ...]:
     compare = [a for pair in cfg.compare for a in ("--compare", pair)]
-    return (*cfg.results, "--output-dir", cfg.output_dir, *compare, "--title", cfg.title)
+    title = ("--title", cfg.title) if cfg.title else ()
+    return (*cfg.results, "--output-dir", cfg.output_dir, *compare, *title)
 
 
 def _typed(cls: type) -> Callable[[Mapping[str, Any], str], Any]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from eval.artifacts import provenance, share_files, write_json
 from eval.errors import UserError
-from eval.model_card import ModelCard, describe_model, write_model_card
+from eval.model_card import ModelCard, describe_model, license_problem, write_model_card
 from eval.outputs import check_apart
 from eval.predictors import QUANTIZATION_FILE
 from quantize.config import Int8Config
@@ -32,28 +32,34 @@ def _neural_compressor(cfg, work):
 BACKENDS = {"onnxruntime": _onnxruntime, "neural-compressor": _neural_compressor}
 
 
-def export(model: str | Path, output_dir: str | Path, exporter: str = "dynamo") -> dict[str, Any]:
+def export(model: str | Path, output_dir: str | Path, exporter: str = "dynamo",
+           license: str | None = None) -> dict[str, Any]:
     """ONNX FP32 folder (``model.onnx``, config, tokenizer, ``quantization.json``); returns its record.
 
-    The folder is built beside ``output_dir`` and swapped in whole (see :mod:`quantize.outputs`).
+    The folder is built beside ``output_dir`` and swapped in whole (see :mod:`quantize.outputs`). Its
+    card names ``license`` (a Hub license id; default: the model's, when known).
 
     Raises:
-        UserError: an unknown exporter, a model that is not a classifier, a failed export or parity check.
+        UserError: an unknown exporter or license, a model that is not a classifier, a failed export or
+            parity check.
     """
     if exporter not in EXPORTERS:
         raise UserError(f"unknown exporter {exporter!r}; choose one of {', '.join(EXPORTERS)}")
+    if license_problem(license):
+        raise UserError(license_problem(license))
     check_apart(output_dir, {"--model": model}, "--output-dir")
     with staged_output(output_dir, QUANTIZATION_FILE, "quantize export") as staging:
         result = export_onnx(model, staging, exporter=exporter)
         record = {"precision": "fp32", "backend": "onnxruntime", "source_model": str(model),
                   "export": result.record(), **provenance()}
         write_model_card(staging, ModelCard(
-            title=Path(output_dir).name, library="onnxruntime", tags=("onnx",), base_model=str(model),
+            title=Path(output_dir).name, library="onnxruntime", tags=("onnx",), base_model=str(model), license=license,
             summary=f"{describe_model(str(model))} exported to ONNX (FP32) with the {exporter} exporter, checked "
                     f"against PyTorch "
                     f"on real sentence pairs (largest logit difference {result.max_abs_diff:.1e}).",
             settings={"exporter": exporter, "record": "quantization.json"},
-            command=f"quantize export --model {model} --output-dir {output_dir} --exporter {exporter}"))
+            command=f"quantize export --model {model} --output-dir {output_dir} --exporter {exporter}"
+                    + (f" --license {license}" if license else "")))
         record["files"] = file_digests(staging)
         write_json(staging / QUANTIZATION_FILE, record)
         share_files(staging)

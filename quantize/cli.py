@@ -18,6 +18,10 @@ EPILOG = """examples:
 """
 
 
+LICENSE_HELP = ("the model card's license, a Hub license id (apache-2.0, mit, ...); default: the FP32 model's, "
+                "else other")
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that reports bad arguments as the toolkit's one-line error instead of exiting."""
 
@@ -34,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--model", required=True, help="sequence-classifier folder or Hub id")
     export.add_argument("--output-dir", required=True)
     export.add_argument("--exporter", default="dynamo", help="dynamo (torch.export, default) or legacy (TorchScript)")
+    export.add_argument("--license", help=LICENSE_HELP)
 
     int8 = sub.add_parser("int8", help="INT8 post-training quantization with calibration on a GLUE task",
                           epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -57,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     int8.add_argument("--threads", type=int, help="intra-op threads for evaluation and latency (>= 1)")
     int8.add_argument("--batch-size", type=int, help="dev evaluation batch size (default 32)")
     int8.add_argument("--max-seq-length", type=int, help="tokenization length, 8-512 (default 128)")
+    int8.add_argument("--license", help=LICENSE_HELP)
     int8.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                       help="any field of the backend's config, e.g. --set per_channel=false")
     return parser
@@ -75,14 +81,15 @@ def _dispatch(argv: list[str] | None) -> int:
 def _export(args) -> int:
     from quantize import api
 
-    record = api.export(args.model, args.output_dir, exporter=args.exporter)
+    record = api.export(args.model, args.output_dir, exporter=args.exporter, license=args.license)
     print(f"saved ONNX FP32 model to {args.output_dir} ({record['export']['exporter']} exporter, "
           f"max |logit diff| vs PyTorch: {record['export']['max_abs_logit_diff']:.2e})")
     return 0
 
 
 FLAGS = ("model", "output_dir", "backend", "calib", "calib_split", "calib_size", "method", "mode", "reduce_range",
-         "smooth_quant", "exporter", "data_dir", "max_drop", "eval_task", "threads", "batch_size", "max_seq_length")
+         "smooth_quant", "exporter", "data_dir", "max_drop", "eval_task", "threads", "batch_size", "max_seq_length",
+         "license")
 
 
 def _int8(args) -> int:

@@ -20,6 +20,7 @@ from typing import Any, Literal, Mapping, Union
 
 from eval.config import load_config, read_value, read_yaml, seed_problem, to_dict
 from eval.errors import UserError
+from eval.model_card import license_problem
 from eval.tasks import get_task
 
 Granularity = Literal["layer", "op"]
@@ -56,6 +57,7 @@ class Int8Settings:
         max_seq_length / batch_size: tokenization length and batch size of calibration and dev.
         threads: intra-op threads for evaluation and latency (``None``: the library's default).
         seed: seed of the calibration sample.
+        license: the model card's ``license`` (a Hub license id); ``None``: the FP32 model's, else ``other``.
     """
 
     backend: str = "onnxruntime"
@@ -74,6 +76,7 @@ class Int8Settings:
     batch_size: int = 32
     threads: int | None = None
     seed: int = 0
+    license: str | None = None
 
     @property
     def task_for_eval(self) -> str:
@@ -185,6 +188,8 @@ def _shared_problems(cfg: Int8Settings) -> list[str]:
         problems.append(f"max_drop is in points and must be >= 0, got {cfg.max_drop}")
     if isinstance(cfg.seed, int) and seed_problem("seed", cfg.seed):
         problems.append(seed_problem("seed", cfg.seed))
+    if license_problem(cfg.license):
+        problems.append(license_problem(cfg.license))
     for field in ("calib", "eval_task"):
         value = getattr(cfg, field)
         if is_future_spec(value):

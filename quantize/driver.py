@@ -142,7 +142,7 @@ def int8_card(title: str, cfg: Int8Config, record: dict[str, Any]) -> ModelCard:
                 "kept in FP32 by the guard": record["excluded_layers"] or "none",
                 "recipe": f"{RECIPE_FILE} (beside the model); quantization.json holds every figure"}
     return ModelCard(title=title, summary=summary, task=get_task(cfg.task_for_eval), metrics={dev["metric"]: dev["int8"]},
-                     base_model=str(cfg.model), base_model_relation="quantized",
+                     base_model=str(cfg.model), base_model_relation="quantized", license=cfg.license,
                      library="onnxruntime" if record["backend"] == "onnxruntime" else "pytorch",
                      tags=("int8", "quantized", record["backend"]), settings=settings,
                      command=f"quantize int8 --recipe {Path(cfg.output_dir) / RECIPE_FILE}")

@@ -145,19 +145,22 @@ def test_a_model_of_unknown_origin_gets_license_other_and_no_base_model(tmp_path
     assert "set `license`" in card.text
 
 
+# What quantize_int8 records about a run, as int8_card reads it.
+INT8_RECORD = {"dev": {"task": "sst2", "metric": "accuracy", "fp32": 0.5, "int8": 0.5}, "backend": "onnxruntime",
+               "mode": "static", "method": "minmax", "quantized_nodes": 3, "quantizable_nodes": 4,
+               "calibration": {"task": "sst2", "split": "train", "size": 8, "seed": 0, "max_seq_length": 64},
+               "excluded_layers": [], "size_bytes": {"ratio": 3.5}, "latency": {"speedup": 1.5}}
+
+
 def test_int8_card_is_a_quantized_copy_with_its_settings_as_text(tmp_path, hub_based_model, glue_tsv):
     from quantize.driver import int8_card
     from tests.quantize.conftest import tiny_int8_config
 
     cfg = tiny_int8_config(hub_based_model, tmp_path / "int8", glue_tsv)
-    record = {"dev": {"task": "sst2", "metric": "accuracy", "fp32": 0.5, "int8": 0.5}, "backend": "onnxruntime",
-              "mode": "static", "method": "minmax", "quantized_nodes": 3, "quantizable_nodes": 4,
-              "calibration": {"task": "sst2", "split": "train", "size": 8, "seed": 0, "max_seq_length": 64},
-              "excluded_layers": [], "size_bytes": {"ratio": 3.5}, "latency": {"speedup": 1.5}}
     from eval.model_card import write_model_card
     from tests.conftest import assert_hub_card
 
-    write_model_card(tmp_path, int8_card("int8", cfg, record))
+    write_model_card(tmp_path, int8_card("int8", cfg, INT8_RECORD))
     card = assert_hub_card(tmp_path, HUB_BASE, "quantized", "apache-2.0", ["nyu-mll/glue"],
                            not_named=(hub_based_model,))
     assert "| calibration | 8 sst2 train examples (seed 0, max sequence length 64) |" in card.text
@@ -254,3 +257,156 @@ def test_pipeline_check_validates_set_as_run_does(capsys):
     assert_user_error(pipeline.main, ["check", recipe, "--set", "student=huge"], capsys,
                       "unknown student 'huge'; choose one of tiny")
     assert pipeline.main(["check", recipe, "--set", "student=mini"]) == 0
+
+
+# ------------------------------------------------------------------ --license on every command that writes a card
+
+def test_license_flag_names_the_card_license_and_a_changed_one_resumes(tmp_path, tiny_classifier, glue_tsv):
+    from tests.conftest import assert_hub_card
+
+    out = tmp_path / "ft"
+    assert _finetune(out, tiny_classifier, glue_tsv, "--license", "mit") == 0
+    card = assert_hub_card(out, None, None, "mit", ["nyu-mll/glue"], not_named=(tiny_classifier,))
+    assert "set `license`" not in card.text
+    # the license only changes the card: the same run, rerun with another, is that run (its card rewritten)
+    assert _finetune(out, tiny_classifier, glue_tsv, "--license", "apache-2.0") == 0
+    assert_hub_card(out, None, None, "apache-2.0", ["nyu-mll/glue"])
+
+
+def test_license_is_not_a_difference_between_a_run_and_its_resumption(tmp_path):
+    from distill.checkpoint import prepare_output_dir
+    from distill.config import load_recipe
+
+    out = tmp_path / "run"
+    flags = {"task": "sst2", "model": "m", "output_dir": str(out)}
+    assert prepare_output_dir(out, load_recipe("finetune", flags={**flags, "license": "mit"})) is False
+    (out / "checkpoints" / "step_1").mkdir(parents=True)
+    (out / "checkpoints" / "step_1" / "model.safetensors").write_bytes(b"")
+    assert prepare_output_dir(out, load_recipe("finetune", flags={**flags, "license": "cc-by-4.0"})) is True
+
+
+def test_int8_card_takes_the_configured_license(tmp_path, hub_based_model, glue_tsv):
+    from eval.model_card import write_model_card
+    from quantize.driver import int8_card
+    from tests.conftest import assert_hub_card
+    from tests.quantize.conftest import tiny_int8_config
+
+    cfg = tiny_int8_config(hub_based_model, tmp_path / "int8", glue_tsv, license="mit")
+    write_model_card(tmp_path, int8_card("int8", cfg, INT8_RECORD))
+    assert_hub_card(tmp_path, HUB_BASE, "quantized", "mit", ["nyu-mll/glue"])  # the user's, not the base model's
+
+
+@pytest.mark.parametrize("main, argv", [
+    ("distill", ["cut", "--model", "m", "--layers", "1", "--license", "MIT License"]),
+    ("distill", ["task", "--task", "sst2", "--teacher", "t", "--student", "tiny", "--license", "MIT License"]),
+    ("quantize", ["int8", "--model", "m", "--license", "MIT License"]),
+    ("quantize", ["export", "--model", "m", "--license", "MIT License"]),
+])
+def test_a_license_that_is_no_hub_id_is_one_line(tmp_path, capsys, main, argv):
+    from quantize import cli as quantize_cli
+    from tests.conftest import assert_user_error
+
+    out = tmp_path / "out"
+    run = {"distill": cli.main, "quantize": quantize_cli.main}[main]
+    assert_user_error(run, [*argv, "--output-dir", str(out)], capsys, "license 'MIT License' is not a Hub license id",
+                      "apache-2.0, mit", nothing_written=out)
+
+
+# ------------------------------------------------------------------ a Hub id fails fast when the Hub is unreachable
+
+@pytest.fixture
+def no_hub(monkeypatch):
+    """A machine with no network: nothing cached, every connection refused; a Hub download is a test failure."""
+    import socket
+
+    import huggingface_hub
+    import transformers
+
+    attempts = []
+
+    def refused(address, *args, **kwargs):
+        attempts.append(address)
+        raise OSError("Network is unreachable")
+
+    def downloads(*args, **kwargs):
+        raise AssertionError("from_pretrained was asked for a Hub id the Hub cannot serve")
+
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(socket, "create_connection", refused)
+    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda *args, **kwargs: None)
+    for auto in (transformers.AutoConfig, transformers.AutoTokenizer, transformers.AutoModel,
+                 transformers.AutoModelForSequenceClassification):
+        monkeypatch.setattr(auto, "from_pretrained", downloads)
+    return attempts
+
+
+@pytest.mark.parametrize("command", ["finetune", "glue eval"])
+def test_an_unreachable_hub_fails_at_once_in_one_line(tmp_path, capsys, glue_tsv, no_hub, command):
+    import time
+
+    from eval import cli as glue_cli
+    from tests.conftest import assert_user_error
+
+    out = tmp_path / "out"
+    main, argv = {
+        "finetune": (cli.main, ["finetune", "--model", "someone/a-model", "--task", "sst2", "--data-dir", str(glue_tsv),
+                                "--output-dir", str(out), *FAST]),
+        "glue eval": (glue_cli.main, ["eval", "--model", "someone/a-model", "--task", "sst2", "--data-dir",
+                                      str(glue_tsv), "--output", str(out)]),
+    }[command]
+    started = time.perf_counter()
+    assert_user_error(main, argv, capsys, "cannot reach the Hugging Face Hub (huggingface.co) to fetch someone/a-model",
+                      "pass a local model folder", nothing_written=out)
+    assert time.perf_counter() - started < 3
+    assert [port for _, port in no_hub] == [443]  # one quick check, not the Hub's retries
+
+
+def test_hf_hub_offline_names_the_missing_cache_entry_without_a_connection(tmp_path, capsys, glue_tsv, no_hub,
+                                                                          monkeypatch):
+    from tests.conftest import assert_user_error
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert_user_error(cli.main, ["cut", "--model", "someone/a-model", "--layers", "1", "--output-dir",
+                                 str(tmp_path / "out")], capsys,
+                      "someone/a-model is not in the local Hugging Face cache and HF_HUB_OFFLINE is set")
+    assert no_hub == []
+
+
+def test_a_cached_hub_id_loads_from_the_cache_with_no_network_call(no_hub, monkeypatch):
+    import huggingface_hub
+
+    from eval.hub import from_hub_or_cache
+
+    asked = []
+    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache",
+                        lambda repo_id, filename, **kwargs: asked.append((repo_id, filename)) or "/cache/config.json")
+    options = []
+    assert from_hub_or_cache(lambda **given: options.append(given) or "model", "someone/a-model") == "model"
+    assert asked == [("someone/a-model", "config.json")] and options == [{"local_files_only": True}] and no_hub == []
+
+
+def test_an_incomplete_cache_entry_is_fetched_only_when_the_hub_answers(no_hub, monkeypatch):
+    import socket
+
+    import huggingface_hub
+
+    from eval.errors import UserError
+    from eval.hub import from_hub_or_cache
+
+    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda *args, **kwargs: "/cache/config.json")
+
+    def load(**options):  # the config is cached, the weights are not (a download cut short)
+        if options.get("local_files_only"):
+            raise OSError("couldn't find them in the cached files")
+        return "fetched"
+
+    with pytest.raises(UserError, match="cannot reach the Hugging Face Hub"):
+        from_hub_or_cache(load, "someone/a-model")
+
+    class Connection:
+        def close(self):
+            pass
+
+    monkeypatch.setattr(socket, "create_connection", lambda *args, **kwargs: Connection())
+    assert from_hub_or_cache(load, "someone/a-model") == "fetched"

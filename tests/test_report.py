@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import math
 
 import numpy as np
 import pytest
@@ -188,3 +189,84 @@ def test_written_files_are_world_readable(tmp_path):
 
     path = write_json(tmp_path / "r.json", {"a": 1})
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+TOPICS = {"name": "topics", "display_name": "Topics", "is_glue": False, "score_group": None,
+          "metrics": ["f1_macro", "accuracy"], "main_metric": "f1_macro"}
+
+
+def _topics(name, f1, **kwargs):
+    return _document(name, {"topics": {"f1_macro": f1, "accuracy": 0.9}}, extra={"topics": {"task_info": TOPICS}},
+                     **kwargs)
+
+
+def test_a_one_task_board_has_no_score_column_that_repeats_the_task(tmp_path):
+    docs = [_document("a", {"stsb": {"pearson": 0.80, "spearmanr": 0.70}}),
+            _document("b", {"stsb": {"pearson": 0.85, "spearmanr": 0.60}})]
+    paths = write_leaderboard(docs, tmp_path)
+    markdown, page = paths["md"].read_text(), paths["html"].read_text()
+    assert "GLUE Score" not in markdown and "<th>GLUE Score" not in page
+    assert "| Model | STS-B | Seeds |" in markdown
+    board = json.loads(paths["json"].read_text())
+    assert [r["name"] for r in board["rows"]] == ["b", "a"] and board["ranked_by"] == "STS-B Pearson"
+    assert page.count("<svg") == 2  # charts plot the first task's main metric instead
+
+
+def test_a_custom_task_board_is_titled_from_its_tasks_and_ranked_by_its_main_metric(tmp_path):
+    docs = [_topics("alpha", 0.40), _topics("zeta", 0.70), _topics("mid", 0.55)]
+    paths = write_leaderboard(docs, tmp_path / "auto")
+    assert paths["md"].read_text().startswith("# Topics leaderboard\n")
+    assert "<h1>Topics leaderboard</h1>" in paths["html"].read_text()
+    board = json.loads(paths["json"].read_text())
+    assert [r["name"] for r in board["rows"]] == ["zeta", "mid", "alpha"]  # not alphabetical
+    assert "Rows rank by Topics macro-F1." in paths["md"].read_text()
+    mine = write_leaderboard(docs, tmp_path / "mine", title="My topics")
+    assert mine["md"].read_text().startswith("# My topics\n") and "<h1>My topics</h1>" in mine["html"].read_text()
+    assert write_leaderboard([_document("t", FULL)], tmp_path / "glue")["md"].read_text().startswith(
+        "# GLUE leaderboard\n")
+
+
+def test_a_pipeline_report_stage_passes_a_title_only_when_it_has_one():
+    from pipeline.kinds import KINDS, ReportStage
+
+    kind = KINDS["report"]
+    assert "--title" not in kind.command(ReportStage(results=("r",), output_dir="o"), None)
+    assert kind.command(ReportStage(results=("r",), output_dir="o", title="T"), None)[-2:] == ("--title", "T")
+
+
+def test_the_throughput_column_says_how_each_row_was_measured(tmp_path):
+    def measured(doc, batch, threads=None):
+        return {**doc, "settings": {"split": "dev", "batch_size": batch, "max_seq_length": 128, "threads": threads},
+                "cpu": {"cores": 4}}
+
+    docs = [measured(_topics("student", 0.7), 32),
+            measured(_topics("student-int8", 0.6, precision="int8", backend="onnxruntime"), 64, threads=2)]
+    paths = write_leaderboard(docs, tmp_path)
+    markdown, page = paths["md"].read_text(), paths["html"].read_text()
+    assert "Throughput (ex/s, dev, as evaluated)" in markdown and "Throughput (ex/s, dev, as evaluated)" in page
+    assert "| 50 [a] |" in markdown and "| 50 [b] |" in markdown
+    assert "[a] PyTorch eager, cpu, all 4 cores, batch 32, ≤128 tokens" in markdown
+    assert "[b] ONNX Runtime, cpu, 2 threads, batch 64, ≤128 tokens" in markdown
+    assert "<small>ONNX Runtime, cpu, 2 threads, batch 64, ≤128 tokens</small>" in page
+    rows = list(csv.DictReader(io.StringIO(paths["csv"].read_text())))
+    assert rows[0]["throughput_measured_with"] == "PyTorch eager, cpu, all 4 cores, batch 32, ≤128 tokens"
+    alike = render_markdown(build_leaderboard([measured(_topics("a", 0.7), 32), measured(_topics("b", 0.6), 32)]))
+    assert "[a]" not in alike and "as each row was evaluated: PyTorch eager, cpu, all 4 cores, batch 32" in alike
+
+
+def test_overlapping_points_are_moved_apart_and_the_charts_say_what_marks_mean(tmp_path):
+    from eval.report_html import GAP, MARKER_POINTS, spread
+
+    offsets = spread([(100.0, 100.0), (101.0, 100.0), (300.0, 50.0)], dpi=72)  # 1 point = 1 pixel
+    (ax, ay), (bx, by), lone = offsets
+    assert lone == (0.0, 0.0)
+    assert math.dist((100 + ax, 100 + ay), (101 + bx, 100 + by)) >= GAP * MARKER_POINTS - 1
+    docs = [_document("tiny-distilled", {"sst2": {"accuracy": 0.85}, "rte": {"accuracy": 0.6}}),
+            _document("tiny-distilled-int8", {"sst2": {"accuracy": 0.85}, "rte": {"accuracy": 0.6}},
+                      precision="int8", backend="onnxruntime"),
+            _document("teacher", {"sst2": {"accuracy": 0.91}})]
+    write_leaderboard(docs, tmp_path)
+    svg = (tmp_path / "score_vs_size.svg").read_text()
+    for text in ("colour: distilled", "colour: INT8", "colour: teacher", "shape: tiny", "shape: no size in name",
+                 "hollow: partial score", "tiny-distilled-int8 (72.5)"):
+        assert text in svg, text
