@@ -95,13 +95,14 @@ def _run(cfg, task: GlueTask, out: Path) -> Path:
             rows, counts = judge(rows)
         write_atomic(path.with_suffix(".json"), json.dumps(counts) + "\n")  # before the part: it marks it done
         write_atomic(path, _tsv(task, rows))
+    per_text = pairs_for(cfg.pairs, data)
     mined = mine_pairs(data, load_model(cfg.model, "base") if mlm is None else mlm.base_model, tokenizer, cfg,
-                       device, out / MINED) if cfg.pairs else 0
+                       device, out / MINED, per_text) if per_text else 0
     total = sum(1 for _ in _read_parts(out, task))
     tallies = [json.loads(p.read_text()) for p in sorted(out.glob("part-*.json"))]
     made = sum(t["variants"] for t in tallies)
     record = {"task": task.name, "source_examples": len(data), "variants_per_example": variants,
-              "examples": total, "mined_pairs": mined, "candidates": mode, "glove": cfg.glove, "parts": len(parts)}
+              "examples": total, "mined_per_text": per_text, "mined_pairs": mined, "candidates": mode, "glove": cfg.glove, "parts": len(parts)}
     if judge is not None:
         flipped = sum(t["changed_meaning"] for t in tallies)
         record["filter"] = {"model": cfg.filter_model, "variants_made": made, "changed_meaning": flipped,
@@ -110,8 +111,16 @@ def _run(cfg, task: GlueTask, out: Path) -> Path:
     return out
 
 
-def mine_pairs(data: GlueData, encoder, tokenizer, cfg, device: str, path: Path) -> int:
-    """Write ``path``: each distinct training text paired with its ``cfg.pairs`` nearest other texts (cosine of
+def pairs_for(setting: int | str, data: GlueData) -> int:
+    """Nearest texts to pair each training text with. ``auto``: 5 for a pair task below 10,000 training
+    examples (where the labelled pairs are too few to learn comparing two texts from), else none."""
+    if setting != "auto":
+        return int(setting)
+    return 5 if len(data.texts[0]) == 2 and len(data) < 10_000 else 0
+
+
+def mine_pairs(data: GlueData, encoder, tokenizer, cfg, device: str, path: Path, per_text: int) -> int:
+    """Write ``path``: each distinct training text paired with its ``per_text`` nearest other texts (cosine of
     mean-pooled states) and one random text, in a seeded order; returns the number of pairs.
 
     Pairs a task never had (a question with a question, say) still teach: the teacher scores them,
@@ -132,7 +141,7 @@ def mine_pairs(data: GlueData, encoder, tokenizer, cfg, device: str, path: Path)
         similar = vectors[start:start + _QUERY_BLOCK] @ vectors.T
         rows = torch.arange(similar.shape[0])
         similar[rows, rows + start] = -2.0  # never a text with itself
-        nearest = similar.topk(min(cfg.pairs, len(pool) - 1), dim=-1).indices.tolist()
+        nearest = similar.topk(min(per_text, len(pool) - 1), dim=-1).indices.tolist()
         for offset, found in enumerate(nearest):
             text = pool[start + offset]
             pairs += [(text, pool[j]) for j in found] + [(text, pool[int(rng.integers(len(pool)))])]

@@ -286,8 +286,9 @@ class AugmentConfig:
     filter_tolerance: float = 0.5
     # pair tasks: also pair every training text with its `pairs` nearest other training texts (by the
     # model's mean-pooled states) and one random one. Mined pairs have no gold label: the teacher's
-    # outputs are their only target (mined.tsv, read by `distill task --augmented` as unlabeled data)
-    pairs: int = 0
+    # outputs are their only target (mined.tsv, read by `distill task --augmented` as unlabeled data).
+    # auto: 5 for a pair task below 10,000 training examples (what lifted STS-B and MRPC), else none
+    pairs: int | Literal["auto"] = "auto"
     top_k: int = 15  # candidates per word
     max_seq_length: int = 128
     batch_size: int = 64
@@ -303,8 +304,8 @@ class AugmentConfig:
             raise ValueError("top_k, chunk_size and batch_size must be at least 1")
         if not self.filter_tolerance > 0:
             raise ValueError("filter_tolerance must be positive")
-        if self.pairs < 0:
-            raise ValueError("pairs must be 0 (no mined pairs) or more")
+        if self.pairs != "auto" and self.pairs < 0:
+            raise ValueError("pairs must be 0 (no mined pairs) or more, or auto")
         if not 0 <= self.replace_prob <= 1:
             raise ValueError("replace_prob is a probability in [0, 1]")
         if not DEVICE.fullmatch(self.device):

@@ -179,3 +179,13 @@ def test_a_swap_draws_what_numpy_choice_draws():
         ours, theirs = np.random.default_rng(size), np.random.default_rng(size)
         assert [options[int(ours.integers(len(options)))] for _ in range(500)] == \
                [str(theirs.choice(options)) for _ in range(500)]
+
+
+def test_auto_mines_five_partners_for_small_pair_tasks_only():
+    class Data(list):
+        texts = property(lambda self: list(self))
+
+    pair, single = Data([("a b", "c d")] * 100), Data([("a b",)] * 100)
+    assert augment.pairs_for("auto", pair) == 5 and augment.pairs_for("auto", single) == 0
+    assert augment.pairs_for("auto", Data([("a", "b")] * 10_000)) == 0  # large tasks have pairs enough
+    assert augment.pairs_for(2, single) == 2  # explicit: as given (mining then refuses a single-text task)
