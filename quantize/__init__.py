@@ -32,12 +32,13 @@ def int8(config: Any = None, /, **settings: Any) -> dict[str, Any]:
         config: an :class:`quantize.config.Int8Config`, a recipe YAML file (``recipes/quantize/*.yaml``)
             or a mapping (optional).
         **settings: config fields on top of it, as ``quantize int8 --help`` lists them: ``model``,
-            ``output_dir``, ``calib`` (a GLUE name or a task spec), ``data_dir``, ``backend``, ``max_drop``, ...
+            ``output_dir``, ``calib`` (a GLUE name or a task spec; default: the task the model was trained on),
+            ``data_dir``, ``backend``, ``max_drop``, ``allow_mostly_fp32``, ...
     Returns:
         The ``quantization.json`` record written beside the INT8 model in ``output_dir``.
     Raises:
-        eval.UserError: bad settings (all at once), a model that cannot be quantized, or an INT8 model
-            that loses more than ``max_drop`` points.
+        eval.UserError: bad settings (all at once), a model that cannot be quantized, no ``calib`` for a model
+            whose task its folder does not record, or a guard that kept most nodes FP32 to meet ``max_drop``.
     """
     from eval.config import to_dict
     from eval.console import quiet_third_party_logs

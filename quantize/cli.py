@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from eval.console import add_version, quiet_third_party_logs, run_command
+from eval.console import add_version, quiet_third_party_logs, run_command, warn
 from eval.errors import UserError
 
 EPILOG = """examples:
   quantize export --model runs/teacher-mrpc --output-dir runs/teacher-mrpc-onnx
-  quantize int8 --model runs/teacher-mrpc --calib mrpc --data-dir ../shared/data/glue_parquet \\
-      --max-drop 1.0 --output-dir runs/teacher-mrpc-int8
+  quantize int8 --model runs/teacher-mrpc --data-dir ../shared/data/glue_parquet \\
+      --max-drop 1.0 --output-dir runs/teacher-mrpc-int8    # calibrates on mrpc, the model's task
   quantize int8 --model runs/teacher-sst2 --calib sst2 --smooth-quant 0.5 --output-dir OUT
   quantize int8 --model runs/teacher-sst2 --calib sst2 --backend neural-compressor --output-dir OUT
   quantize int8 --recipe recipes/quantize/static_max.yaml --model M --output-dir OUT --set calib_size=500
@@ -40,13 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--exporter", default="dynamo", help="dynamo (torch.export, default) or legacy (TorchScript)")
     export.add_argument("--license", help=LICENSE_HELP)
 
-    int8 = sub.add_parser("int8", help="INT8 post-training quantization with calibration on a GLUE task",
+    int8 = sub.add_parser("int8", help="INT8 post-training quantization, calibrated on the model's task",
                           epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     int8.add_argument("--recipe", help="YAML with every field of a backend's config (recipes/quantize/*.yaml)")
     int8.add_argument("--model", help="PyTorch classifier folder, or an ONNX folder from `quantize export`")
     int8.add_argument("--output-dir")
     int8.add_argument("--backend", help="onnxruntime (default) or neural-compressor")
-    int8.add_argument("--calib", help="GLUE task for calibration (default sst2)")
+    int8.add_argument("--calib", help="task for calibration and dev scoring: a GLUE name or a task spec "
+                      "(default: the task the model was trained on, as its folder records it)")
     int8.add_argument("--calib-split", help="split to draw calibration examples from (default train)")
     int8.add_argument("--calib-size", type=int, help="number of calibration examples (default 300)")
     int8.add_argument("--method", help="max (default), percentile or entropy (neural-compressor: max, entropy)")
@@ -58,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     int8.add_argument("--data-dir", help="local GLUE folder (TSV or parquet); default: the Hub")
     int8.add_argument("--max-drop", type=float, help="allowed dev-metric loss in points; "
                       "layers fall back to FP32 until it fits")
+    int8.add_argument("--allow-mostly-fp32", action="store_true", default=None,
+                      help="keep a result in which the guard left most quantizable nodes FP32 (else an error)")
     int8.add_argument("--eval-task", help="task the guard scores (default: the calibration task)")
     int8.add_argument("--threads", type=int, help="intra-op threads for evaluation and latency (>= 1)")
     int8.add_argument("--batch-size", type=int, help="dev evaluation batch size (default 32)")
@@ -89,18 +92,23 @@ def _export(args) -> int:
 
 FLAGS = ("model", "output_dir", "backend", "calib", "calib_split", "calib_size", "method", "mode", "reduce_range",
          "smooth_quant", "exporter", "data_dir", "max_drop", "eval_task", "threads", "batch_size", "max_seq_length",
-         "license")
+         "license", "allow_mostly_fp32")
 
 
 def _int8(args) -> int:
     from quantize import api
     from quantize.config import load_int8_config
+    from quantize.driver import MIN_INT8_SHARE
 
     cfg = load_int8_config(args.recipe, flags={name: getattr(args, name) for name in FLAGS}, overrides=args.set)
     record = api.int8(cfg)
     print(summary(record, cfg.output_dir))
     if record["excluded_layers"]:
-        print(f"kept in FP32 by the accuracy guard: {', '.join(record['excluded_layers'])}")
+        total, fp32 = record["quantizable_nodes"], record["quantizable_nodes"] - record["quantized_nodes"]
+        print(f"the accuracy guard kept {fp32} of {total} quantizable nodes in FP32: "
+              f"{', '.join(record['excluded_layers'])}")
+        if record["quantized_nodes"] < MIN_INT8_SHARE * total:  # kept only because --allow-mostly-fp32 asked
+            warn(f"most of the model is FP32 ({fp32} of {total} quantizable nodes), as --allow-mostly-fp32 allows")
     if cfg.max_drop is not None and not record["guard"]["fits"]:
         print(f"warning: INT8 still loses {record['dev']['drop_points']:.2f} points (> --max-drop {cfg.max_drop}) "
               f"with every layer in FP32; the model was kept, do not ship it", file=sys.stderr)

@@ -41,7 +41,9 @@ class Int8Settings:
         backend: which library quantizes: ``onnxruntime`` or ``neural-compressor``.
         model: the FP32 model folder (PyTorch, or for onnxruntime one written by ``quantize export``).
         output_dir: where the INT8 folder goes (built beside it and swapped in whole).
-        calib: GLUE task whose examples calibrate the activation ranges.
+        calib: task whose examples calibrate the activation ranges (a GLUE name or a task spec);
+            ``None``: the task the model was trained on, read from its folder
+            (:func:`quantize.sources.model_task`); a model whose task is unknown needs one.
         calib_split: split the calibration examples are drawn from.
         calib_size: number of calibration examples (a seeded random sample of the split).
         exclude: node names (ONNX) or module names (PyTorch) kept in FP32 from the start; a name
@@ -58,12 +60,14 @@ class Int8Settings:
         threads: intra-op threads for evaluation and latency (``None``: the library's default).
         seed: seed of the calibration sample.
         license: the model card's ``license`` (a Hub license id); ``None``: the FP32 model's, else ``other``.
+        allow_mostly_fp32: keep a result in which the accuracy guard left most quantizable nodes in
+            FP32 (see ``MIN_INT8_SHARE`` in :mod:`quantize.driver`); without it that is an error.
     """
 
     backend: str = "onnxruntime"
     model: str = ""
     output_dir: str = ""
-    calib: str = "sst2"
+    calib: str | None = None
     calib_split: str = "train"
     calib_size: int = 300
     exclude: tuple[str, ...] = ()
@@ -77,9 +81,10 @@ class Int8Settings:
     threads: int | None = None
     seed: int = 0
     license: str | None = None
+    allow_mostly_fp32: bool = False
 
     @property
-    def task_for_eval(self) -> str:
+    def task_for_eval(self) -> str | None:
         return self.eval_task or self.calib
 
     @property

@@ -8,6 +8,7 @@ candidate as a predictor, and how to save one. Everything else happens here, onc
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import shutil
@@ -25,10 +26,14 @@ from quantize.config import Int8Config, config_dict
 from quantize.guard import guard_groups, run_guard
 from quantize.measure import latency_batch, latency_record, measure_interleaved, score, snr_probe
 from quantize.outputs import staged_output
-from quantize.sources import refuse_int8_source
+from quantize.sources import model_task, refuse_int8_source
 
 WORK = ".work"  # scratch space inside the staging folder, removed before the swap
 RECIPE_FILE = "quantize_config.yaml"  # the resolved config: `quantize int8 --recipe` it to redo the folder
+# Below this share of its quantizable nodes in INT8 (the rest kept FP32 by the accuracy guard) a
+# result is no INT8 model: barely smaller or faster than FP32, so it is refused unless
+# ``allow_mostly_fp32`` asks for it (issue 27: a guard left 1.02x smaller, 0.99x faster).
+MIN_INT8_SHARE = 0.5
 
 
 class Backend(Protocol):
@@ -65,8 +70,11 @@ def quantize_int8(cfg: Int8Config, make_backend) -> dict[str, Any]:
         The ``quantization.json`` record written beside the model.
 
     Raises:
-        UserError: an unknown name in ``exclude``, nothing quantizable or quantized, bad input.
+        UserError: an unknown name in ``exclude``, nothing quantizable or quantized, no ``calib``
+            where the model's task is unknown, a guard that kept most nodes FP32 (see
+            :func:`refuse_mostly_fp32`), bad input. Nothing is left at ``output_dir`` then.
     """
+    cfg = with_model_task(cfg)
     check_config_apart(cfg)
     refuse_int8_source(cfg.model)
     get_task(cfg.calib), get_task(cfg.task_for_eval)  # a missing task spec fails here, before any work
@@ -75,6 +83,7 @@ def quantize_int8(cfg: Int8Config, make_backend) -> dict[str, Any]:
         work.mkdir()
         backend = make_backend(cfg, work)
         record = _run(cfg, backend, staging)
+        refuse_mostly_fp32(cfg, record)  # raising here removes the staging folder: nothing is swapped in
         shutil.rmtree(work)
         write_atomic(staging / RECIPE_FILE, dump_yaml(cfg))
         write_model_card(staging, int8_card(Path(cfg.output_dir).name, cfg, record))
@@ -82,6 +91,54 @@ def quantize_int8(cfg: Int8Config, make_backend) -> dict[str, Any]:
         write_json(staging / QUANTIZATION_FILE, record)
         share_files(staging)  # libraries write some files 0600 (safetensors): the folder is meant to be shared
     return record
+
+
+def with_model_task(cfg: Int8Config) -> Int8Config:
+    """``cfg`` with ``calib`` set: as given, else the task the model was trained on, else ``eval_task``.
+
+    Raises:
+        UserError: no ``calib`` and the model's folder records no task, or one that cannot be read
+            here (a task spec that has moved); the message names ``--calib``.
+    """
+    if cfg.calib is not None:
+        return cfg
+    found = model_task(cfg.model)
+    if found is None:
+        if cfg.eval_task is not None:
+            return dataclasses.replace(cfg, calib=cfg.eval_task)
+        raise UserError(f"which task model {cfg.model} was trained on is not recorded in its folder (no metrics.json "
+                        f"of a `distill` run, no GLUE task in its model card); pass --calib TASK (a GLUE name such "
+                        f"as mrpc, or a task spec file) to calibrate and score on that task")
+    task, source = found
+    try:
+        get_task(task)
+    except UserError as err:
+        raise UserError(f"model {cfg.model} was trained on task {task!r} (per {source}), which cannot be read here "
+                        f"({err}); pass --calib TASK with that task (e.g. the spec's current path)") from None
+    return dataclasses.replace(cfg, calib=task)
+
+
+def refuse_mostly_fp32(cfg: Int8Config, record: dict[str, Any]) -> None:
+    """Refuse a result in which the accuracy guard kept most quantizable nodes in FP32.
+
+    Such a model is about as large and as slow as FP32; saving it as "INT8" would be a quiet
+    failure. ``cfg.allow_mostly_fp32`` keeps it (the CLI then warns).
+
+    Raises:
+        UserError: fewer than ``MIN_INT8_SHARE`` of the quantizable nodes are INT8 after the guard
+            fell back; names the figures and the fixes.
+    """
+    total, int8 = record["quantizable_nodes"], record["quantized_nodes"]
+    if cfg.allow_mostly_fp32 or not record["excluded_layers"] or int8 >= MIN_INT8_SHARE * total:
+        return
+    guard = record["guard"]
+    outcome = (f"to stay within --max-drop {cfg.max_drop:g}" if guard["fits"] else
+               f"and still loses {record['dev']['drop_points']:.2f} points (> --max-drop {cfg.max_drop:g})")
+    calib = f", calibrate on more data (--calib-size, now {cfg.calib_size})" if record.get("calibration") else ""
+    raise UserError(f"the accuracy guard kept {total - int8} of {total} quantizable nodes in FP32 {outcome} (the model "
+                    f"is {record['size_bytes']['ratio'] or 0:.2f}x smaller, {record['latency']['speedup']:.2f}x "
+                    f"faster than FP32): this is not an INT8 model, so nothing was saved; raise --max-drop{calib}, "
+                    f"quantize without the guard (no --max-drop), or pass --allow-mostly-fp32 to keep it")
 
 
 def _run(cfg: Int8Config, backend: Backend, staging: Path) -> dict[str, Any]:
@@ -98,6 +155,10 @@ def _run(cfg: Int8Config, backend: Backend, staging: Path) -> dict[str, Any]:
                       lambda candidate: score(backend.predictor(candidate), backend.tokenizer, cfg),
                       fp32_metric, cfg.max_drop, base=tuple(cfg.exclude), probe=probe)
     count = backend.quantized(guard.model)
+    if count == 0 and guard.excluded_layers:
+        raise UserError(f"the accuracy guard had to keep all {len(names)} quantizable nodes in FP32 to stay within "
+                        f"--max-drop {cfg.max_drop:g}: no INT8 model is left, so nothing was saved; raise --max-drop, "
+                        f"calibrate on more data (--calib-size), or quantize without the guard (no --max-drop)")
     if count == 0:
         raise UserError("the quantization quantized nothing (0 INT8 nodes); check op_types and exclude")
     backend.save(guard.model, staging)

@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 
 from eval.errors import UserError, first_line
-from eval.predictors import INC_FILE, ONNX_FILE, QUANTIZATION_FILE, TorchPredictor, load_tokenizer
+from eval.model_card import GLUE_DATASET, card_header
+from eval.predictors import (INC_FILE, ONNX_FILE, QUANTIZATION_FILE, RUN_CONFIG_FILE, RUN_RECORD_FILE, TorchPredictor,
+                             load_tokenizer)
 
 # Files any of which makes a tokenizer (fast JSON, WordPiece vocab, SentencePiece model).
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer.model", "spiece.model", "sentencepiece.bpe.model")
@@ -54,6 +56,63 @@ def refuse_int8_source(model: str | Path) -> None:
         source = record.get("source_model") if isinstance(record, dict) else None
         raise UserError(f"model {model} is already INT8 ({reason}); quantize its FP32 source instead"
                         + (f" ({source}, per its {QUANTIZATION_FILE})" if source else ""))
+
+
+def model_task(model: str | Path, depth: int = 3) -> tuple[str, str] | None:
+    """The task a model was trained on, as its folder records it, and where it says so.
+
+    Most exact first: the `distill` run record (``metrics.json``: its config's ``task``, a GLUE
+    name or the path of a task spec), ``run_config.yaml``, then for a folder from ``quantize
+    export`` the folder it was exported from, then the GLUE dataset its model card names (a card
+    names a task spec only by name, which does not say where its data is).
+
+    Returns:
+        ``(task, source)``: ``task`` as ``--calib`` takes it, ``source`` the file that names it;
+        ``None`` when the folder records no task (a Hub id, a general-distillation run, a folder
+        written by other tools).
+    """
+    path = Path(model).expanduser()
+    folder = path.parent if path.suffix == ".onnx" else path
+    if not folder.is_dir():
+        return None
+    record = _read_json(folder / RUN_RECORD_FILE)
+    config = record.get("config") if isinstance(record.get("config"), dict) else {}
+    for task in (config.get("task"), record.get("task")):
+        if isinstance(task, str) and task:
+            return task, str(folder / RUN_RECORD_FILE)
+    task = _run_config_task(folder / RUN_CONFIG_FILE)
+    if task:
+        return task, str(folder / RUN_CONFIG_FILE)
+    source = _read_json(folder / QUANTIZATION_FILE).get("source_model")
+    if depth > 0 and isinstance(source, str) and source and Path(source).expanduser().resolve() != folder.resolve():
+        found = model_task(source, depth - 1)
+        if found:
+            return found
+    for entry in card_header(folder).get("model-index") or []:
+        for result in (entry.get("results") or []) if isinstance(entry, dict) else []:
+            dataset = result.get("dataset") if isinstance(result, dict) else None
+            if isinstance(dataset, dict) and dataset.get("type") == GLUE_DATASET and isinstance(dataset.get("config"), str):
+                return dataset["config"], str(folder / "README.md")
+    return None
+
+
+def _read_json(file: Path) -> dict:
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _run_config_task(file: Path) -> str | None:
+    from eval import safe_yaml
+
+    try:
+        data = safe_yaml.load(file.read_text(encoding="utf-8"), str(file))
+    except (OSError, UnicodeDecodeError, UserError):
+        return None
+    task = data.get("task") if isinstance(data, dict) else None
+    return task if isinstance(task, str) and task else None
 
 
 def _quantized_ops(file: Path) -> set[str]:
