@@ -164,6 +164,7 @@ def build_leaderboard(documents: list[dict[str, Any]], compare: Sequence[str] = 
     groups = list(dict.fromkeys(t["score_group"] for t in columns if t["is_glue"] and t["score_group"]))
     splits = sorted({e.get("split", "dev") for d in documents for e in d["results"].values()})
     board = {
+        "splits": splits,
         "tasks": columns,
         "score": {"label": score_label(len(groups)), "groups": groups},
         "throughput": {"label": f"Throughput (ex/s, {'/'.join(splits)}, as evaluated)", "setups": []},
@@ -384,14 +385,29 @@ def throughput_note(board: dict[str, Any]) -> str:
     return f"{text} — rows with different marks were measured differently and do not compare speed for speed: {key}."
 
 
+FLOOR_NOTES = {
+    "floor-majority": "floor-majority predicts the most frequent training label (regression: the mean training "
+                      "score, whose correlations are undefined and shown as 0)",
+    "floor-word-overlap": "floor-word-overlap uses the word overlap of a pair's two texts (classification: a "
+                          "threshold fitted on train)",
+}
+
+
+def comparison_note(board: dict[str, Any]) -> str:
+    """How the comparisons were tested, naming the split they were scored on."""
+    split = "/".join(board.get("splits") or ["dev"])
+    return (f"Paired bootstrap over the {split} examples (10,000 resamples), each side's metric averaged over its "
+            "seeds; two-sided p-value; a difference with p ≥ 0.05 is a tie.")
+
+
 def legend(board: dict[str, Any]) -> str:
     per_task = "; ".join(f"{t['display_name']}: {'/'.join(METRIC_NAMES.get(m, m) for m in t['metrics'])}"
                          for t in board["tasks"])
     text = f"Metrics in percent ({per_task}). Mean ± standard deviation over seeds where a row has several."
-    if any(is_floor(row) for row in board["rows"]):
-        text += (" Floors (no model): floor-majority predicts the most frequent training label (regression: the "
-                 "mean training score, whose correlations are undefined and shown as 0); floor-word-overlap uses the "
-                 "word overlap of a pair's two texts (classification: a threshold fitted on train).")
+    floors = {row["name"] for row in board["rows"] if is_floor(row)}
+    said = [text for name, text in FLOOR_NOTES.items() if name in floors]
+    if said:
+        text += f" Floors (no model): {'; '.join(said)}."
     if has_score(board):
         text += (f" {board['score']['label']}: the GLUE server's rule over the GLUE tasks of this board only; "
                  f"`*` marks a partial score (the mean of the tasks the row has).")
@@ -410,8 +426,7 @@ def render_markdown(board: dict[str, Any]) -> str:
         out += [f"| {c['task']} | {c['metric']} | {c['a']} ({100 * c['a_value']:.2f}) | {c['b']} "
                 f"({100 * c['b_value']:.2f}) | {100 * c['difference']:+.2f} | [{100 * c['ci95'][0]:+.2f}, "
                 f"{100 * c['ci95'][1]:+.2f}] | {p_text(c)} | {verdict(c)} |" for c in board["comparisons"]]
-        out += ["", "Paired bootstrap over the dev examples (10,000 resamples), each side's metric averaged over its "
-                    "seeds; two-sided p-value; a difference with p ≥ 0.05 is a tie."]
+        out += ["", comparison_note(board)]
     return "\n".join(out) + "\n"
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.artifacts import write_atomic
-from eval.report import has_score, is_floor, legend, p_text, ranking, seed_count, setup_marks, verdict
+from eval.report import comparison_note, has_score, is_floor, legend, p_text, ranking, seed_count, setup_marks, verdict
 
 # Model families by a word of the row name (first match wins); INT8 rows by their precision.
 FAMILIES = {"teacher": "#222222", "distilled": "#1f5fbf", "student": "#1f5fbf", "pretrained": "#e08a00",
@@ -201,9 +201,7 @@ def render_html(board: dict[str, Any], title: str, folder: Path | None = None) -
             for c in board["comparisons"])
         comparisons = ("<h2>Comparisons</h2><div class=\"wrap\"><table><thead><tr><th>task</th><th>metric</th>"
                        "<th>A</th><th>B</th><th>A − B</th><th>95% interval</th><th>p</th><th>verdict</th></tr>"
-                       f"</thead><tbody>{rows}</tbody></table></div><p>Paired bootstrap over the dev examples "
-                       "(10,000 resamples), each side's metric averaged over its seeds; two-sided p-value; p ≥ 0.05 "
-                       "is a tie.</p>")
+                       f"</thead><tbody>{rows}</tbody></table></div><p>{html.escape(comparison_note(board))}</p>")
     data = json.dumps(board).replace("</", "<\\/")  # raw text inside <script>: only "</" must go
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
