@@ -1,4 +1,4 @@
-"""Render docs/quantization.md from benchmarks/results/quantize_<task>_<label>.json (never by hand).
+"""Render docs/quantization.md from benchmarks/results/quantize_<task>_<label>_<cpu>.json (never by hand).
 
 Run after benchmarks/quantize_int8.py:
     python benchmarks/quantize_docs.py
@@ -21,6 +21,7 @@ DESCRIPTIONS = {
     "onnx_fp32_legacy": "ONNX FP32, legacy TorchScript exporter",
     "onnx_int8_dynamic": "ONNX Runtime dynamic INT8 (baseline)",
     "onnx_int8_static_max": "static INT8, max calibration (**default**)",
+    "onnx_int8_static_max_attention": "static max, attention's activation products INT8 too",
     "onnx_int8_static_max_smooth": "static max + SmoothQuant (alpha 0.5), every MatMul INT8",
     "onnx_int8_static_max_guard": "static max + accuracy guard (max_drop 0.5)",
     "onnx_int8_static_percentile": "static INT8, percentile calibration (99.999)",
@@ -125,9 +126,18 @@ def comparisons(result: dict) -> str:
     return "\n".join(lines)
 
 
+def family(result: dict) -> str:
+    """The CPU family a result was measured on: ``vnni`` or ``avx2`` (results before issue 27: AVX2)."""
+    return result.get("cpu_family") or ("vnni" if {"avx512_vnni", "avx_vnni", "amx_int8"} & set(
+        result["cpu"]["features"]) else "avx2")
+
+
+FAMILIES = {"vnni": "VNNI (u8 x s8 dot products in one instruction)", "avx2": "AVX2 without VNNI"}
+
+
 def summary(results: list[dict]) -> str:
-    """One line per benchmarked model: the figures issue 13's "done when" reads (1 thread, CPU-time ratios)."""
-    head = ["model", "task", "FP32 dev", "static max: lost (pts)", "+ SmoothQuant: lost", "static max x FP32 (1x32 / 1x128)",
+    """One line per benchmarked model: the figures issues 13 and 27 read (1 thread, CPU-time ratios)."""
+    head = ["CPU", "model", "task", "FP32 dev", "static max: lost (pts)", "+ SmoothQuant: lost", "static max x FP32 (1x32 / 1x128)",
             "dynamic x FP32 (1x32 / 1x128)", "static / dynamic (1x32 / 1x128)"]
     lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
     for result in results:
@@ -141,7 +151,8 @@ def summary(results: list[dict]) -> str:
         versus = " / ".join(fmt(static[f"cpu_speedup_t1_b1x{n}"] / dynamic[f"cpu_speedup_t1_b1x{n}"], 2)
                             if f"cpu_speedup_t1_b1x{n}" in static and f"cpu_speedup_t1_b1x{n}" in dynamic else "–"
                             for n in (32, 128))
-        lines.append(f"| {result['label']} (`{result['model']}`) | {result['task'].upper()} | "
+        lines.append(f"| {family(result).upper()}: {result['cpu']['model']} | {result['label']} (`{result['model']}`) | "
+                     f"{result['task'].upper()} | "
                      f"{fmt(100 * rows['onnx_fp32']['dev_metric'])} | {fmt(static.get('drop_points_vs_onnx_fp32'))} | "
                      f"{fmt(smooth.get('drop_points_vs_onnx_fp32'))} | {pair(static)} | {pair(dynamic)} | {versus} |")
     return "\n".join(lines)
@@ -149,9 +160,9 @@ def summary(results: list[dict]) -> str:
 
 def section(result: dict) -> str:
     cpu = result["cpu"]
-    return f"""### {result['task'].upper()}, {result['label']} (`{result['model']}`)
+    return f"""### {result['task'].upper()}, {result['label']} (`{result['model']}`), {family(result).upper()} CPU
 
-Command: `{result['command']}` → `benchmarks/results/quantize_{result['task']}_{result['label']}.json`
+Command: `{result['command']}` → `benchmarks/results/quantize_{result['task']}_{result['label']}_{family(result)}.json`
 ({result['date']}, git {result['git_revision']}). CPU: {cpu['model']}, {cpu['cores']} cores, SIMD features
 {', '.join(cpu['features']) or 'none listed'}; onnxruntime {result['versions']['onnxruntime']}, torch
 {result['versions']['torch']}. Latency cells: median wall ms (speed-up vs ONNX FP32, or vs PyTorch FP32
@@ -163,14 +174,51 @@ ONNX Runtime graph optimization level, static max INT8 graph (session start-up, 
 
 {levels_table(result.get('graph_optimization_levels'))}
 
-Pairs (dev difference in points, then how many times faster the first is than the second):
+{profile_section(result)}Pairs (dev difference in points, then how many times faster the first is than the second):
 
 {comparisons(result)}
 
-Targets of issue 13:
+Targets of issues 13 and 27 (static max against 2.5x ONNX FP32 and against dynamic at every timed shape):
 
 {verdict_lines(result)}
 """
+
+
+PROFILED = ("onnx_fp32", "onnx_int8_dynamic", "onnx_int8_static_max", "onnx_int8_static_max_attention")
+
+
+def profile_section(result: dict) -> str:
+    """ONNX Runtime's per-op profile (1 thread, 1x128) and the effect of the fusions the harness turns off."""
+    profile = result.get("op_profile_1x128")
+    if not profile:
+        return ""
+    names = [n for n in PROFILED if n in profile]
+    totals = {n: sum(v["ms"] for v in profile[n].values()) for n in names}
+    ops = sorted({op for n in names for op in profile[n]}, key=lambda op: -max(profile[n].get(op, {}).get("ms", 0)
+                                                                                for n in names))
+    lines = ["| op type | " + " | ".join(DESCRIPTIONS.get(n, n) for n in names) + " |", "|---|" + "---:|" * len(names)]
+    for op in ops[:14]:
+        cells = [f"{profile[n][op]['ms']:.2f} ms × {profile[n][op]['count']}" if op in profile[n] else "" for n in names]
+        lines.append(f"| {op} | " + " | ".join(cells) + " |")
+    lines.append("| **all ops** | " + " | ".join(f"**{totals[n]:.2f} ms**" for n in names) + " |")
+    fusions = result.get("ort_fusions")
+    effect = ""
+    if fusions:
+        rows = ["| model | " + " | ".join(f"{shape}: default → without (x)" for shape in fusions["latency"]) + " |",
+                "|---|" + "---:|" * len(fusions["latency"])]
+        for name in PROFILED:
+            cells = []
+            for timing in fusions["latency"].values():
+                if f"{name}:default" not in timing:
+                    break
+                on, off = timing[f"{name}:default"]["cpu_median_ms"], timing[f"{name}:harness"]["cpu_median_ms"]
+                cells.append(f"{on:.1f} → {off:.1f} ms ({on / off:.2f}x)")
+            if cells:
+                rows.append(f"| {DESCRIPTIONS.get(name, name)} | " + " | ".join(cells) + " |")
+        effect = (f"\nONNX Runtime fusions the harness turns off ({', '.join(fusions['disabled'])}; one thread, "
+                  f"CPU ms, ONNX Runtime's default first):\n\n" + "\n".join(rows) + "\n")
+    return ("Per-op profile, one thread, 1 × 128 (ONNX Runtime's profiler, ms per run × nodes run; profiling adds "
+            "a little to every op, so read the shares):\n\n" + "\n".join(lines) + "\n" + effect + "\n")
 
 
 def render(results: list[dict]) -> str:
@@ -185,7 +233,7 @@ its own config (`recipes/quantize/*.yaml` hold every field):
 
 - **onnxruntime** (default): export to ONNX (torch.export, opset 20), then `onnxruntime.quantization`.
   Static (calibrated: `max`, `percentile`, `entropy`) or dynamic. Options: `quant_format`,
-  `activation_type`, `weight_type`, `per_channel`, `op_types`, `matmul_output`, `reduce_range`,
+  `activation_type`, `weight_type`, `per_channel`, `op_types`, `matmul_output`, `attention_matmuls`, `reduce_range`,
   `smooth_quant`, `exporter`.
 - **neural-compressor**: PT2E static INT8 of the PyTorch graph (`max` or `entropy`), stored as
   safetensors (int8 weights, scales, FP32 rest) and rebuilt on load; nothing is ever unpickled.
@@ -234,26 +282,68 @@ whole, under the folder's lock.
 
 ## Results
 
-Models (issue 13 asks for the SST-2 and MRPC teachers and distilled students):
+Result files are named by the CPU family they were measured on: `vnni` (u8 × s8 dot products in one
+instruction: AVX-512 VNNI, AVX-VNNI or AMX) or `avx2` (no VNNI); the two are never mixed in one
+table.
 
-- SST-2 `teacher-glue` and MRPC `teacher`: the MiniLM-L6 teachers of the GLUE study
-  (`runs/glue/teacher-sst2`, `runs/glue/teacher-mrpc`, built by `recipes/glue/leaderboard.yaml`),
+VNNI (Intel Xeon, Sapphire Rapids, 2 cores; issue 27, the graph the toolkit now builds):
+
+- MRPC `teacher`: the MiniLM-L6 teacher of the pair-task probes (`runs/glue/teacher-mrpc`).
+- MRPC `tiny-distilled`: the task-distilled `tiny` of the MRPC probe (`runs/probe-mrpc/tiny-distilled`,
+  general-distilled v2 checkpoint, relation transfer, mined pairs; docs/probes.md).
+- Built and timed with two training jobs running beside them on the two cores: the one-thread
+  CPU-time ratios are the figures to read; wall-clock and two-thread figures are noisy there.
+
+AVX2 (AMD EPYC Milan; issue 13, before issue 27: those graphs also quantized attention's
+activation products, kept the bias Adds apart from the INT8 MatMuls and ran ONNX Runtime's
+SkipLayerNormalization fusion, so their static rows are the old graph):
+
+- SST-2 `teacher-glue` and MRPC `teacher`: the MiniLM-L6 teachers of the GLUE study v1
+  (`runs/glue/teacher-sst2`, `runs/glue/teacher-mrpc`, built by `recipes/glue/leaderboard_v1.yaml`),
   timed at one thread without the `torch.compile` rows (`--threads 1 --no-compile`: 14 minutes each).
 - SST-2 `teacher`: the first run, on a snapshot of that teacher taken while it trained (step 500
   of 2,105, dev accuracy 83.94); it alone has the 2-thread and `torch.compile` rows (68 minutes).
-- MRPC `tiny-distilled`: the study's task-distilled `tiny` (2 layers, hidden 128; seed 42).
+- MRPC `tiny-distilled`: the study v1's task-distilled `tiny` (2 layers, hidden 128; seed 42).
 - MRPC `tiny-label-only`: a label-only `tiny` that predicts the majority class (F1 81.2 = all
   positive), so its rows measure speed and size, not accuracy loss.
-
-No `mini` student exists yet (the GLUE study trains it later), so `mini` has no rows.
 
 Overview, one thread, speed-ups as CPU-time ratios against ONNX FP32 (the steadier figure on this
 shared machine; wall-clock ratios are in each table), dev metric in points (MRPC: F1):
 
 {overview}
 
+## Static vs dynamic: where the time went (issue 27)
+
+On the VNNI machine the old static graph lost to ONNX Runtime's dynamic INT8 (the issue measured
+0.88x at 1 × 32). ONNX Runtime's per-op profile of both graphs of the MRPC teacher (one thread,
+1 × 128) showed three causes, each fixed in the graph `quantize int8` now writes:
+
+1. **Attention's activation × activation products were quantized** (Q·Kᵀ and the context product,
+   12 MatMuls): each needs its own `QuantizeLinear` per operand and runs as a small integer kernel
+   per head batch, while the dynamic quantizer leaves them FP32 (`MatMulConstBOnly`). Now every
+   MatMul with a constant weight is INT8 and these two per layer stay FP32 (`attention_matmuls:
+   true` brings them back; row "attention's activation products INT8 too": no smaller, and slower
+   or tied). With them FP32 the activation quantizers fell from
+   42 to 24 per graph: Q, K and V share one.
+2. **The bias Add stayed outside the INT8 kernel.** ONNX Runtime fuses `DequantizeLinear → MatMul`
+   of a QDQ graph into `MatMulIntegerToFloat` but not the bias `Add` after it (26 Adds against the
+   dynamic graph's 8); `quantize.ort_fusion` writes `MatMulIntegerToFloat` with the bias as its last
+   input into the file (same arithmetic; a test checks the logits). 36 weight MatMuls per MiniLM-L6.
+3. **ONNX Runtime's `SkipLayerNormalization` kernel is slower than the Add + LayerNormalization it
+   replaces** on this CPU (ORT 1.32): without it the INT8 graphs run 1.2-1.3x faster. Every ONNX
+   session the toolkit opens (FP32 and INT8, `glue eval` included) turns that fusion off
+   (`eval.predictors.SLOW_ORT_FUSIONS`); the table "fusions the harness turns off" in each VNNI
+   section measures it on both precisions. FP32 gains too, so every speed-up below is against the
+   faster FP32.
+
+What is left: static runs a separate calibrated `QuantizeLinear` per activation (24 per graph),
+where dynamic fuses the range computation into `DynamicQuantizeMatMul`; at 1 × 128 the two are
+within 1% of each other. The neural-compressor backend is a size-only path: its PT2E graph run
+eagerly dequantizes around FP32 matmuls and is slower than PyTorch FP32 (0.28-0.49x ONNX FP32 on
+the AVX2 rows); `--help` says so. Use onnxruntime for speed.
+
 {body}
-## What this CPU can and cannot give
+## AVX2 without VNNI: what that CPU can and cannot give (issue 13 figures)
 
 Issue 13 asks for static INT8 ≥ 2.5x ONNX FP32 at batch 1, measured on an AVX-512 VNNI machine.
 On this AVX2 CPU without VNNI, ONNX Runtime's INT8 GEMM (u8 × s8 through `vpmaddubsw` +
@@ -292,7 +382,8 @@ Runtime at serving time); embeddings stay FP32, so the file is smaller by less t
 
 
 def main() -> int:
-    results = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("quantize_*_*.json"))]
+    results = sorted((json.loads(p.read_text()) for p in RESULTS.glob("quantize_*_*.json")),
+                     key=lambda r: (family(r) != "vnni", r["task"], r["label"]))
     DOC.write_text(render(results))
     print(f"wrote {DOC} from {len(results)} result file(s)")
     return 0

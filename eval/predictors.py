@@ -295,6 +295,13 @@ class TorchPredictor:
         return out if self._order is None else out[:, self._order]
 
 
+# ONNX Runtime fusions this harness turns off because the fused kernel is slower than the ops it
+# replaces. SkipLayerNormalization (residual Add + LayerNorm in one op), measured with ORT 1.32 on
+# an Intel Xeon (Sapphire Rapids), one thread, 1x128: MiniLM-L6 FP32 1.11x and static INT8 1.28x
+# faster without it; batch 32: 1.09x and 1.22x (benchmarks/results/quantize_*.json, docs/quantization.md).
+SLOW_ORT_FUSIONS = ("SkipLayerNormFusion",)
+
+
 class OnnxPredictor:
     """An ONNX Runtime session over ``model.onnx`` (FP32 or quantized) with its config beside it."""
 
@@ -314,7 +321,8 @@ class OnnxPredictor:
         if threads:
             options.intra_op_num_threads = threads
         try:
-            self.session = ort.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(str(file), options, providers=["CPUExecutionProvider"],
+                                                disabled_optimizers=list(SLOW_ORT_FUSIONS))
         except Exception as err:
             raise UserError(f"cannot load ONNX model {file}: {first_line(err)}; re-export it with "
                             f"`quantize export`") from None

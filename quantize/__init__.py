@@ -33,7 +33,7 @@ def int8(config: Any = None, /, **settings: Any) -> dict[str, Any]:
             or a mapping (optional).
         **settings: config fields on top of it, as ``quantize int8 --help`` lists them: ``model``,
             ``output_dir``, ``calib`` (a GLUE name or a task spec; default: the task the model was trained on),
-            ``data_dir``, ``backend``, ``max_drop``, ``allow_mostly_fp32``, ...
+            ``data_dir``, ``backend``, ``max_drop``, ``allow_fallback``, ...
     Returns:
         The ``quantization.json`` record written beside the INT8 model in ``output_dir``.
     Raises:

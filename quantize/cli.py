@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     int8.add_argument("--recipe", help="YAML with every field of a backend's config (recipes/quantize/*.yaml)")
     int8.add_argument("--model", help="PyTorch classifier folder, or an ONNX folder from `quantize export`")
     int8.add_argument("--output-dir")
-    int8.add_argument("--backend", help="onnxruntime (default) or neural-compressor")
+    int8.add_argument("--backend", help="onnxruntime (default: the fast one) or neural-compressor (stays in PyTorch; "
+                      "smaller, but slower than FP32 when run eagerly: a size-only path, see docs/quantization.md)")
     int8.add_argument("--calib", help="task for calibration and dev scoring: a GLUE name or a task spec "
                       "(default: the task the model was trained on, as its folder records it)")
     int8.add_argument("--calib-split", help="split to draw calibration examples from (default train)")
@@ -59,8 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     int8.add_argument("--data-dir", help="local GLUE folder (TSV or parquet); default: the Hub")
     int8.add_argument("--max-drop", type=float, help="allowed dev-metric loss in points; "
                       "layers fall back to FP32 until it fits")
-    int8.add_argument("--allow-mostly-fp32", action="store_true", default=None,
-                      help="keep a result in which the guard left most quantizable nodes FP32 (else an error)")
+    int8.add_argument("--allow-fallback", action="store_true", default=None,
+                      help="keep a result the guard left mostly FP32 or under 1.5x smaller (else an error)")
     int8.add_argument("--eval-task", help="task the guard scores (default: the calibration task)")
     int8.add_argument("--threads", type=int, help="intra-op threads for evaluation and latency (>= 1)")
     int8.add_argument("--batch-size", type=int, help="dev evaluation batch size (default 32)")
@@ -92,23 +93,25 @@ def _export(args) -> int:
 
 FLAGS = ("model", "output_dir", "backend", "calib", "calib_split", "calib_size", "method", "mode", "reduce_range",
          "smooth_quant", "exporter", "data_dir", "max_drop", "eval_task", "threads", "batch_size", "max_seq_length",
-         "license", "allow_mostly_fp32")
+         "license", "allow_fallback")
 
 
 def _int8(args) -> int:
     from quantize import api
     from quantize.config import load_int8_config
-    from quantize.driver import MIN_INT8_SHARE
+    from quantize.driver import fallback_dominated
 
     cfg = load_int8_config(args.recipe, flags={name: getattr(args, name) for name in FLAGS}, overrides=args.set)
     record = api.int8(cfg)
     print(summary(record, cfg.output_dir))
+    total, fp32 = record["quantizable_nodes"], record["quantizable_nodes"] - record["quantized_nodes"]
+    print(f"{record['quantized_nodes']} of {total} quantizable nodes run in INT8, {fp32} in FP32")
     if record["excluded_layers"]:
-        total, fp32 = record["quantizable_nodes"], record["quantizable_nodes"] - record["quantized_nodes"]
         print(f"the accuracy guard kept {fp32} of {total} quantizable nodes in FP32: "
               f"{', '.join(record['excluded_layers'])}")
-        if record["quantized_nodes"] < MIN_INT8_SHARE * total:  # kept only because --allow-mostly-fp32 asked
-            warn(f"most of the model is FP32 ({fp32} of {total} quantizable nodes), as --allow-mostly-fp32 allows")
+        if fallback_dominated(record):  # kept only because --allow-fallback asked
+            warn(f"this is hardly an INT8 model ({fp32} of {total} quantizable nodes FP32, "
+                 f"{record['size_bytes']['ratio'] or 0:.2f}x smaller), as --allow-fallback allows")
     if cfg.max_drop is not None and not record["guard"]["fits"]:
         print(f"warning: INT8 still loses {record['dev']['drop_points']:.2f} points (> --max-drop {cfg.max_drop}) "
               f"with every layer in FP32; the model was kept, do not ship it", file=sys.stderr)

@@ -60,8 +60,9 @@ class Int8Settings:
         threads: intra-op threads for evaluation and latency (``None``: the library's default).
         seed: seed of the calibration sample.
         license: the model card's ``license`` (a Hub license id); ``None``: the FP32 model's, else ``other``.
-        allow_mostly_fp32: keep a result in which the accuracy guard left most quantizable nodes in
-            FP32 (see ``MIN_INT8_SHARE`` in :mod:`quantize.driver`); without it that is an error.
+        allow_fallback: keep a result in which the accuracy guard left most quantizable nodes in
+            FP32, or that is under 1.5x smaller than FP32 (``MIN_INT8_SHARE``, ``MIN_SIZE_RATIO`` in
+            :mod:`quantize.driver`); without it that is an error.
     """
 
     backend: str = "onnxruntime"
@@ -81,7 +82,7 @@ class Int8Settings:
     threads: int | None = None
     seed: int = 0
     license: str | None = None
-    allow_mostly_fp32: bool = False
+    allow_fallback: bool = False
 
     @property
     def task_for_eval(self) -> str | None:
@@ -109,6 +110,9 @@ class OnnxRuntimeConfig(Int8Settings):
         op_types: ONNX op types to quantize (from ``ORT_OP_TYPES``).
         matmul_output: also quantize MatMul outputs (QLinearMatMul); off by default: an extra
             rounding before the bias and, measured, no faster.
+        attention_matmuls: also quantize attention's activation x activation products (scores
+            and context); off by default: every MatMul with a constant weight is INT8, these
+            stay FP32 (measured faster, and they hold no weights to shrink).
         percentile: the percentile kept by ``method=percentile``.
         reduce_range: 7-bit weights. Without VNNI, x86 CPUs multiply u8 x s8 pairs with an int16
             sum that saturates on full-range weights; ``auto`` reduces the range when the CPU
@@ -130,6 +134,7 @@ class OnnxRuntimeConfig(Int8Settings):
     per_channel: bool = True
     op_types: tuple[str, ...] = ("MatMul", "Gather")
     matmul_output: bool = False
+    attention_matmuls: bool = False
     percentile: float = 99.999
     reduce_range: Switch = "auto"
     smooth_quant: float | None = None

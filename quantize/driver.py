@@ -17,6 +17,8 @@ from typing import Any, Protocol
 
 from eval.artifacts import provenance, share_files, write_atomic, write_json
 from eval.config import dump_yaml
+from eval.console import warn
+from eval.data import load_split
 from eval.model_card import ModelCard, describe_model, write_model_card
 from eval.outputs import check_config_apart
 from eval.errors import UserError
@@ -30,10 +32,11 @@ from quantize.sources import model_task, refuse_int8_source
 
 WORK = ".work"  # scratch space inside the staging folder, removed before the swap
 RECIPE_FILE = "quantize_config.yaml"  # the resolved config: `quantize int8 --recipe` it to redo the folder
-# Below this share of its quantizable nodes in INT8 (the rest kept FP32 by the accuracy guard) a
-# result is no INT8 model: barely smaller or faster than FP32, so it is refused unless
-# ``allow_mostly_fp32`` asks for it (issue 27: a guard left 1.02x smaller, 0.99x faster).
+# A result the accuracy guard left with under this share of its quantizable nodes in INT8, or
+# less than MIN_SIZE_RATIO times smaller than FP32, is no INT8 model: it is refused unless
+# ``allow_fallback`` asks for it (issue 27: a guard left 1.02x smaller, 0.99x faster).
 MIN_INT8_SHARE = 0.5
+MIN_SIZE_RATIO = 1.5
 
 
 class Backend(Protocol):
@@ -72,7 +75,7 @@ def quantize_int8(cfg: Int8Config, make_backend) -> dict[str, Any]:
     Raises:
         UserError: an unknown name in ``exclude``, nothing quantizable or quantized, no ``calib``
             where the model's task is unknown, a guard that kept most nodes FP32 (see
-            :func:`refuse_mostly_fp32`), bad input. Nothing is left at ``output_dir`` then.
+            :func:`refuse_fallback`), bad input. Nothing is left at ``output_dir`` then.
     """
     cfg = with_model_task(cfg)
     check_config_apart(cfg)
@@ -83,7 +86,7 @@ def quantize_int8(cfg: Int8Config, make_backend) -> dict[str, Any]:
         work.mkdir()
         backend = make_backend(cfg, work)
         record = _run(cfg, backend, staging)
-        refuse_mostly_fp32(cfg, record)  # raising here removes the staging folder: nothing is swapped in
+        refuse_fallback(cfg, record)  # raising here removes the staging folder: nothing is swapped in
         shutil.rmtree(work)
         write_atomic(staging / RECIPE_FILE, dump_yaml(cfg))
         write_model_card(staging, int8_card(Path(cfg.output_dir).name, cfg, record))
@@ -118,18 +121,26 @@ def with_model_task(cfg: Int8Config) -> Int8Config:
     return dataclasses.replace(cfg, calib=task)
 
 
-def refuse_mostly_fp32(cfg: Int8Config, record: dict[str, Any]) -> None:
+def fallback_dominated(record: dict[str, Any]) -> bool:
+    """Whether the accuracy guard fell back so far that the result is no INT8 model (see MIN_INT8_SHARE)."""
+    total, int8 = record["quantizable_nodes"], record["quantized_nodes"]
+    ratio = record["size_bytes"]["ratio"] or 0
+    return bool(record["excluded_layers"]) and (int8 < MIN_INT8_SHARE * total or ratio < MIN_SIZE_RATIO)
+
+
+def refuse_fallback(cfg: Int8Config, record: dict[str, Any]) -> None:
     """Refuse a result in which the accuracy guard kept most quantizable nodes in FP32.
 
     Such a model is about as large and as slow as FP32; saving it as "INT8" would be a quiet
-    failure. ``cfg.allow_mostly_fp32`` keeps it (the CLI then warns).
+    failure. ``cfg.allow_fallback`` keeps it (the CLI then warns).
 
     Raises:
-        UserError: fewer than ``MIN_INT8_SHARE`` of the quantizable nodes are INT8 after the guard
-            fell back; names the figures and the fixes.
+        UserError: after the guard fell back, fewer than ``MIN_INT8_SHARE`` of the quantizable
+            nodes are INT8 or the model is less than ``MIN_SIZE_RATIO`` times smaller than FP32;
+            names the figures and the fixes.
     """
     total, int8 = record["quantizable_nodes"], record["quantized_nodes"]
-    if cfg.allow_mostly_fp32 or not record["excluded_layers"] or int8 >= MIN_INT8_SHARE * total:
+    if cfg.allow_fallback or not fallback_dominated(record):
         return
     guard = record["guard"]
     outcome = (f"to stay within --max-drop {cfg.max_drop:g}" if guard["fits"] else
@@ -138,7 +149,21 @@ def refuse_mostly_fp32(cfg: Int8Config, record: dict[str, Any]) -> None:
     raise UserError(f"the accuracy guard kept {total - int8} of {total} quantizable nodes in FP32 {outcome} (the model "
                     f"is {record['size_bytes']['ratio'] or 0:.2f}x smaller, {record['latency']['speedup']:.2f}x "
                     f"faster than FP32): this is not an INT8 model, so nothing was saved; raise --max-drop{calib}, "
-                    f"quantize without the guard (no --max-drop), or pass --allow-mostly-fp32 to keep it")
+                    f"quantize without the guard (no --max-drop), or pass --allow-fallback to keep it")
+
+
+def warn_below_resolution(max_drop: float, task, examples: int) -> None:
+    """Warn when ``max_drop`` is below what one dev example changes the metric by (100 / examples points).
+
+    The guard can then only be met by losing nothing at all, so it falls back far more than the
+    user meant (issue 27). Regression metrics move by less than a point per example: no warning.
+    """
+    step = 100 / max(examples, 1)
+    if task.is_regression or max_drop >= step:
+        return
+    warn(f"--max-drop {max_drop:g} is below one dev example's worth of {task.main_metric} ({step:.2f} points on "
+         f"{examples} examples): the guard can only meet it by losing nothing, and may keep most layers FP32; "
+         f"allow at least {step:.2f} points or score on a larger dev split")
 
 
 def _run(cfg: Int8Config, backend: Backend, staging: Path) -> dict[str, Any]:
@@ -148,6 +173,8 @@ def _run(cfg: Int8Config, backend: Backend, staging: Path) -> dict[str, Any]:
                         f"check op_types and that the model is a BERT-style classifier")
     check_exclude(cfg.exclude, names)
     task = get_task(cfg.task_for_eval)
+    if cfg.max_drop is not None:
+        warn_below_resolution(cfg.max_drop, task, len(load_split(task, "dev", cfg.data_dir)))
     fp32_metric = score(backend.reference, backend.tokenizer, cfg)
     probe = None if cfg.max_drop is None else snr_probe(backend.reference, backend.tokenizer, cfg,
                                                         load=backend.predictor)

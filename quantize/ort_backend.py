@@ -12,6 +12,7 @@ from eval.predictors import ONNX_FILE, OnnxPredictor, has_vnni, load_tokenizer, 
 from quantize.calibration import GlueCalibrationReader, calibration_set
 from quantize.config import OnnxRuntimeConfig
 from quantize.onnx_export import export_onnx
+from quantize.ort_fusion import fuse_int8_matmuls
 from quantize.sources import require_tokenizer
 
 # Closed registries: config names -> onnxruntime enums (imported lazily, see _ort()).
@@ -55,7 +56,8 @@ class OnnxRuntimeBackend:
                                                           work / "fp32" / "smoothed.onnx")
             self.reader = GlueCalibrationReader(batches, input_names(self.source))
         self.reduce_range, self.reduce_range_reason = resolve_reduce_range(cfg.reduce_range)
-        self._names = quantizable_nodes(self.source, cfg.op_types)
+        self._names = quantizable_nodes(self.source, cfg.op_types, cfg.attention_matmuls)
+        self._fused = 0
         self._attempts = itertools.count()
 
     def quantizable(self) -> list[str]:
@@ -64,8 +66,9 @@ class OnnxRuntimeBackend:
     def build(self, exclude: tuple[str, ...]) -> Path:
         # candidates live beside the FP32 config so OnnxPredictor can load them
         path = self.work / "fp32" / f"int8-{next(self._attempts)}.onnx"
-        return quantize_onnx(self.source, path, self.cfg, self.reduce_range, self.reader, exclude,
-                             self.work / "calibration.json")
+        path, self._fused = quantize_onnx(self.source, path, self.cfg, self.reduce_range, self.reader, exclude,
+                                          self.work / "calibration.json")
+        return path
 
     def predictor(self, candidate: Path) -> OnnxPredictor:
         return OnnxPredictor(candidate, threads=self.cfg.threads)
@@ -85,6 +88,8 @@ class OnnxRuntimeBackend:
             "onnxruntime": {"format": cfg.quant_format, "activation_type": cfg.activation_type,
                             "weight_type": cfg.weight_type, "per_channel": cfg.per_channel,
                             "op_types": list(cfg.op_types), "matmul_output": cfg.matmul_output,
+                            "attention_matmuls": cfg.attention_matmuls,
+                            "fused_matmuls": self._fused,
                             "reduce_range": {"setting": cfg.reduce_range, "applied": self.reduce_range,
                                              "reason": self.reduce_range_reason},
                             "smooth_quant": self.smoothing,
@@ -149,15 +154,44 @@ def input_names(path: Path) -> set[str]:
     return {i.name for i in onnx.load(str(path), load_external_data=False).graph.input}
 
 
-def quantizable_nodes(path: Path, op_types: tuple[str, ...]) -> list[str]:
-    """Names of the nodes the quantizer would touch, in graph order."""
+def quantizable_nodes(path: Path, op_types: tuple[str, ...], attention_matmuls: bool = False) -> list[str]:
+    """Names of the nodes the quantizer would touch, in graph order.
+
+    A Gather counts only when it reads a float table (an embedding lookup; the others index
+    shapes); a MatMul only when its second operand is a constant weight, unless
+    ``attention_matmuls`` also asks for the activation x activation products of attention.
+    """
     import onnx
 
     graph = onnx.load(str(path), load_external_data=False).graph
     tables = {t.name for t in graph.initializer if t.data_type == onnx.TensorProto.FLOAT}
-    # A Gather is an embedding lookup only when it reads a float table; the others index shapes.
+    producer = {out: node for node in graph.node for out in node.output}
     return [node.name for node in graph.node if node.op_type in op_types
-            and (node.op_type != "Gather" or node.input[0] in tables)]
+            and (node.op_type != "Gather" or node.input[0] in tables)
+            and (node.op_type != "MatMul" or attention_matmuls or _constant(node.input[1], tables, producer))]
+
+
+def activation_matmuls(path: Path) -> list[str]:
+    """MatMuls whose operands are both computed (attention scores and context), in graph order."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    tables = {t.name for t in graph.initializer if t.data_type == onnx.TensorProto.FLOAT}
+    producer = {out: node for node in graph.node for out in node.output}
+    return [node.name for node in graph.node if node.op_type == "MatMul"
+            and not _constant(node.input[1], tables, producer)]
+
+
+def _constant(name: str, tables: set[str], producer: dict) -> bool:
+    """Whether a tensor is a weight: an initializer, possibly through a Transpose, Cast or Identity."""
+    for _ in range(4):
+        if name in tables:
+            return True
+        node = producer.get(name)
+        if node is None or node.op_type not in ("Transpose", "Cast", "Identity"):
+            return False
+        name = node.input[0]
+    return False
 
 
 def integer_nodes(path: Path) -> list[str]:
@@ -189,8 +223,11 @@ def _flush_every(count: int) -> int | None:
 
 
 def quantize_onnx(fp32: Path, out: Path, cfg: OnnxRuntimeConfig, reduce_range: bool, reader=None,
-                  exclude: tuple[str, ...] = (), calibration_cache: Path | None = None) -> Path:
-    """Write an INT8 copy of a (preprocessed) FP32 graph.
+                  exclude: tuple[str, ...] = (), calibration_cache: Path | None = None) -> tuple[Path, int]:
+    """Write an INT8 copy of a (preprocessed) FP32 graph; returns it and how many MatMuls were fused.
+
+    Static QDQ graphs then get their weight MatMuls and bias Adds fused into
+    ``MatMulIntegerToFloat`` (:func:`quantize.ort_fusion.fuse_int8_matmuls`).
 
     Args:
         fp32: the preprocessed FP32 model (see :func:`preprocess`).
@@ -203,12 +240,15 @@ def quantize_onnx(fp32: Path, out: Path, cfg: OnnxRuntimeConfig, reduce_range: b
             after, so the accuracy guard re-quantizes without re-calibrating.
     """
     q = _ort()
+    # Attention's activation x activation products stay FP32 unless asked for: quantizing them
+    # adds a QuantizeLinear per operand and per head batch and was measured slower (docs/quantization.md).
+    skipped = [] if cfg.attention_matmuls or "MatMul" not in cfg.op_types else activation_matmuls(fp32)
     common = dict(per_channel=cfg.per_channel, reduce_range=reduce_range,
                   weight_type=getattr(q.QuantType, TYPES[cfg.weight_type]),
-                  nodes_to_exclude=list(exclude), op_types_to_quantize=list(cfg.op_types))
+                  nodes_to_exclude=[*exclude, *skipped], op_types_to_quantize=list(cfg.op_types))
     if cfg.mode == "dynamic":
         q.quantize_dynamic(str(fp32), str(out), **common)
-        return out
+        return out, 0
     extra: dict[str, Any] = {}
     if not cfg.matmul_output:
         extra["OpTypesToExcludeOutputQuantization"] = ["MatMul"]
@@ -228,4 +268,5 @@ def quantize_onnx(fp32: Path, out: Path, cfg: OnnxRuntimeConfig, reduce_range: b
         activation_type=getattr(q.QuantType, TYPES[cfg.activation_type]),
         calibrate_method=getattr(q.CalibrationMethod, METHODS[cfg.method]),
         extra_options=extra, calibration_cache_path=calibration_cache, **common)
-    return out
+    fused = fuse_int8_matmuls(out) if cfg.quant_format == "qdq" and not cfg.matmul_output else 0
+    return out, fused

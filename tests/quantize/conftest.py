@@ -35,9 +35,13 @@ def onnx_int8(tmp_path_factory, tiny_classifier, glue_tsv) -> Path:
 
 
 def quantized_weight_consumers(path: Path) -> list[tuple[str, str]]:
-    """``(op_type, name)`` of nodes fed by a DequantizeLinear of an 8-bit weight, or QLinear ops."""
+    """``(op_type, name)`` of nodes fed by a DequantizeLinear of an 8-bit weight, or QLinear ops.
+
+    A fused ``MatMulIntegerToFloat`` reading an 8-bit weight counts as a MatMul.
+    """
     graph = onnx.load(str(path)).graph
     int8_weights = {t.name for t in graph.initializer if t.data_type in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8)}
     dequantized = {n.output[0] for n in graph.node if n.op_type == "DequantizeLinear" and n.input[0] in int8_weights}
-    return [(n.op_type, n.name) for n in graph.node
-            if any(i in dequantized for i in n.input) or n.op_type in ("QLinearMatMul", "MatMulInteger", "QGemm")]
+    fused = [("MatMul", n.name) for n in graph.node if n.op_type == "MatMulIntegerToFloat" and n.input[1] in int8_weights]
+    return fused + [(n.op_type, n.name) for n in graph.node
+                    if any(i in dequantized for i in n.input) or n.op_type in ("QLinearMatMul", "MatMulInteger", "QGemm")]

@@ -40,23 +40,23 @@ def test_a_guard_that_keeps_most_nodes_fp32_is_a_one_line_error_leaving_nothing(
     out = tmp_path / "int8"
     message = assert_user_error(main, _int8_argv(onnx_fp32, out, glue_tsv, "--calib", "sst2", "--max-drop", "0.5"),
                                 capsys, "quantizable nodes in FP32 to stay within --max-drop 0.5", "x smaller",
-                                "x faster", "not an INT8 model", "--calib-size", "--allow-mostly-fp32",
+                                "x faster", "not an INT8 model", "--calib-size", "--allow-fallback",
                                 nothing_written=out)
     total = int(message.split(" of ", 1)[1].split()[0])
     assert f"kept {total - 2} of {total} quantizable nodes" in message
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no staging folder, no lock
 
 
-def test_allow_mostly_fp32_keeps_the_result_with_a_warning(tmp_path, onnx_fp32, glue_tsv, capsys, monkeypatch):
+def test_allow_fallback_keeps_the_result_with_a_warning(tmp_path, onnx_fp32, glue_tsv, capsys, monkeypatch):
     monkeypatch.setattr(driver, "run_guard", _keep_all_but_two_fp32)
     out = tmp_path / "int8"
     assert main(_int8_argv(onnx_fp32, out, glue_tsv, "--calib", "sst2", "--max-drop", "0.5",
-                           "--allow-mostly-fp32")) == 0
+                           "--allow-fallback")) == 0
     captured = capsys.readouterr()
     record = json.loads((out / "quantization.json").read_text())
-    assert record["quantized_nodes"] == 2 and record["config"]["allow_mostly_fp32"] is True
+    assert record["quantized_nodes"] == 2 and record["config"]["allow_fallback"] is True
     assert f"kept {record['quantizable_nodes'] - 2} of {record['quantizable_nodes']}" in captured.out
-    assert "warning: most of the model is FP32" in captured.err
+    assert "warning: this is hardly an INT8 model" in captured.err
 
 
 def test_the_threshold_is_a_share_of_the_quantizable_nodes():
@@ -64,15 +64,36 @@ def test_the_threshold_is_a_share_of_the_quantizable_nodes():
               "guard": {"fits": True}, "size_bytes": {"ratio": 1.5}, "latency": {"speedup": 1.2},
               "dev": {"drop_points": 0.4}}
     cfg = tiny_int8_config("m", "out", "data", max_drop=0.5)
-    driver.refuse_mostly_fp32(cfg, record)  # half INT8: an INT8 model
-    driver.refuse_mostly_fp32(cfg, {**record, "quantized_nodes": 1, "excluded_layers": []})  # no guard fallback
+    driver.refuse_fallback(cfg, record)  # half INT8: an INT8 model
+    driver.refuse_fallback(cfg, {**record, "quantized_nodes": 1, "excluded_layers": []})  # no guard fallback
     with pytest.raises(Exception, match="kept 6 of 10 quantizable nodes in FP32 to stay within"):
-        driver.refuse_mostly_fp32(cfg, {**record, "quantized_nodes": 4})
+        driver.refuse_fallback(cfg, {**record, "quantized_nodes": 4})
     with pytest.raises(Exception, match=r"still loses 2\.00 points \(> --max-drop 0\.5\)"):
-        driver.refuse_mostly_fp32(cfg, {**record, "quantized_nodes": 4, "guard": {"fits": False},
+        driver.refuse_fallback(cfg, {**record, "quantized_nodes": 4, "guard": {"fits": False},
                                         "dev": {"drop_points": 2.0}})
-    driver.refuse_mostly_fp32(tiny_int8_config("m", "out", "data", max_drop=0.5, allow_mostly_fp32=True),
+    driver.refuse_fallback(tiny_int8_config("m", "out", "data", max_drop=0.5, allow_fallback=True),
                               {**record, "quantized_nodes": 1})
+
+
+def test_a_guard_result_under_one_and_a_half_times_smaller_is_refused_too():
+    record = {"quantizable_nodes": 10, "quantized_nodes": 8, "excluded_layers": ["layer.0"], "calibration": None,
+              "guard": {"fits": True}, "size_bytes": {"ratio": 1.4}, "latency": {"speedup": 1.1},
+              "dev": {"drop_points": 0.4}}
+    cfg = tiny_int8_config("m", "out", "data", max_drop=0.5)
+    with pytest.raises(Exception, match=r"1\.40x smaller.*--allow-fallback"):
+        driver.refuse_fallback(cfg, record)
+    driver.refuse_fallback(cfg, {**record, "size_bytes": {"ratio": 1.5}})
+    driver.refuse_fallback(cfg, {**record, "excluded_layers": []})  # no fallback: the model is what it is
+
+
+def test_a_max_drop_below_one_dev_example_warns(capsys):
+    from eval.tasks import get_task
+
+    driver.warn_below_resolution(0.1, get_task("mrpc"), 408)  # one example: 0.25 points
+    assert "--max-drop 0.1 is below one dev example's worth of" in capsys.readouterr().err
+    for max_drop, task in ((0.25, "mrpc"), (0.5, "mrpc"), (0.01, "stsb")):
+        driver.warn_below_resolution(max_drop, get_task(task), 400)
+        assert capsys.readouterr().err == ""
 
 
 # ------------------------------------------------------------------ item 2: the model's own task by default
