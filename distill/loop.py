@@ -176,9 +176,8 @@ def train(model: nn.Module, batches: Batches, step_fn: StepFn, settings: TrainSe
             find_unused_parameters=True)
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(settings.precision)
     autocast = (lambda: torch.autocast("cuda", dtype=dtype)) if cuda and dtype else nullcontext
-    per_epoch = epochs_per_eval = batches.batches_per_epoch
+    per_epoch = batches.batches_per_epoch
     eval_every = settings.eval_every or (math.ceil(per_epoch / settings.grad_accum) if per_epoch else steps)
-    del epochs_per_eval
 
     log = RunLog(work_dir, state["step"], settings.report_to) if dist.is_main else None
     bar = tqdm(total=steps, initial=state["step"], desc=description, unit="step", disable=not dist.is_main,

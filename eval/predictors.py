@@ -13,6 +13,7 @@ import functools
 import inspect
 import json
 import warnings
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
@@ -476,10 +477,8 @@ class IncPredictor:
     def __init__(self, path: Path, threads: int | None = None, module=None):
         import torch
 
-        self.torch = torch
+        self.torch, self.threads = torch, threads
         folder = Path(path)
-        if threads:
-            torch.set_num_threads(threads)
         config = _read_json(folder / "config.json")
         _require_classifier(str(folder), config.get("architectures"))
         self.module = module if module is not None else load_inc_int8(folder)
@@ -502,10 +501,26 @@ class IncPredictor:
         ids = batch["input_ids"]
         type_ids = batch.get("token_type_ids", np.zeros_like(ids))
         args = [torch.from_numpy(a) for a in (ids, batch["attention_mask"], type_ids)]
-        with torch.no_grad():
+        with torch.no_grad(), torch_threads(torch, self.threads):
             out = self.module(*args)
         out = (out.logits if hasattr(out, "logits") else out[0]).float().numpy()
         return out if self._order is None else out[:, self._order]
+
+
+@contextmanager
+def torch_threads(torch, threads: int | None):
+    """PyTorch's intra-op thread count set to ``threads`` for one call, then restored (``None``: unchanged).
+
+    The count is process-wide; a predictor sets it around its own calls instead of for everyone.
+    """
+    before = torch.get_num_threads()
+    if threads and threads != before:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        if threads and threads != before:
+            torch.set_num_threads(before)
 
 
 def load_inc_int8(folder: Path):

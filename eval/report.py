@@ -396,7 +396,7 @@ FLOOR_NOTES = {
 def comparison_note(board: dict[str, Any]) -> str:
     """How the comparisons were tested, naming the split they were scored on."""
     split = "/".join(board.get("splits") or ["dev"])
-    return (f"Paired bootstrap over the {split} examples (10,000 resamples), each side's metric averaged over its "
+    return (f"Paired bootstrap over the {split} examples ({RESAMPLES:,} resamples), each side's metric averaged over its "
             "seeds; two-sided p-value; a difference with p ≥ 0.05 is a tie.")
 
 

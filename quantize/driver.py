@@ -40,7 +40,7 @@ MIN_SIZE_RATIO = 1.5
 
 
 class Backend(Protocol):
-    """What the driver needs from a quantization library (see quantize/backends/)."""
+    """What the driver needs from a quantization library (quantize/ort_backend.py, quantize/inc_backend.py)."""
 
     name: str
     reference: Any  # the FP32 predictor INT8 is compared with (``logits(batch)``)
