@@ -329,12 +329,15 @@ On the VNNI machine the old static graph lost to ONNX Runtime's dynamic INT8 (th
    of a QDQ graph into `MatMulIntegerToFloat` but not the bias `Add` after it (26 Adds against the
    dynamic graph's 8); `quantize.ort_fusion` writes `MatMulIntegerToFloat` with the bias as its last
    input into the file (same arithmetic; a test checks the logits). 36 weight MatMuls per MiniLM-L6.
+   That op is one of ONNX Runtime's own (`com.microsoft` domain): the INT8 file runs on ONNX Runtime,
+   not on other ONNX runtimes (the FP32 export stays standard ONNX).
 3. **ONNX Runtime's `SkipLayerNormalization` kernel is slower than the Add + LayerNormalization it
    replaces** on this CPU (ORT 1.32): without it the INT8 graphs run 1.2-1.3x faster. Every ONNX
    session the toolkit opens (FP32 and INT8, `glue eval` included) turns that fusion off
    (`eval.predictors.SLOW_ORT_FUSIONS`); the table "fusions the harness turns off" in each VNNI
    section measures it on both precisions. FP32 gains too, so every speed-up below is against the
-   faster FP32.
+   faster FP32. Measured on this CPU only; `benchmarks/quantize_int8.py` re-measures it with the
+   fusion on and off wherever it runs.
 
 What is left: static runs a separate calibrated `QuantizeLinear` per activation (24 per graph),
 where dynamic fuses the range computation into `DynamicQuantizeMatMul`; at 1 × 128 the two are

@@ -99,7 +99,7 @@ FLAGS = ("model", "output_dir", "backend", "calib", "calib_split", "calib_size",
 def _int8(args) -> int:
     from quantize import api
     from quantize.config import load_int8_config
-    from quantize.driver import fallback_dominated
+    from quantize.driver import fallback_dominated, size_text
 
     cfg = load_int8_config(args.recipe, flags={name: getattr(args, name) for name in FLAGS}, overrides=args.set)
     record = api.int8(cfg)
@@ -111,7 +111,7 @@ def _int8(args) -> int:
               f"{', '.join(record['excluded_layers'])}")
         if fallback_dominated(record):  # kept only because --allow-fallback asked
             warn(f"this is hardly an INT8 model ({fp32} of {total} quantizable nodes FP32, "
-                 f"{record['size_bytes']['ratio'] or 0:.2f}x smaller), as --allow-fallback allows")
+                 f"{size_text(record)} smaller), as --allow-fallback allows")
     if cfg.max_drop is not None and not record["guard"]["fits"]:
         print(f"warning: INT8 still loses {record['dev']['drop_points']:.2f} points (> --max-drop {cfg.max_drop}) "
               f"with every layer in FP32; the model was kept, do not ship it", file=sys.stderr)

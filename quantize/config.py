@@ -230,6 +230,9 @@ def _raise(problems: list[str]) -> None:
         raise UserError("; ".join(problems))
 
 
+RENAMED = {"allow_mostly_fp32": "allow_fallback"}  # old key -> its current name
+
+
 def int8_config_from_dict(data: Mapping[str, Any], where: str = "") -> Int8Config:
     """The config of ``data['backend']`` (default onnxruntime) built from a plain mapping.
 
@@ -237,6 +240,10 @@ def int8_config_from_dict(data: Mapping[str, Any], where: str = "") -> Int8Confi
         UserError: listing every problem at once: an unknown backend, options the chosen backend
             does not honour (naming it), unknown keys, wrong types, values out of range.
     """
+    data = dict(data)
+    for old, new in RENAMED.items():  # a quantize_config.yaml written before a rename still loads
+        if old in data and new not in data:
+            data[new] = data.pop(old)
     backend = data.get("backend", "onnxruntime")
     if backend not in CONFIGS:
         raise UserError(f"invalid config{where}: unknown backend {backend!r}; choose one of {', '.join(CONFIGS)}")

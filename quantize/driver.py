@@ -121,11 +121,18 @@ def with_model_task(cfg: Int8Config) -> Int8Config:
     return dataclasses.replace(cfg, calib=task)
 
 
+def size_text(record: dict[str, Any]) -> str:
+    """How many times smaller than FP32, or "an unknown factor" when the FP32 size was not measured."""
+    ratio = record["size_bytes"]["ratio"]
+    return "an unknown factor" if ratio is None else f"{ratio:.2f}x"
+
+
 def fallback_dominated(record: dict[str, Any]) -> bool:
     """Whether the accuracy guard fell back so far that the result is no INT8 model (see MIN_INT8_SHARE)."""
     total, int8 = record["quantizable_nodes"], record["quantized_nodes"]
-    ratio = record["size_bytes"]["ratio"] or 0
-    return bool(record["excluded_layers"]) and (int8 < MIN_INT8_SHARE * total or ratio < MIN_SIZE_RATIO)
+    ratio = record["size_bytes"]["ratio"]  # None: the FP32 size is unknown (a Hub id), so only the share counts
+    return bool(record["excluded_layers"]) and (int8 < MIN_INT8_SHARE * total
+                                                or (ratio is not None and ratio < MIN_SIZE_RATIO))
 
 
 def refuse_fallback(cfg: Int8Config, record: dict[str, Any]) -> None:
@@ -147,7 +154,7 @@ def refuse_fallback(cfg: Int8Config, record: dict[str, Any]) -> None:
                f"and still loses {record['dev']['drop_points']:.2f} points (> --max-drop {cfg.max_drop:g})")
     calib = f", calibrate on more data (--calib-size, now {cfg.calib_size})" if record.get("calibration") else ""
     raise UserError(f"the accuracy guard kept {total - int8} of {total} quantizable nodes in FP32 {outcome} (the model "
-                    f"is {record['size_bytes']['ratio'] or 0:.2f}x smaller, {record['latency']['speedup']:.2f}x "
+                    f"is {size_text(record)} smaller, {record['latency']['speedup']:.2f}x "
                     f"faster than FP32): this is not an INT8 model, so nothing was saved; raise --max-drop{calib}, "
                     f"quantize without the guard (no --max-drop), or pass --allow-fallback to keep it")
 
@@ -161,7 +168,7 @@ def warn_below_resolution(max_drop: float, task, examples: int) -> None:
     step = 100 / max(examples, 1)
     if task.is_regression or max_drop >= step:
         return
-    warn(f"--max-drop {max_drop:g} is below one dev example's worth of {task.main_metric} ({step:.2f} points on "
+    warn(f"--max-drop {max_drop:g} is below about one dev example's worth of {task.main_metric} ({step:.2f} points on "
          f"{examples} examples): the guard can only meet it by losing nothing, and may keep most layers FP32; "
          f"allow at least {step:.2f} points or score on a larger dev split")
 

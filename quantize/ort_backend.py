@@ -178,7 +178,7 @@ def activation_matmuls(path: Path) -> list[str]:
     graph = onnx.load(str(path), load_external_data=False).graph
     tables = {t.name for t in graph.initializer if t.data_type == onnx.TensorProto.FLOAT}
     producer = {out: node for node in graph.node for out in node.output}
-    return [node.name for node in graph.node if node.op_type == "MatMul"
+    return [node.name for node in graph.node if node.op_type == "MatMul" and node.name  # "" would exclude every unnamed node
             and not _constant(node.input[1], tables, producer)]
 
 

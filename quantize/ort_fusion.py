@@ -42,9 +42,11 @@ def fuse_int8_matmuls(path: Path) -> int:
         if matmul.op_type != "MatMul":
             continue
         a, b = producer.get(matmul.input[0]), producer.get(matmul.input[1])
-        if not (_dequantize(a) and _dequantize(b) and b.input[0] in constants and _per_column(b, constants)):
+        if not (_dequantize(a) and _dequantize(b) and b.input[0] in constants and _per_column(b, constants)
+                and _per_tensor(a, constants) and _has_kernel(a, constants[b.input[0]], constants)):
             continue
-        bias_add = _bias_add(matmul, readers, constants, graph_outputs, numpy_helper)
+        columns = constants[b.input[0]].dims[-1]
+        bias_add = _bias_add(matmul, readers, constants, graph_outputs, columns, numpy_helper)
         inputs = [a.input[0], b.input[0], a.input[1], b.input[1], _at(a.input, 2), _at(b.input, 2)]
         if bias_add is not None:
             inputs.append(next(i for i in bias_add.input if i != matmul.output[0]))
@@ -77,6 +79,23 @@ def _at(names, index: int) -> str:
     return names[index] if len(names) > index else ""
 
 
+def _per_tensor(dequantize, constants) -> bool:
+    """An activation quantized with one scale (and zero point) given as constants: what the kernel takes for A."""
+    from onnx import numpy_helper
+
+    return all(name in constants and numpy_helper.to_array(constants[name]).size == 1
+               for name in dequantize.input[1:3] if name)
+
+
+def _has_kernel(activation, weight, constants) -> bool:
+    """ONNX Runtime's CPU kernel multiplies u8 x u8, u8 x s8 and s8 x s8, not s8 activations by u8 weights."""
+    from onnx import TensorProto
+
+    zero_point = constants.get(_at(activation.input, 2))
+    signed_activation = zero_point is not None and zero_point.data_type == TensorProto.INT8
+    return not (signed_activation and weight.data_type == TensorProto.UINT8)
+
+
 def _per_column(dequantize, constants) -> bool:
     """A weight scale MatMulIntegerToFloat accepts: one value, or one per column (axis 1 of a [K, N] weight)."""
     from onnx import numpy_helper
@@ -91,14 +110,18 @@ def _per_column(dequantize, constants) -> bool:
     return len(weight.dims) == 2 and axis in (1, -1)
 
 
-def _bias_add(matmul, readers, constants, graph_outputs, numpy_helper):
-    """The ``Add`` of a constant 1-D bias that alone reads the MatMul's output, else ``None``."""
+def _bias_add(matmul, readers, constants, graph_outputs, columns: int, numpy_helper):
+    """The ``Add`` of a constant float32 bias of one value per output column that alone reads the
+    MatMul's output, else ``None`` (a broadcast bias of another shape stays a separate Add)."""
+    from onnx import TensorProto
+
     out = matmul.output[0]
     users = readers.get(out, [])
     if out in graph_outputs or len(users) != 1 or users[0].op_type != "Add":
         return None
     add = users[0]
     other = add.input[1] if add.input[0] == out else add.input[0]
-    if other not in constants or numpy_helper.to_array(constants[other]).ndim != 1:
+    bias = constants.get(other)
+    if bias is None or bias.data_type != TensorProto.FLOAT or list(bias.dims) != [columns]:
         return None
     return add

@@ -283,3 +283,34 @@ def test_attention_products_are_quantized_only_when_asked(tmp_path, onnx_fp32, o
     attention = [n for n in graph.node if n.op_type == "MatMul"]
     assert record["onnxruntime"]["attention_matmuls"] and len(attention) == 4
     assert all(set(n.input) <= dequantized for n in attention)  # both operands 8-bit
+
+
+def test_fusion_leaves_what_the_kernel_cannot_run(tmp_path):
+    """A bias broadcast from one value, a per-channel activation scale, s8 activations x u8 weights: left alone."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from quantize.ort_fusion import fuse_int8_matmuls
+
+    def graph(bias_shape=(4,), a_scale=(1,), a_type=TensorProto.UINT8, w_type=TensorProto.INT8):
+        w_np = np.ones((4, 4), dtype=np.int8 if w_type == TensorProto.INT8 else np.uint8)
+        inits = [numpy_helper.from_array(w_np, "w"), numpy_helper.from_array(np.full(4, 0.1, np.float32), "ws"),
+                 numpy_helper.from_array(np.zeros(4, w_np.dtype), "wz"),
+                 numpy_helper.from_array(np.full(a_scale, 0.1, np.float32), "as"),
+                 numpy_helper.from_array(np.zeros(a_scale, np.uint8 if a_type == TensorProto.UINT8 else np.int8), "az"),
+                 numpy_helper.from_array(np.ones(bias_shape, np.float32), "b")]
+        axis = {"axis": 1} if a_scale != (1,) else {}
+        nodes = [helper.make_node("QuantizeLinear", ["x", "as", "az"], ["xq"], **axis),
+                 helper.make_node("DequantizeLinear", ["xq", "as", "az"], ["xd"], **axis),
+                 helper.make_node("DequantizeLinear", ["w", "ws", "wz"], ["wd"], axis=1),
+                 helper.make_node("MatMul", ["xd", "wd"], ["y"], name="mm"),
+                 helper.make_node("Add", ["y", "b"], ["z"])]
+        g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
+                              [helper.make_tensor_value_info("z", TensorProto.FLOAT, [2, 4])], inits)
+        path = tmp_path / "g.onnx"
+        onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)]), str(path))
+        return path
+
+    assert fuse_int8_matmuls(graph()) == 1 and "Add" not in _ops(tmp_path / "g.onnx")
+    assert fuse_int8_matmuls(graph(bias_shape=(1,))) == 1 and "Add" in _ops(tmp_path / "g.onnx")  # fused, bias apart
+    assert fuse_int8_matmuls(graph(a_scale=(4,))) == 0
+    assert fuse_int8_matmuls(graph(a_type=TensorProto.INT8, w_type=TensorProto.UINT8)) == 0

@@ -90,7 +90,7 @@ def test_a_max_drop_below_one_dev_example_warns(capsys):
     from eval.tasks import get_task
 
     driver.warn_below_resolution(0.1, get_task("mrpc"), 408)  # one example: 0.25 points
-    assert "--max-drop 0.1 is below one dev example's worth of" in capsys.readouterr().err
+    assert "--max-drop 0.1 is below about one dev example's worth of" in capsys.readouterr().err
     for max_drop, task in ((0.25, "mrpc"), (0.5, "mrpc"), (0.01, "stsb")):
         driver.warn_below_resolution(max_drop, get_task(task), 400)
         assert capsys.readouterr().err == ""
@@ -153,3 +153,19 @@ def test_an_explicit_calib_wins_over_the_model_task(tmp_path, tiny_classifier, g
     model = _trained_on(tiny_classifier, tmp_path, "mrpc")
     record = api.int8(tiny_int8_config(model, tmp_path / "int8", glue_tsv, mode="dynamic"))  # calib sst2
     assert record["dev"]["task"] == "sst2"
+
+
+def test_a_config_written_before_the_rename_still_loads():
+    from quantize.config import int8_config_from_dict
+
+    cfg = int8_config_from_dict({"model": "m", "output_dir": "o", "allow_mostly_fp32": True})
+    assert cfg.allow_fallback is True
+
+
+def test_an_unknown_fp32_size_does_not_refuse_by_size():
+    record = {"quantizable_nodes": 10, "quantized_nodes": 8, "excluded_layers": ["layer.0"], "calibration": None,
+              "guard": {"fits": True}, "size_bytes": {"ratio": None}, "latency": {"speedup": 1.1},
+              "dev": {"drop_points": 0.4}}
+    driver.refuse_fallback(tiny_int8_config("m", "out", "data", max_drop=0.5), record)
+    with pytest.raises(Exception, match="an unknown factor smaller"):
+        driver.refuse_fallback(tiny_int8_config("m", "out", "data", max_drop=0.5), {**record, "quantized_nodes": 3})
