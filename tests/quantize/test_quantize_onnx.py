@@ -105,7 +105,7 @@ def test_calibration_reader_yields_the_requested_count(tokenizer, glue_tsv):
     assert reader.get_next() is not None
 
 
-def _points_per_int8_weight(predictor, tokenizer, cfg):
+def _points_per_int8_weight(predictor, tokenizer, cfg, dev=None):
     """A stand-in metric that loses one point per quantized weight: only FP32 fallback can fit."""
     return 1.0 - 0.01 * len(quantized_weight_consumers(Path(predictor.info.path)))  # FP32 1.0, INT8 ~0.85
 
@@ -283,3 +283,23 @@ def test_attention_products_are_quantized_only_when_asked(tmp_path, onnx_fp32, o
     attention = [n for n in graph.node if n.op_type == "MatMul"]
     assert record["onnxruntime"]["attention_matmuls"] and len(attention) == 4
     assert all(set(n.input) <= dequantized for n in attention)  # both operands 8-bit
+
+
+def test_the_guard_reads_the_dev_set_once(tmp_path, onnx_fp32, glue_tsv, monkeypatch):
+    """Issue 29: every candidate the guard scores, and its SNR probe, share one read of the dev split."""
+    from quantize import measure
+
+    reads = []
+    real = measure.load_split
+
+    def counting(task, split, data_dir=None):
+        reads.append(split)
+        return real(task, split, data_dir)
+
+    monkeypatch.setattr(measure, "load_split", counting)
+    monkeypatch.setattr(driver, "score", lambda *args, **kwargs: _points_per_int8_weight(*args, **kwargs)
+                        if measure.score(*args, **kwargs) is not None else None)
+    record = api.int8(tiny_int8_config(onnx_fp32, tmp_path / "guarded", glue_tsv, max_drop=8.0,
+                                       guard_granularity="layer", allow_fallback=True))
+    assert len(record["guard"]["steps"]) > 1  # several candidates were scored
+    assert reads == ["dev"]
