@@ -32,7 +32,8 @@ from typing import Any
 
 from benchmarks.shared_data import RESULTS, ROOT
 from eval.artifacts import write_atomic, write_json
-from eval.report import build_leaderboard, glue_score, load_results, render_markdown, write_leaderboard
+from eval.leaderboard import write_leaderboard
+from eval.report import build_leaderboard, glue_score, load_results, render_markdown
 from pipeline.recipe import load_plan
 from pipeline.runner import MARKERS
 

@@ -20,7 +20,8 @@ import shutil
 
 from benchmarks.shared_data import RESULTS, ROOT
 from eval.artifacts import write_atomic, write_json
-from eval.report import load_results, write_leaderboard
+from eval.leaderboard import write_leaderboard
+from eval.report import load_results
 
 RUNS = {"stsb": ROOT / "runs" / "probe-stsb", "wiki-topics": ROOT / "runs" / "probe-wiki",
         "mrpc": ROOT / "runs" / "probe-mrpc", "mrpc-cut": ROOT / "runs" / "probe-mrpc-cut"}

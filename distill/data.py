@@ -59,7 +59,7 @@ class GlueBatches:
             yield batch
 
 
-Sequence = tuple[list[int], list[int]]  # input ids and token type ids of one packed sequence
+Packed = tuple[list[int], list[int]]  # input ids and token type ids of one packed sequence
 
 # A random second segment is drawn from the last OTHER_TEXT_POOL pieces, never from the
 # OTHER_TEXT_SKIP just before A (most likely the same document).
@@ -97,7 +97,7 @@ class CorpusBatches:
             corpus_files(one)  # every file checked to be text before training starts
 
     def iterate(self, epoch: int = 0, skip: int = 0) -> Iterator[Batch]:
-        batch: list[Sequence] = []
+        batch: list[Packed] = []
         position = 0
         for sequence_number, sequence in enumerate(self._shuffled(self._sequences())):
             if sequence_number % self.world_size != self.rank:
@@ -109,7 +109,7 @@ class CorpusBatches:
                 position += 1
                 batch = []
 
-    def _sequences(self) -> Iterator[Sequence]:
+    def _sequences(self) -> Iterator[Packed]:
         """Packed sequences, pass after pass over the corpus (each pass cut at other places)."""
         for number in itertools.count():
             produced = False
@@ -120,7 +120,7 @@ class CorpusBatches:
                 raise UserError(f"corpus {self.source} holds less than one {self.max_seq_length}-token sequence "
                                 f"of text; point --corpus at real text")
 
-    def one_pass(self, number: int = 0) -> Iterator[Sequence]:
+    def one_pass(self, number: int = 0) -> Iterator[Packed]:
         """The corpus once, as sequences of exactly ``max_seq_length`` tokens (pass ``number`` seeds the cuts)."""
         cls, sep = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
         pair = self.segments == "pair"
@@ -174,9 +174,9 @@ class CorpusBatches:
     def _documents(self) -> Iterator[str]:
         yield from iter_corpus(self.source, self.text_field, self.data_dir, self.deduplicate)
 
-    def _shuffled(self, sequences: Iterator[Sequence]) -> Iterator[Sequence]:
+    def _shuffled(self, sequences: Iterator[Packed]) -> Iterator[Packed]:
         rng = np.random.default_rng(self.seed)
-        buffer: list[Sequence] = []
+        buffer: list[Packed] = []
         for sequence in sequences:
             buffer.append(sequence)
             if len(buffer) >= self.shuffle_buffer:
@@ -185,7 +185,7 @@ class CorpusBatches:
                 yield buffer.pop()
 
     @staticmethod
-    def _collate(sequences: list[Sequence]) -> Batch:
+    def _collate(sequences: list[Packed]) -> Batch:
         input_ids = torch.tensor([ids for ids, _ in sequences], dtype=torch.long)
         return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids),
                 "token_type_ids": torch.tensor([types for _, types in sequences], dtype=torch.long)}

@@ -131,7 +131,8 @@ def _eval(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from eval.outputs import check_apart
-    from eval.report import load_results, write_leaderboard
+    from eval.leaderboard import write_leaderboard
+    from eval.report import load_results
 
     check_apart(args.output_dir, {f"results[{i}]": path for i, path in enumerate(args.results)}, "--output-dir")
     paths = write_leaderboard(load_results(args.results), args.output_dir, compare=args.compare, title=args.title)

@@ -11,52 +11,20 @@ from __future__ import annotations
 
 import csv
 import logging
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from eval.errors import UserError, first_line
-from eval.labels import Label, LabelScheme, read_labels, read_texts
+from eval.examples import GlueData
+from eval.labels import LabelScheme, read_labels, read_texts
+from eval.spec_data import load_spec_split, quiet_loading
 from eval.tasks import TASKS, GlueTask, Task, TsvFormat
 from eval.text_files import check_text_file, decode_error
+
+__all__ = ["HUB_DATASET", "GlueData", "detect_layout", "load_split"]  # GlueData lives in eval.examples
 
 log = logging.getLogger(__name__)
 
 HUB_DATASET = "nyu-mll/glue"
-
-
-@dataclass(frozen=True)
-class GlueData:
-    """The examples of one task split.
-
-    Attributes:
-        texts: one tuple per example, one string per text column (one or two).
-        labels: class ids (float scores for regression), or ``None`` for an unlabeled split.
-        indices: the example ids that prediction files use (a task spec's ``id_column`` may
-            hold strings).
-        source: where the data came from (a file path or ``hub:nyu-mll/glue``).
-    """
-
-    task: Task
-    split: str
-    texts: list[tuple[str, ...]]
-    labels: list[Label] | None
-    indices: list[int | str]
-    source: str
-
-    def __len__(self) -> int:
-        return len(self.texts)
-
-    def select(self, count: int) -> "GlueData":
-        """The first ``count`` examples (for calibration sets and smoke runs)."""
-        return self.subset(range(min(count, len(self))))
-
-    def subset(self, rows: Iterable[int]) -> "GlueData":
-        """The examples at positions ``rows``, in that order (a sample of a split)."""
-        rows = list(rows)
-        return GlueData(self.task, self.split, [self.texts[r] for r in rows],
-                        None if self.labels is None else [self.labels[r] for r in rows],
-                        [self.indices[r] for r in rows], self.source)
 
 
 def load_split(task: Task, split: str, data_dir: str | Path | None = None) -> GlueData:
@@ -75,8 +43,6 @@ def load_split(task: Task, split: str, data_dir: str | Path | None = None) -> Gl
     """
     task.split(split)  # validates the split name
     if not task.is_glue:
-        from eval.spec_data import load_spec_split
-
         return load_spec_split(task, split)
     if data_dir is None:
         return _load_hub(task, split)
@@ -199,8 +165,6 @@ def _load_parquet(task: GlueTask, split: str, root: Path) -> GlueData:
 
 def _load_hub(task: GlueTask, split: str) -> GlueData:
     import datasets
-
-    from eval.spec_data import quiet_loading
 
     hub_split = task.split(split).hub_split
     try:

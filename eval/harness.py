@@ -116,9 +116,12 @@ def position_limit(predictor: Predictor, tokenizer) -> int | None:
 
 
 def evaluate_task(predictor: Predictor, tokenizer, task: Task, settings: EvalSettings,
-                  progress: bool = True) -> dict[str, Any]:
-    """Score one task split; returns the per-task entry of a results document."""
-    data = load_split(task, settings.split, settings.data_dir)
+                  progress: bool = True, data: GlueData | None = None) -> dict[str, Any]:
+    """Score one task split; returns the per-task entry of a results document.
+
+    ``data``: the split already read (a caller scoring many models on it); ``None`` reads it.
+    """
+    data = data if data is not None else load_split(task, settings.split, settings.data_dir)
     if data.labels is None:
         raise UserError(f"{task.display_name} {settings.split} has no labels to score; "
                         f"use `glue predict` for test-set submissions")

@@ -37,14 +37,12 @@ from pathlib import Path
 from statistics import fmean
 from typing import Any, Callable, Iterable, Sequence
 
-from eval.artifacts import write_atomic, write_json
 from eval.errors import UserError
 from eval.harness import RESULTS_SCHEMA, RESULTS_VERSION
 from eval.metrics import METRICS
 from eval.stats import RESAMPLES, Comparison, mean_std, paired_bootstrap
 from eval.tasks import TASKS, task_metadata
 
-LEADERBOARD_FILES = ("leaderboard.json", "leaderboard.md", "leaderboard.csv", "leaderboard.html")
 GLUE_ORDER = tuple(TASKS)
 SCORE_GROUPS = tuple(dict.fromkeys(t.score_group for t in TASKS.values() if t.score_group))
 SIGNIFICANCE = 0.05
@@ -451,23 +449,3 @@ def render_csv(board: dict[str, Any]) -> str:
                          "; ".join(row["measured_with"]),
                          "" if row["score"] is None else row["score"], row["partial"], *values])
     return buffer.getvalue()
-
-
-def write_leaderboard(documents: list[dict[str, Any]], output_dir: str | Path, compare: Sequence[str] = (),
-                      title: str | None = None) -> dict[str, Path]:
-    """Write leaderboard.{json,md,csv,html} and the charts into ``output_dir``; returns the paths.
-
-    Args:
-        title: the heading; by default :func:`default_title` ("GLUE leaderboard", or the custom tasks' names).
-    """
-    from eval.report_html import render_html
-
-    board = build_leaderboard(documents, compare)
-    title = title or default_title(board)
-    folder = Path(output_dir)
-    paths = dict(zip(("json", "md", "csv", "html"), (folder / name for name in LEADERBOARD_FILES)))
-    write_json(paths["json"], board)
-    write_atomic(paths["md"], f"# {title}\n\n" + render_markdown(board))
-    write_atomic(paths["csv"], render_csv(board))
-    write_atomic(paths["html"], render_html(board, title, folder))
-    return paths

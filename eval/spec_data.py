@@ -21,6 +21,7 @@ from types import MappingProxyType
 from typing import Any, Iterator, Mapping
 
 from eval.errors import UserError, first_line
+from eval.examples import GlueData
 from eval.labels import read_labels, read_texts
 from eval.task_spec import CustomTask, DataSplit, file_format
 from eval.text_files import check_text_file
@@ -47,8 +48,6 @@ def load_spec_split(task: CustomTask, split: str):
         UserError: the file is missing, unreadable, empty, lacks a column, or holds a bad label
             or an empty text (each named with its row).
     """
-    from eval.data import GlueData
-
     where = task.split(split)
     columns = _read_columns(task, where)
     source = where.where

@@ -46,7 +46,7 @@ from eval.config import from_dict, read_yaml
 from eval.errors import UserError
 from eval.labels import LabelScheme
 from eval.metrics import METRICS
-from eval.tasks import IS_REGRESSION, NUM_LABELS, is_glue_name
+from eval.glue_tasks import IS_REGRESSION, NUM_LABELS, is_glue_name
 
 # Spec key of a split -> the harness's split name.
 SPLIT_KEYS: Mapping[str, str] = MappingProxyType({"train": "train", "validation": "dev", "test": "test"})

@@ -10,7 +10,7 @@ from onnxruntime.quantization import CalibrationDataReader
 from eval.batching import Batch, encode, pad
 from eval.data import GlueData, load_split
 from eval.errors import UserError
-from eval.tasks import GlueTask, get_task
+from eval.tasks import GlueTask
 
 
 def calibration_sample(task: GlueTask, split: str, size: int, data_dir: str | None,
@@ -35,7 +35,7 @@ def calibration_sample(task: GlueTask, split: str, size: int, data_dir: str | No
 
 def calibration_set(cfg, tokenizer) -> tuple[list[Batch], dict]:
     """The calibration batches an INT8 config asks for, and the record that describes them."""
-    data = calibration_sample(get_task(cfg.calib), cfg.calib_split, cfg.calib_size, cfg.data_dir, cfg.seed)
+    data = calibration_sample(cfg.calib_task, cfg.calib_split, cfg.calib_size, cfg.data_dir, cfg.seed)
     record = {"task": cfg.calib, "split": cfg.calib_split, "size": len(data), "seed": cfg.seed,
               "source": data.source, "max_seq_length": cfg.max_seq_length}
     return calibration_batches(tokenizer, data, cfg.max_seq_length), record

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,7 +22,7 @@ from typing import Any, Literal, Mapping, Union
 from eval.config import load_config, read_value, read_yaml, seed_problem, to_dict
 from eval.errors import UserError
 from eval.model_card import license_problem
-from eval.tasks import get_task
+from eval.tasks import Task, get_task
 
 Granularity = Literal["layer", "op"]
 Int8Type = Literal["uint8", "int8"]
@@ -87,6 +88,17 @@ class Int8Settings:
     @property
     def task_for_eval(self) -> str | None:
         return self.eval_task or self.calib
+
+    # The names resolved once per config: a task spec file is read once, not at every use.
+    @functools.cached_property
+    def calib_task(self) -> Task:
+        """The calibration task (``calib`` resolved)."""
+        return get_task(self.calib)
+
+    @functools.cached_property
+    def scored_task(self) -> Task:
+        """The task scored on dev by the guard and the report (``eval_task``, else ``calib``, resolved)."""
+        return self.calib_task if self.eval_task is None else get_task(self.eval_task)
 
     @property
     def granularity(self) -> str:

@@ -18,15 +18,13 @@ from typing import Any, Protocol
 from eval.artifacts import provenance, share_files, write_atomic, write_json
 from eval.config import dump_yaml
 from eval.console import warn
-from eval.data import load_split
 from eval.model_card import ModelCard, describe_model, write_model_card
 from eval.outputs import check_config_apart
 from eval.errors import UserError
 from eval.predictors import QUANTIZATION_FILE, load_predictor, size_on_disk
-from eval.tasks import get_task
 from quantize.config import Int8Config, config_dict
 from quantize.guard import guard_groups, run_guard
-from quantize.measure import latency_batch, latency_record, measure_interleaved, score, snr_probe
+from quantize.measure import dev_set, latency_batch, latency_record, measure_interleaved, score, snr_probe
 from quantize.outputs import staged_output
 from quantize.sources import model_task, refuse_int8_source
 
@@ -80,7 +78,7 @@ def quantize_int8(cfg: Int8Config, make_backend) -> dict[str, Any]:
     cfg = with_model_task(cfg)
     check_config_apart(cfg)
     refuse_int8_source(cfg.model)
-    get_task(cfg.calib), get_task(cfg.task_for_eval)  # a missing task spec fails here, before any work
+    cfg.calib_task, cfg.scored_task  # a missing task spec fails here, before any work
     with staged_output(cfg.output_dir, QUANTIZATION_FILE) as staging:
         work = staging / WORK
         work.mkdir()
@@ -113,12 +111,13 @@ def with_model_task(cfg: Int8Config) -> Int8Config:
                         f"of a `distill` run, no GLUE task in its model card); pass --calib TASK (a GLUE name such "
                         f"as mrpc, or a task spec file) to calibrate and score on that task")
     task, source = found
+    resolved = dataclasses.replace(cfg, calib=task)
     try:
-        get_task(task)
+        resolved.calib_task
     except UserError as err:
         raise UserError(f"model {cfg.model} was trained on task {task!r} (per {source}), which cannot be read here "
                         f"({err}); pass --calib TASK with that task (e.g. the spec's current path)") from None
-    return dataclasses.replace(cfg, calib=task)
+    return resolved
 
 
 def size_text(record: dict[str, Any]) -> str:
@@ -179,14 +178,15 @@ def _run(cfg: Int8Config, backend: Backend, staging: Path) -> dict[str, Any]:
         raise UserError(f"the model has no node of the types this backend quantizes ({backend.name}); "
                         f"check op_types and that the model is a BERT-style classifier")
     check_exclude(cfg.exclude, names)
-    task = get_task(cfg.task_for_eval)
+    dev = dev_set(cfg)  # read once: every score below and the guard's probe share it
+    task = dev.task
     if cfg.max_drop is not None:
-        warn_below_resolution(cfg.max_drop, task, len(load_split(task, "dev", cfg.data_dir)))
-    fp32_metric = score(backend.reference, backend.tokenizer, cfg)
+        warn_below_resolution(cfg.max_drop, task, len(dev.data))
+    fp32_metric = score(backend.reference, backend.tokenizer, cfg, dev=dev)
     probe = None if cfg.max_drop is None else snr_probe(backend.reference, backend.tokenizer, cfg,
-                                                        load=backend.predictor)
+                                                        load=backend.predictor, dev=dev)
     guard = run_guard(guard_groups(names, cfg.exclude, cfg.granularity), backend.build,
-                      lambda candidate: score(backend.predictor(candidate), backend.tokenizer, cfg),
+                      lambda candidate: score(backend.predictor(candidate), backend.tokenizer, cfg, dev=dev),
                       fp32_metric, cfg.max_drop, base=tuple(cfg.exclude), probe=probe)
     count = backend.quantized(guard.model)
     if count == 0 and guard.excluded_layers:
@@ -236,7 +236,7 @@ def int8_card(title: str, cfg: Int8Config, record: dict[str, Any]) -> ModelCard:
                              else "not set (no accuracy guard)"),
                 "kept in FP32 by the guard": record["excluded_layers"] or "none",
                 "recipe": f"{RECIPE_FILE} (beside the model); quantization.json holds every figure"}
-    return ModelCard(title=title, summary=summary, task=get_task(cfg.task_for_eval), metrics={dev["metric"]: dev["int8"]},
+    return ModelCard(title=title, summary=summary, task=cfg.scored_task, metrics={dev["metric"]: dev["int8"]},
                      base_model=str(cfg.model), base_model_relation="quantized", license=cfg.license,
                      library="onnxruntime" if record["backend"] == "onnxruntime" else "pytorch",
                      tags=("int8", "quantized", record["backend"]), settings=settings,

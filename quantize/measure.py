@@ -4,40 +4,59 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
 import numpy as np
 
 from eval.batching import Batch, encode, length_sorted_batches
-from eval.data import load_split
+from eval.data import GlueData, load_split
 from eval.harness import EvalSettings, evaluate_task
-from eval.tasks import get_task
+from eval.tasks import Task
 
 LATENCY_SHAPE = (1, 128)  # batch 1, sequence 128: the interactive-serving case the issue targets
 
 
-def score(predictor, tokenizer, cfg) -> float:
-    """The eval task's main metric (a fraction) on its dev split, as ``glue eval`` computes it."""
-    task = get_task(cfg.task_for_eval)
+@dataclass(frozen=True)
+class DevSet:
+    """The scored task and its dev split, read once per run and shared by every score and probe."""
+
+    task: Task
+    data: GlueData
+
+
+def dev_set(cfg) -> DevSet:
+    """The dev split of ``cfg``'s scored task (``cfg.scored_task``)."""
+    return DevSet(cfg.scored_task, load_split(cfg.scored_task, "dev", cfg.data_dir))
+
+
+def score(predictor, tokenizer, cfg, dev: DevSet | None = None) -> float:
+    """The eval task's main metric (a fraction) on its dev split, as ``glue eval`` computes it.
+
+    ``dev``: the dev set already read (the guard scores many candidates on it); ``None`` reads it.
+    """
+    dev = dev or dev_set(cfg)
     settings = EvalSettings(split="dev", batch_size=cfg.batch_size, max_seq_length=cfg.max_seq_length,
                             data_dir=cfg.data_dir, threads=cfg.threads)
-    return evaluate_task(predictor, tokenizer, task, settings, progress=False)["metrics"][task.main_metric]
+    result = evaluate_task(predictor, tokenizer, dev.task, settings, progress=False, data=dev.data)
+    return result["metrics"][dev.task.main_metric]
 
 
-def probe_batches(tokenizer, cfg) -> list[Batch]:
+def probe_batches(tokenizer, cfg, dev: DevSet | None = None) -> list[Batch]:
     """The first ``cfg.guard_probe_size`` dev examples of the eval task, in padded batches."""
-    data = load_split(get_task(cfg.task_for_eval), "dev", cfg.data_dir)
-    encoded = encode(tokenizer, data.select(cfg.guard_probe_size), cfg.max_seq_length)
+    dev = dev or dev_set(cfg)
+    encoded = encode(tokenizer, dev.data.select(cfg.guard_probe_size), cfg.max_seq_length)
     return [batch for _, batch in length_sorted_batches(encoded, cfg.batch_size)]
 
 
-def snr_probe(reference, tokenizer, cfg, load: Callable = lambda model: model) -> Callable[[object], float]:
+def snr_probe(reference, tokenizer, cfg, load: Callable = lambda model: model,
+              dev: DevSet | None = None) -> Callable[[object], float]:
     """A guard probe: logit SNR (dB) of a candidate against ``reference`` on a few dev examples.
 
     ``load`` turns what the guard's ``build`` returns (a path, a predictor) into a predictor.
     """
-    batches = probe_batches(tokenizer, cfg)
+    batches = probe_batches(tokenizer, cfg, dev)
     expected = logits_on(reference, batches)
     return lambda model: snr_db(expected, logits_on(load(model), batches))
 

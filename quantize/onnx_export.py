@@ -12,7 +12,7 @@ from eval.batching import Batch, encode, pad
 from eval.data import GlueData
 from eval.errors import UserError
 from eval.predictors import ONNX_FILE, OnnxPredictor
-from eval.tasks import get_task
+from eval.tasks import TASKS
 from quantize.sources import load_classifier
 
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
@@ -83,7 +83,7 @@ def export_onnx(model: str | Path, output_dir: str | Path, parity_data: GlueData
 def parity_batch(tokenizer, data: GlueData | None, max_seq_length: int) -> Batch:
     """One padded batch of real text: the given examples, or the built-in sentence pairs."""
     if data is None:
-        data = GlueData(get_task("mrpc"), "dev", list(PARITY_TEXTS), None,
+        data = GlueData(TASKS["mrpc"], "dev", list(PARITY_TEXTS), None,
                         list(range(len(PARITY_TEXTS))), "built-in")
     encoded = encode(tokenizer, data, max_seq_length)
     return pad(encoded, list(range(len(encoded))))

@@ -1,4 +1,5 @@
-"""The import layering of the design: eval is the base, distill and quantize build on it, the pipeline on all."""
+"""The import layering of the design: eval is the base, distill and quantize build on it, the pipeline on all,
+the benchmarks on top; and no circle of imports inside a package (function-local imports included)."""
 
 import ast
 from pathlib import Path
@@ -6,9 +7,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("eval", "distill", "quantize", "pipeline")
+PACKAGES = ("eval", "distill", "quantize", "pipeline", "benchmarks")
 # What each package may import from the toolkit (besides itself).
-ALLOWED = {"eval": set(), "distill": {"eval"}, "quantize": {"eval"}, "pipeline": {"eval", "distill", "quantize"}}
+ALLOWED = {"eval": set(), "distill": {"eval"}, "quantize": {"eval"}, "pipeline": {"eval", "distill", "quantize"},
+           "benchmarks": {"eval", "distill", "quantize", "pipeline"}}
 
 
 def _toolkit_imports(path: Path) -> set[str]:
@@ -33,3 +35,64 @@ def test_the_checker_sees_imports_inside_functions(tmp_path):
     module = tmp_path / "m.py"
     module.write_text("def f():\n    from quantize import api\n    import distill.cli\n")
     assert _toolkit_imports(module) == {"quantize", "distill"}
+
+
+def _module_graph(package_dir: Path) -> dict[str, set[str]]:
+    """Module -> the modules of the same package it imports (``from p import m`` counts m when m is a module)."""
+    root = package_dir.parent
+    modules = {}
+    for path in sorted(package_dir.rglob("*.py")):
+        name = ".".join(path.with_suffix("").relative_to(root).parts).removesuffix(".__init__")
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+        modules[name] = names
+    return {name: {n for n in names if n in modules and n not in (name, package_dir.name)}
+            for name, names in modules.items()}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The circles of a graph: its strongly connected components of more than one module."""
+    found, done = [], set()
+    for start in graph:
+        if start in done:
+            continue
+        reach = {start}
+        stack = [start]
+        while stack:
+            for nxt in graph[stack.pop()] - reach:
+                reach.add(nxt)
+                stack.append(nxt)
+        circle = sorted(m for m in reach if start in _reachable(graph, m))
+        done |= set(circle)
+        if len(circle) > 1:
+            found.append(circle)
+    return found
+
+
+def _reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen, stack = {start}, [start]
+    while stack:
+        for nxt in graph[stack.pop()] - seen:
+            seen.add(nxt)
+            stack.append(nxt)
+    return seen
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_no_circle_of_imports_inside_a_package(package):
+    assert _cycles(_module_graph(ROOT / package)) == []
+
+
+def test_the_circle_check_finds_a_circle_through_a_function_local_import(tmp_path):
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("from pkg.b import f\n")
+    (package / "b.py").write_text("def f():\n    from pkg import c\n")
+    (package / "c.py").write_text("import pkg.a\n")
+    (package / "d.py").write_text("from pkg.a import f\n")
+    assert _cycles(_module_graph(package)) == [["pkg.a", "pkg.b", "pkg.c"]]

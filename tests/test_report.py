@@ -10,7 +10,8 @@ import pytest
 
 from eval.errors import UserError
 from eval.harness import RESULTS_SCHEMA
-from eval.report import build_leaderboard, load_results, render_markdown, write_leaderboard
+from eval.leaderboard import write_leaderboard
+from eval.report import build_leaderboard, load_results, render_markdown
 
 FULL = {
     "cola": {"matthews_correlation": 0.50},

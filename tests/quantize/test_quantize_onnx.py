@@ -105,7 +105,7 @@ def test_calibration_reader_yields_the_requested_count(tokenizer, glue_tsv):
     assert reader.get_next() is not None
 
 
-def _points_per_int8_weight(predictor, tokenizer, cfg):
+def _points_per_int8_weight(predictor, tokenizer, cfg, dev=None):
     """A stand-in metric that loses one point per quantized weight: only FP32 fallback can fit."""
     return 1.0 - 0.01 * len(quantized_weight_consumers(Path(predictor.info.path)))  # FP32 1.0, INT8 ~0.85
 
@@ -314,3 +314,23 @@ def test_fusion_leaves_what_the_kernel_cannot_run(tmp_path):
     assert fuse_int8_matmuls(graph(bias_shape=(1,))) == 1 and "Add" in _ops(tmp_path / "g.onnx")  # fused, bias apart
     assert fuse_int8_matmuls(graph(a_scale=(4,))) == 0
     assert fuse_int8_matmuls(graph(a_type=TensorProto.INT8, w_type=TensorProto.UINT8)) == 0
+
+
+def test_the_guard_reads_the_dev_set_once(tmp_path, onnx_fp32, glue_tsv, monkeypatch):
+    """Issue 29: every candidate the guard scores, and its SNR probe, share one read of the dev split."""
+    from quantize import measure
+
+    reads = []
+    real = measure.load_split
+
+    def counting(task, split, data_dir=None):
+        reads.append(split)
+        return real(task, split, data_dir)
+
+    monkeypatch.setattr(measure, "load_split", counting)
+    monkeypatch.setattr(driver, "score", lambda *args, **kwargs: _points_per_int8_weight(*args, **kwargs)
+                        if measure.score(*args, **kwargs) is not None else None)
+    record = api.int8(tiny_int8_config(onnx_fp32, tmp_path / "guarded", glue_tsv, max_drop=8.0,
+                                       guard_granularity="layer", allow_fallback=True))
+    assert len(record["guard"]["steps"]) > 1  # several candidates were scored
+    assert reads == ["dev"]
