@@ -24,20 +24,21 @@ from eval.leaderboard import write_leaderboard
 from eval.report import load_results
 
 RUNS = {"stsb": ROOT / "runs" / "probe-stsb", "wiki-topics": ROOT / "runs" / "probe-wiki",
-        "mrpc": ROOT / "runs" / "probe-mrpc", "mrpc-cut": ROOT / "runs" / "probe-mrpc-cut"}
+        "mrpc": ROOT / "runs" / "probe-mrpc", "mrpc-cut": ROOT / "runs" / "probe-mrpc-cut",
+        "sst2-cut": ROOT / "runs" / "probe-sst2-cut"}
 GENERAL = {"general-tiny-v2": ROOT / "runs" / "probe-general" / "general-tiny-v2"}
 OUT = RESULTS / "probes" / "heldout.json"
 DEV_RUNS = ROOT / "runs" / "probe-dev"
 DEV_RESULTS = RESULTS / "probes" / "dev"
 DOCS = ROOT / "docs" / "probes"
-TITLES = {"stsb": "STS-B", "mrpc": "MRPC"}
+TITLES = {"stsb": "STS-B", "mrpc": "MRPC", "sst2": "SST-2"}
 # The comparisons each dev board tests (paired bootstrap), when both rows are there: each distilled
 # student against the label-only training of the same start, the same data without layer-wise losses
 # (logits-only ablation), and the word-overlap floor.
 COMPARE = ("tiny-relation-mined:tiny-pretrained", "tiny-relation-mined:tiny-logits-mined",
            "tiny-distilled:tiny-pretrained", "tiny-distilled:tiny-logits", "cut3-distilled:cut3-labels",
            "tiny-relation-mined:floor-word-overlap", "tiny-distilled:floor-word-overlap",
-           "cut3-distilled:floor-word-overlap")
+           "cut3-distilled:floor-word-overlap", "cut3-distilled:teacher")
 
 
 def main() -> int:

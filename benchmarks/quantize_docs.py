@@ -291,8 +291,8 @@ VNNI (Intel Xeon, Sapphire Rapids, 2 cores; issue 27, the graph the toolkit now 
 - MRPC `teacher`: the MiniLM-L6 teacher of the pair-task probes (`runs/glue/teacher-mrpc`).
 - MRPC `tiny-distilled`: the task-distilled `tiny` of the MRPC probe (`runs/probe-mrpc/tiny-distilled`,
   general-distilled v2 checkpoint, relation transfer, mined pairs; docs/probes.md).
-- Built and timed with two training jobs running beside them on the two cores: the one-thread
-  CPU-time ratios are the figures to read; wall-clock and two-thread figures are noisy there.
+- Built while two training jobs ran beside them, then scored and timed again on the idle machine
+  (`--reuse`: the same graphs), one and two threads: those are the figures here.
 
 AVX2 (AMD EPYC Milan; issue 13, before issue 27: those graphs also quantized attention's
 activation products, kept the bias Adds apart from the INT8 MatMuls and ran ONNX Runtime's
@@ -340,8 +340,11 @@ On the VNNI machine the old static graph lost to ONNX Runtime's dynamic INT8 (th
    fusion on and off wherever it runs.
 
 What is left: static runs a separate calibrated `QuantizeLinear` per activation (24 per graph),
-where dynamic fuses the range computation into `DynamicQuantizeMatMul`; at 1 × 128 the two are
-within 1% of each other. The neural-compressor backend is a size-only path: its PT2E graph run
+where dynamic fuses the range computation into `DynamicQuantizeMatMul`. On the idle machine the two
+are within 2% of each other at batch 1 on one thread (ties), static is ahead at 32 × 128 on the
+teacher (2.69x against 2.45x ONNX FP32), and behind on two threads at 1 × 128 on the teacher
+(1.69x against 1.85x; every two-thread batch-1 figure is under 2 ms for `tiny` and noisy). The
+verdict lines below list each shape where static is below dynamic, by how much. The neural-compressor backend is a size-only path: its PT2E graph run
 eagerly dequantizes around FP32 matmuls and is slower than PyTorch FP32 (0.28-0.49x ONNX FP32 on
 the AVX2 rows); `--help` says so. Use onnxruntime for speed.
 

@@ -66,6 +66,9 @@ def parse_args(argv=None):
     parser.add_argument("--skip", default="", help="comma-separated variants to leave out")
     parser.add_argument("--reuse", action="store_true", help="keep folders a previous run completed")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile variants")
+    parser.add_argument("--note", default="wall-clock medians of round-robin timing; at one thread cpu_median_ms (CPU "
+                        "time of the calling thread) is the steadier figure on a shared machine",
+                        help="what else ran on the machine, for the record")
     return parser.parse_args(argv)
 
 
@@ -329,8 +332,7 @@ def main(argv=None) -> int:
         "data_dir": args.data_dir,
         "command": "python benchmarks/quantize_int8.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "settings": {k: getattr(args, k) for k in ("calib_size", "max_seq_length", "threads", "shapes", "rounds")},
-        "note": ("shared 2-core machine (two training jobs ran beside it): wall-clock medians of round-robin "
-                 "timing; at one thread cpu_median_ms (CPU time of the calling thread) is the steadier figure"),
+        "note": args.note,
         "variants": rows, "ratios": rat, "graph_optimization_levels": levels, "op_profile_1x128": profile,
         "ort_fusions": fusions, "cpu_family": cpu_family(), "targets": TARGETS,
         "verdict": verdict(rows, rat), "wall_seconds": time.time() - started, **provenance(),

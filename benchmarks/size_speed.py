@@ -6,7 +6,7 @@
 PyTorch models are built in memory, because latency depends on the shape, not on the weights: a
 classifier of BERT-base's shape (L12/H768; its weights are not here), the packaged MiniLM-L6 teacher
 with a 2-label head, students cut from it (``teacher:3``, ``teacher:2``: its layers, distill/cut.py)
-and the `mini` and `tiny` presets. ``--model LABEL=FOLDER`` adds model folders, e.g. the INT8
+and the `medium`, `small`, `mini` and `tiny` presets. ``--model LABEL=FOLDER`` adds model folders, e.g. the INT8
 copies (ONNX Runtime) of the study's students. Every model of one runtime is timed round-robin on the same synthetic full
 batches (``quantize.measure.measure_interleaved``), so a neighbour's load slows them alike; PyTorch
 and ONNX Runtime are timed apart (their thread pools disturb each other). The figure to compare
@@ -44,7 +44,7 @@ def in_memory() -> dict[str, TorchPredictor]:
     teacher = BertForSequenceClassification.from_pretrained(resolve_model("minilm-l6"), num_labels=2).eval()
     models = {BERT_BASE: BertForSequenceClassification(BertConfig(num_labels=2)), TEACHER: teacher,
               "teacher:3 (cut, L3/H384)": cut_model(teacher, 3), "teacher:2 (cut, L2/H384)": cut_model(teacher, 2)}
-    for size in ("mini", "tiny"):
+    for size in ("medium", "small", "mini", "tiny"):
         spec = get_student(size)
         models[f"{size} (L{spec.layers}/H{spec.hidden})"] = BertForSequenceClassification(
             spec.bert_config(teacher.config, num_labels=2))
