@@ -21,7 +21,7 @@ from typing import Protocol
 import numpy as np
 
 from eval.batching import Batch
-from eval.errors import UserError, first_line
+from eval.core.errors import UserError, first_line
 from eval.hub import from_hub_or_cache
 from eval.model_paths import check_local_path
 from eval.tasks import GlueTask
@@ -439,7 +439,7 @@ _warned_full_range: set[str] = set()
 
 def has_vnni() -> bool:
     """Whether this CPU multiplies u8 x s8 pairs without an int16 intermediate (VNNI or AMX)."""
-    from eval.artifacts import cpu_features
+    from eval.core.artifacts import cpu_features
 
     return bool(set(VNNI_FEATURES) & set(cpu_features()["features"]))
 

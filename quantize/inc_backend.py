@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from eval.batching import Batch
-from eval.errors import UserError
+from eval.core.errors import UserError
 from eval.predictors import INC_FILE, INC_FORMAT, IncPredictor, build_inc_int8
 from quantize.calibration import calibration_set, inc_run_fn, torch_inputs
 from quantize.config import NeuralCompressorConfig
