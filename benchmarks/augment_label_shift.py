@@ -25,8 +25,8 @@ import numpy as np
 
 from benchmarks.shared_data import RESULTS
 from distill.augment import META, load_augmented
-from eval.artifacts import provenance, write_json
-from eval.console import quiet_third_party_logs
+from eval.core.artifacts import provenance, write_json
+from eval.core.console import quiet_third_party_logs
 from eval.data import load_split
 from eval.harness import predict
 from eval.metrics import predictions_from_logits

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from benchmarks.shared_data import CORPUS_TEXT, RESULTS
 
-from eval.artifacts import provenance, write_json
+from eval.core.artifacts import provenance, write_json
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -108,7 +108,7 @@ def toolkit_cell(spec: dict) -> dict:
     """``api.task_distill`` with the benchmark's settings; works on this tree and on ``BEFORE_REVISION``."""
     from distill import api
     from distill.config import load_recipe
-    from eval.console import quiet_third_party_logs
+    from eval.core.console import quiet_third_party_logs
 
     quiet_third_party_logs()
     out = Path(spec["work"])
@@ -166,7 +166,7 @@ def _setup(spec: dict):
     from distill.loop import Distributed
     from distill.objectives import build_distill_loss
     from distill.teachers import load_model, load_tokenizer
-    from eval.console import quiet_third_party_logs
+    from eval.core.console import quiet_third_party_logs
     from eval.tasks import get_task
 
     quiet_third_party_logs()
@@ -441,7 +441,7 @@ def augment_cell(spec: dict) -> dict:
 
     from distill import api
     from distill.config import load_recipe
-    from eval.console import quiet_third_party_logs
+    from eval.core.console import quiet_third_party_logs
     from eval.data import load_split
     from eval.tasks import get_task
 
@@ -867,7 +867,7 @@ def main(argv: list[str] | None = None) -> int:
                                 (args.accuracy_examples, args.accuracy_prediction_steps)):
             if examples and (examples % BATCH or steps % (examples // BATCH)):
                 parser.error("example counts must be multiples of 32, prediction steps multiples of examples / 32")
-        from eval.artifacts import provenance
+        from eval.core.artifacts import provenance
 
         started = time.time()
         raw = measure(args)

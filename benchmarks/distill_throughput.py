@@ -37,8 +37,8 @@ def main() -> int:
 
     from distill import api
     from distill.config import load_recipe
-    from eval.artifacts import provenance
-    from eval.console import quiet_third_party_logs
+    from eval.core.artifacts import provenance
+    from eval.core.console import quiet_third_party_logs
 
     quiet_third_party_logs()
     shutil.rmtree(WORK, ignore_errors=True)

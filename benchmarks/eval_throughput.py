@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.shared_data import GLUE_TSV, RESULTS
-from eval.artifacts import provenance, write_json
+from eval.core.artifacts import provenance, write_json
 from eval.batching import encode, pad
-from eval.console import quiet_third_party_logs
+from eval.core.console import quiet_third_party_logs
 from eval.data import load_split
 from eval.harness import predict
 from eval.metrics import compute_metrics, predictions_from_logits

@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.shared_data import RESULTS
-from eval.artifacts import provenance, write_json
-from eval.console import quiet_third_party_logs
+from eval.core.artifacts import provenance, write_json
+from eval.core.console import quiet_third_party_logs
 from eval.data import load_split
-from eval.errors import UserError
+from eval.core.errors import UserError
 from eval.harness import predict
 from eval.metrics import predictions_from_logits, score
 from eval.predictors import load_predictor, load_tokenizer

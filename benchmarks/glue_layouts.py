@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 
 from benchmarks.shared_data import DATA, RESULTS, ROOT
-from eval.artifacts import provenance, write_json
-from eval.console import quiet_third_party_logs
+from eval.core.artifacts import provenance, write_json
+from eval.core.console import quiet_third_party_logs
 from eval.harness import EvalSettings, evaluate_model
 from eval.tasks import TASKS
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.shared_data import RESULTS, ROOT
-from eval.artifacts import write_atomic, write_json
+from eval.core.artifacts import write_atomic, write_json
 from eval.leaderboard import write_leaderboard
 from eval.report import build_leaderboard, glue_score, load_results, render_markdown
 from pipeline.recipe import load_plan

@@ -19,7 +19,7 @@ from pathlib import Path
 import shutil
 
 from benchmarks.shared_data import RESULTS, ROOT
-from eval.artifacts import write_atomic, write_json
+from eval.core.artifacts import write_atomic, write_json
 from eval.leaderboard import write_leaderboard
 from eval.report import load_results
 

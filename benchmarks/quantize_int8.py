@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from eval.artifacts import provenance, write_json
+from eval.core.artifacts import provenance, write_json
 from eval.predictors import SLOW_ORT_FUSIONS, has_vnni, load_predictor, load_tokenizer
 from quantize import api
 from quantize.config import int8_config_from_dict
@@ -312,7 +312,7 @@ def timed(label: str, fn, *args):
 
 
 def main(argv=None) -> int:
-    from eval.console import quiet_third_party_logs
+    from eval.core.console import quiet_third_party_logs
 
     args = parse_args(argv)
     quiet_third_party_logs()

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from benchmarks.shared_data import RESULTS, ROOT
-from eval.artifacts import provenance, write_json
+from eval.core.artifacts import provenance, write_json
 from eval.predictors import TorchPredictor, load_predictor
 from quantize.measure import measure_interleaved, synthetic_batch
 

@@ -46,10 +46,10 @@ import torch
 
 from distill.checkpoint import claimed_output_dir
 from distill.teachers import load_model, load_tokenizer
-from eval.artifacts import provenance, write_atomic, write_json
-from eval.config import to_dict
+from eval.core.artifacts import provenance, write_atomic, write_json
+from eval.core.config import to_dict
 from eval.data import GlueData, load_split
-from eval.errors import UserError, first_line
+from eval.core.errors import UserError, first_line
 from eval.predictors import resolve_device
 from eval.tasks import GlueTask, get_task
 

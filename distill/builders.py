@@ -15,7 +15,7 @@ from distill.students import get_student
 from distill.teachers import set_task_labels
 from eval.batching import encode
 from eval.data import GlueData, load_split
-from eval.errors import UserError
+from eval.core.errors import UserError
 from eval.harness import EvalSettings, evaluate_task
 from eval.metrics import majority_share, selection_score
 from eval.predictors import TorchPredictor

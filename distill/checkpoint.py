@@ -22,11 +22,11 @@ import torch
 import yaml
 from safetensors.torch import load_model, save_model
 
-from eval.artifacts import folder_lock, write_atomic, write_failures
-from eval.config import dump_yaml, from_dict, to_dict
-from eval import safe_yaml
-from eval.errors import UserError
-from eval.outputs import check_config_apart
+from eval.core.artifacts import folder_lock, write_atomic, write_failures
+from eval.core.config import dump_yaml, from_dict, to_dict
+from eval.core import safe_yaml
+from eval.core.errors import UserError
+from eval.core.outputs import check_config_apart
 
 RUN_CONFIG = "run_config.yaml"
 LOG_FILE = "train_log.jsonl"  # the training loop's record, kept when a run finishes

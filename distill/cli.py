@@ -6,8 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from eval.console import CommandParser, add_version, quiet_third_party_logs, run_command
-from eval.errors import UserError
+from eval.core.console import CommandParser, add_version, quiet_third_party_logs, run_command
+from eval.core.errors import UserError
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
@@ -208,9 +208,9 @@ def _probe(args: argparse.Namespace) -> int:
     from distill.config import ProbeSettings
     from distill.probe import describe, transfer_probe
     from distill.teachers import load_model, load_tokenizer
-    from eval.artifacts import write_json
-    from eval.config import load_config
-    from eval.outputs import check_output_path
+    from eval.core.artifacts import write_json
+    from eval.core.config import load_config
+    from eval.core.outputs import check_output_path
 
     settings = load_config(ProbeSettings, flags={"data_dir": args.data_dir}, overrides=args.set)
     if args.output:

@@ -1,4 +1,4 @@
-"""Recipe schemas for every `distill` command: frozen dataclasses validated by :func:`eval.config.load_config`."""
+"""Recipe schemas for every `distill` command: frozen dataclasses validated by :func:`eval.core.config.load_config`."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any, Literal, Mapping
 
 from distill.students import check_student_choice
-from eval.config import load_config, seed_problem
+from eval.core.config import load_config, seed_problem
 from eval.harness import DEVICE
-from eval.model_card import license_problem
+from eval.core.model_card import license_problem
 
 # Names a recipe may use in ``losses``; each is a function in distill.losses.
 INTERMEDIATE_LOSSES = ("embedding", "hidden", "attention")
@@ -333,7 +333,7 @@ class CutConfig:
 
 
 def check_license(license: str | None) -> None:
-    """Refuse a model card license that is not a Hub license id (see :func:`eval.model_card.license_problem`)."""
+    """Refuse a model card license that is not a Hub license id (see :func:`eval.core.model_card.license_problem`)."""
     problem = license_problem(license)
     if problem:
         raise ValueError(problem)

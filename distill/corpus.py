@@ -17,7 +17,7 @@ a pass: GLUE tasks share sentences, and repeated text teaches a student less tha
 
 The text field of records and Hub rows is ``text_field`` when given; otherwise ``text``, or a
 record's only string field. :func:`corpus_files` checks every file before training starts (UTF-8
-text, not binary, not UTF-16; see :mod:`eval.text_files`), so random bytes or a spreadsheet export
+text, not binary, not UTF-16; see :mod:`eval.core.text_files`), so random bytes or a spreadsheet export
 are one clear error instead of a model trained on replacement characters.
 """
 
@@ -28,8 +28,8 @@ import json
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
-from eval.errors import UserError, first_line
-from eval.text_files import check_text_file, decode_error
+from eval.core.errors import UserError, first_line
+from eval.core.text_files import check_text_file, decode_error
 
 HUB_PREFIX = "hub:"
 TASK_PREFIX = "task:"

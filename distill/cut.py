@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from distill.layer_map import uniform_layer_map
-from eval.errors import UserError
+from eval.core.errors import UserError
 
 if TYPE_CHECKING:
     from torch import nn
@@ -114,9 +114,9 @@ def write_cut(model_name: str, keep: int | Sequence[int], output_dir: str | Path
     whose card names ``license`` (default: the model's, when known)."""
     from distill.run_folder import save_model_folder, share_files
     from distill.teachers import card_name, load_config, load_model, load_tokenizer
-    from eval.artifacts import folder_lock, provenance, write_json
-    from eval.model_card import ModelCard, describe_model, write_model_card
-    from eval.outputs import check_apart, check_output_path
+    from eval.core.artifacts import folder_lock, provenance, write_json
+    from eval.core.model_card import ModelCard, describe_model, write_model_card
+    from eval.core.outputs import check_apart, check_output_path
     from eval.predictors import is_sequence_classifier
 
     out = check_output_path(output_dir, folder=True, flag="--output-dir")

@@ -18,7 +18,7 @@ import torch
 from distill.config import Segments
 from distill.corpus import corpus_files, iter_corpus
 from eval.batching import Encoded, pad
-from eval.errors import UserError
+from eval.core.errors import UserError
 
 Batch = dict[str, torch.Tensor]
 

@@ -13,7 +13,7 @@ from distill.objectives import LabelObjective, label_step
 from distill.run_folder import RunFolder
 from distill.students import is_preset
 from distill.teachers import card_name, load_config, load_model, load_tokenizer
-from eval.model_card import describe_model
+from eval.core.model_card import describe_model
 from eval.data import load_split
 from eval.tasks import get_task
 

@@ -17,8 +17,8 @@ from distill.student_init import embeddings_from_teacher
 from distill.students import get_student
 from distill.teacher_outputs import LiveTeacher, teacher_source
 from distill.teachers import card_name, load_model, load_tokenizer
-from eval.artifacts import write_json
-from eval.model_card import describe_model
+from eval.core.artifacts import write_json
+from eval.core.model_card import describe_model
 
 # With teacher_cache the whole corpus is held as packed sequences and its teacher outputs on
 # disk; beyond this many sequences (about 128M tokens at length 128) stream it instead.

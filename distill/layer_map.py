@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from eval.errors import UserError
+from eval.core.errors import UserError
 
 LayerMap = tuple[tuple[int, int], ...]
 

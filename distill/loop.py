@@ -26,8 +26,8 @@ from tqdm.auto import tqdm
 
 from distill.checkpoint import EVENTS_DIR, LOG_FILE, checkpoint_dirs, load_checkpoint, save_checkpoint
 from distill.config import TrainSettings
-from eval.console import warn
-from eval.errors import UserError
+from eval.core.console import warn
+from eval.core.errors import UserError
 
 StepFn = Callable[[nn.Module, dict[str, torch.Tensor]], dict[str, torch.Tensor]]
 

@@ -33,7 +33,7 @@ from torch.nn import functional as F
 from distill.features import Features
 from distill.layer_map import LayerMap
 from distill.teacher_outputs import TeacherNeeds
-from eval.errors import UserError
+from eval.core.errors import UserError
 
 
 def _token_weights(attention_mask: torch.Tensor) -> torch.Tensor:

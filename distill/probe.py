@@ -26,9 +26,9 @@ from torch import nn
 
 from distill.config import ProbeSettings
 from eval.batching import encode, length_sorted_batches
-from eval.console import warn
+from eval.core.console import warn
 from eval.data import GlueData, load_split
-from eval.errors import UserError
+from eval.core.errors import UserError
 from eval.metrics import score
 from eval.tasks import get_task
 

@@ -14,7 +14,7 @@ from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from eval.errors import UserError
+from eval.core.errors import UserError
 
 Config = Any  # a config dataclass of distill.config, a recipe path, a mapping, or None
 DATASET_OPTIONS = ("text_columns", "label_column", "task_name")
@@ -27,7 +27,7 @@ def run(command: str, config: Config, settings: Mapping[str, Any]) -> Path:
         UserError: every problem with the settings at once, or whatever the run refuses.
     """
     from distill import api
-    from eval.console import quiet_third_party_logs
+    from eval.core.console import quiet_third_party_logs
 
     quiet_third_party_logs()
     stages = {"finetune": api.finetune, "general": api.general_distill, "task": api.task_distill}
@@ -37,7 +37,7 @@ def run(command: str, config: Config, settings: Mapping[str, Any]) -> Path:
 def build_config(command: str, config: Config, settings: Mapping[str, Any]) -> Any:
     """The validated config: ``config`` (object, recipe file or mapping) with ``settings`` applied."""
     from distill.config import CONFIGS
-    from eval.config import from_dict, read_yaml, to_dict
+    from eval.core.config import from_dict, read_yaml, to_dict
 
     cls = CONFIGS[command]
     if config is None:

@@ -27,12 +27,12 @@ from torch import nn
 from distill.checkpoint import EVENTS_DIR, LOG_FILE, RUN_CONFIG, claimed_output_dir
 from distill.config import TrainSettings
 from distill.loop import Distributed, setup_distributed
-from eval.artifacts import provenance, share_files, write_failures, write_json
-from eval.config import to_dict
-from eval.console import warn
-from eval.errors import UserError
+from eval.core.artifacts import provenance, share_files, write_failures, write_json
+from eval.core.config import to_dict
+from eval.core.console import warn
+from eval.core.errors import UserError
 from eval.metrics import COLLAPSE_SHARE
-from eval.model_card import CARD_FILE, ModelCard, card_header, write_model_card
+from eval.core.model_card import CARD_FILE, ModelCard, card_header, write_model_card
 
 METRICS = "metrics.json"
 PHASE_DONE = "phase.json"

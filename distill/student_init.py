@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from eval.errors import UserError
+from eval.core.errors import UserError
 
 EMBEDDINGS = ("word_embeddings", "position_embeddings", "token_type_embeddings")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from eval.errors import UserError
+from eval.core.errors import UserError
 
 
 @dataclass(frozen=True)

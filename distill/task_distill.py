@@ -21,9 +21,9 @@ from distill.run_folder import PHASE_DONE, RunFolder
 from distill.students import is_preset
 from distill.teacher_outputs import teacher_source
 from distill.teachers import card_name, check_vocabulary, load_model, load_tokenizer
-from eval.artifacts import write_json
-from eval.errors import UserError
-from eval.model_card import describe_model
+from eval.core.artifacts import write_json
+from eval.core.errors import UserError
+from eval.core.model_card import describe_model
 from eval.tasks import get_task
 
 

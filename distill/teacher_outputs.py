@@ -35,9 +35,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from distill.features import Features, extract, model_inputs
-from eval.artifacts import folder_lock, read_array, write_json
+from eval.core.artifacts import folder_lock, read_array, write_json
 from eval.batching import Encoded, length_sorted_batches
-from eval.errors import UserError
+from eval.core.errors import UserError
 
 TeacherSource = Callable[[dict[str, torch.Tensor]], Features]
 SELF_ATTENTION = ("query", "key", "value")  # token-shaped outputs, stored like hidden states

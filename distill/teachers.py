@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from eval.errors import UserError, first_line
+from eval.core.errors import UserError, first_line
 from eval.hub import from_hub_or_cache
 from eval.model_paths import check_local_path
 from eval.predictors import check_embeddings_cover_tokenizer, refuse_pickle_weights

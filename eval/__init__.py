@@ -6,7 +6,7 @@ other way round.
 
 import logging as _logging
 
-from eval.errors import UserError
+from eval.core.errors import UserError
 from eval.tasks import TASKS, GlueTask, get_task
 
 # torchao (pulled in by neural-compressor) logs a warning per optional CUDA kernel it cannot load
@@ -32,14 +32,14 @@ def evaluate(model, task, config=None, /, *, name: str | None = None, progress: 
         name: the model's row name in reports (default: its folder name).
     Returns:
         The results document (``results[task]["metrics"]`` holds the scores); write it with
-        :func:`eval.artifacts.write_json` for ``glue report``.
+        :func:`eval.core.artifacts.write_json` for ``glue report``.
     Raises:
         UserError: a bad setting, task or dataset, or a model that does not fit the task.
     """
     import dataclasses
     import tempfile
 
-    from eval.console import quiet_third_party_logs
+    from eval.core.console import quiet_third_party_logs
     from eval.dataset_task import is_dataset, write_dataset_task
     from eval.harness import EvalSettings, evaluate_model
     from eval.tasks import parse_tasks

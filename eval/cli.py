@@ -21,7 +21,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from eval.console import CommandParser, add_version, quiet_third_party_logs, run_command, warn
+from eval.core.console import CommandParser, add_version, quiet_third_party_logs, run_command, warn
 from eval.tasks import TASKS, get_task, parse_tasks
 
 
@@ -109,9 +109,9 @@ def _warn_if_unfinished(args: argparse.Namespace) -> None:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from eval.artifacts import write_json
+    from eval.core.artifacts import write_json
     from eval.harness import evaluate_model
-    from eval.outputs import check_apart, check_output_path
+    from eval.core.outputs import check_apart, check_output_path
 
     settings = _settings(args, args.split)
     check_output_path(args.output, folder=False, flag="--output")
@@ -130,7 +130,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from eval.outputs import check_apart
+    from eval.core.outputs import check_apart
     from eval.leaderboard import write_leaderboard
     from eval.report import load_results
 
@@ -142,7 +142,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from eval.outputs import check_apart
+    from eval.core.outputs import check_apart
     from eval.submission import write_submission
 
     check_apart(args.output_dir, {"--model": args.model, "--data-dir": args.data_dir,
@@ -193,10 +193,10 @@ def describe_spec(path: str) -> str:
 
 
 def _floors(args: argparse.Namespace) -> int:
-    from eval.artifacts import write_json
+    from eval.core.artifacts import write_json
     from eval.floors import floor_documents
     from eval.harness import EvalSettings
-    from eval.outputs import check_apart, check_output_path
+    from eval.core.outputs import check_apart, check_output_path
 
     check_output_path(args.output_dir, folder=True, flag="--output-dir")
     tasks = parse_tasks(args.task)
@@ -213,10 +213,10 @@ def _floors(args: argparse.Namespace) -> int:
 
 def _holdout(args: argparse.Namespace) -> int:
     from eval.holdout import write_holdout
-    from eval.outputs import check_apart, check_output_path
+    from eval.core.outputs import check_apart, check_output_path
 
-    from eval.config import seed_problem
-    from eval.errors import UserError
+    from eval.core.config import seed_problem
+    from eval.core.errors import UserError
 
     if seed_problem("--seed", args.seed):
         raise UserError(seed_problem("--seed", args.seed))

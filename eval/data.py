@@ -13,12 +13,12 @@ import csv
 import logging
 from pathlib import Path
 
-from eval.errors import UserError, first_line
+from eval.core.errors import UserError, first_line
 from eval.examples import GlueData
 from eval.labels import LabelScheme, read_labels, read_texts
 from eval.spec_data import load_spec_split, quiet_loading
 from eval.tasks import TASKS, GlueTask, Task, TsvFormat
-from eval.text_files import check_text_file, decode_error
+from eval.core.text_files import check_text_file, decode_error
 
 __all__ = ["HUB_DATASET", "GlueData", "detect_layout", "load_split"]  # GlueData lives in eval.examples
 

@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from eval.errors import UserError
+from eval.core.errors import UserError
 
 SPEC_FILE = "task.yaml"
 # A Dataset's split names -> the spec's split keys.

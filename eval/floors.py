@@ -23,9 +23,9 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from eval.artifacts import provenance
+from eval.core.artifacts import provenance
 from eval.data import GlueData, load_split
-from eval.errors import UserError
+from eval.core.errors import UserError
 from eval.harness import RESULTS_SCHEMA, RESULTS_VERSION, EvalSettings
 from eval.metrics import score, selection_score
 from eval.tasks import Task, task_metadata

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, ClassVar, Mapping, Protocol
 
-from eval.errors import UserError
+from eval.core.errors import UserError
 
 Column = str | int  # a header name, or a column index for files without a header (CoLA)
 

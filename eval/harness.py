@@ -19,10 +19,10 @@ from typing import Any, Iterable
 import numpy as np
 from tqdm.auto import tqdm
 
-from eval.artifacts import provenance
+from eval.core.artifacts import provenance
 from eval.batching import encode, length_sorted_batches
 from eval.data import GlueData, load_split
-from eval.errors import UserError
+from eval.core.errors import UserError
 from eval.metrics import predictions_from_logits, score
 from eval.predictors import Predictor, load_predictor, load_tokenizer
 from eval.tasks import Task, task_metadata

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from eval.artifacts import write_atomic
-from eval.config import dump_yaml
+from eval.core.artifacts import write_atomic
+from eval.core.config import dump_yaml
 from eval.data import load_split
-from eval.errors import UserError
+from eval.core.errors import UserError
 from eval.tasks import Task
 
 SPEC_FILE = "task.yaml"

@@ -11,7 +11,7 @@ from typing import Callable, TypeVar
 from urllib.parse import urlparse
 from urllib.request import getproxies, proxy_bypass
 
-from eval.errors import UserError
+from eval.core.errors import UserError
 
 T = TypeVar("T")
 REACH_TIMEOUT_S = 3.0

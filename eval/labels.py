@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from eval.errors import UserError
+from eval.core.errors import UserError
 
 Label = int | float
 

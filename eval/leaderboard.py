@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from eval.artifacts import write_atomic, write_json
+from eval.core.artifacts import write_atomic, write_json
 from eval.report import build_leaderboard, default_title, render_csv, render_markdown
 from eval.report_html import render_html
 

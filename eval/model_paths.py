@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
-from eval.errors import UserError
+from eval.core.errors import UserError
 
 
 def check_local_path(name: str, what: str = "model") -> None:

@@ -37,7 +37,7 @@ from pathlib import Path
 from statistics import fmean
 from typing import Any, Callable, Iterable, Sequence
 
-from eval.errors import UserError
+from eval.core.errors import UserError
 from eval.harness import RESULTS_SCHEMA, RESULTS_VERSION
 from eval.metrics import METRICS
 from eval.stats import RESAMPLES, Comparison, mean_std, paired_bootstrap

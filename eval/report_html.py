@@ -18,7 +18,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from eval.artifacts import write_atomic
+from eval.core.artifacts import write_atomic
 from eval.report import comparison_note, has_score, is_floor, legend, p_text, ranking, seed_count, setup_marks, verdict
 
 # Model families by a word of the row name (first match wins); INT8 rows by their precision.

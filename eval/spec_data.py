@@ -20,11 +20,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Iterator, Mapping
 
-from eval.errors import UserError, first_line
+from eval.core.errors import UserError, first_line
 from eval.examples import GlueData
 from eval.labels import read_labels, read_texts
 from eval.task_spec import CustomTask, DataSplit, file_format
-from eval.text_files import check_text_file
+from eval.core.text_files import check_text_file
 
 # Format name -> the ``datasets`` builder that reads it and its options.
 # CSV and TSV cells are text as written: "NA", "null" or "None" is a review or a class name, not a

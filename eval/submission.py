@@ -22,12 +22,12 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from eval.artifacts import write_atomic
+from eval.core.artifacts import write_atomic
 from eval.data import GlueData, load_split
-from eval.errors import UserError
+from eval.core.errors import UserError
 from eval.harness import EvalSettings, predict
 from eval.metrics import predictions_from_logits
-from eval.outputs import check_output_path
+from eval.core.outputs import check_output_path
 from eval.predictors import load_predictor, load_tokenizer
 from eval.tasks import GlueTask, Task
 

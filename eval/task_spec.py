@@ -42,8 +42,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import ClassVar, Mapping
 
-from eval.config import from_dict, read_yaml
-from eval.errors import UserError
+from eval.core.config import from_dict, read_yaml
+from eval.core.errors import UserError
 from eval.labels import LabelScheme
 from eval.metrics import METRICS
 from eval.glue_tasks import IS_REGRESSION, NUM_LABELS, is_glue_name

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from eval.errors import UserError
+from eval.core.errors import UserError
 from eval.glue_tasks import IS_REGRESSION, NUM_LABELS, TASKS, GlueTask, Task, TsvFormat, glue_task, is_glue_name
 from eval.task_spec import load_task_spec
 

@@ -10,7 +10,7 @@ import argparse
 import shlex
 import sys
 
-from eval.console import CommandParser, add_version, run_command
+from eval.core.console import CommandParser, add_version, run_command
 
 EPILOG = """examples:
   pipeline run recipes/quickstart.yaml                  # teacher -> student -> INT8 -> report, resumable

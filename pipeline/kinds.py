@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from distill.config import CONFIGS as DISTILL_CONFIGS
-from eval.config import from_dict
+from eval.core.config import from_dict
 from eval.harness import EvalSettings
 from quantize.config import int8_config_from_dict
 

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any, Callable, Literal, Mapping
 
 from distill.cut import is_cut_spec, parse_cut
-from eval.config import apply_overrides, from_dict, read_yaml, to_dict
-from eval.errors import UserError
+from eval.core.config import apply_overrides, from_dict, read_yaml, to_dict
+from eval.core.errors import UserError
 from eval.predictors import is_sequence_classifier
 from eval.tasks import get_task
 from pipeline.kinds import KINDS

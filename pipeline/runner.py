@@ -34,9 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from eval.artifacts import folder_lock, write_atomic, write_json
-from eval.config import dump_yaml, to_dict
-from eval.errors import UserError
+from eval.core.artifacts import folder_lock, write_atomic, write_json
+from eval.core.config import dump_yaml, to_dict
+from eval.core.errors import UserError
 from pipeline.kinds import KINDS
 from pipeline.recipe import Plan, Stage
 

@@ -40,8 +40,8 @@ def int8(config: Any = None, /, **settings: Any) -> dict[str, Any]:
         eval.UserError: bad settings (all at once), a model that cannot be quantized, no ``calib`` for a model
             whose task its folder does not record, or a guard that kept most nodes FP32 to meet ``max_drop``.
     """
-    from eval.config import to_dict
-    from eval.console import quiet_third_party_logs
+    from eval.core.config import to_dict
+    from eval.core.console import quiet_third_party_logs
     from quantize.api import int8 as run_int8
     from quantize.config import load_int8_config
 

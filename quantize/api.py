@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from eval.artifacts import provenance, share_files, write_json
-from eval.errors import UserError
-from eval.model_card import ModelCard, describe_model, license_problem, write_model_card
-from eval.outputs import check_apart
+from eval.core.artifacts import provenance, share_files, write_json
+from eval.core.errors import UserError
+from eval.core.model_card import ModelCard, describe_model, license_problem, write_model_card
+from eval.core.outputs import check_apart
 from eval.predictors import QUANTIZATION_FILE
 from quantize.config import Int8Config
 from quantize.driver import file_digests, quantize_int8

@@ -9,7 +9,7 @@ from onnxruntime.quantization import CalibrationDataReader
 
 from eval.batching import Batch, encode, pad
 from eval.data import GlueData, load_split
-from eval.errors import UserError
+from eval.core.errors import UserError
 from eval.tasks import GlueTask
 
 

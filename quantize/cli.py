@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from eval.console import add_version, quiet_third_party_logs, run_command, warn
-from eval.errors import UserError
+from eval.core.console import add_version, quiet_third_party_logs, run_command, warn
+from eval.core.errors import UserError
 
 EPILOG = """examples:
   quantize export --model runs/teacher-mrpc --output-dir runs/teacher-mrpc-onnx

@@ -19,9 +19,9 @@ from types import SimpleNamespace
 from typing import Any, Literal, Mapping, Union
 
 
-from eval.config import load_config, read_value, read_yaml, seed_problem, to_dict
-from eval.errors import UserError
-from eval.model_card import license_problem
+from eval.core.config import load_config, read_value, read_yaml, seed_problem, to_dict
+from eval.core.errors import UserError
+from eval.core.model_card import license_problem
 from eval.tasks import Task, get_task
 
 Granularity = Literal["layer", "op"]

@@ -15,12 +15,12 @@ import shutil
 from pathlib import Path
 from typing import Any, Protocol
 
-from eval.artifacts import provenance, share_files, write_atomic, write_json
-from eval.config import dump_yaml
-from eval.console import warn
-from eval.model_card import ModelCard, describe_model, write_model_card
-from eval.outputs import check_config_apart
-from eval.errors import UserError
+from eval.core.artifacts import provenance, share_files, write_atomic, write_json
+from eval.core.config import dump_yaml
+from eval.core.console import warn
+from eval.core.model_card import ModelCard, describe_model, write_model_card
+from eval.core.outputs import check_config_apart
+from eval.core.errors import UserError
 from eval.predictors import QUANTIZATION_FILE, load_predictor, size_on_disk
 from quantize.config import Int8Config, config_dict
 from quantize.guard import guard_groups, run_guard

@@ -4,15 +4,14 @@ calibrate -> convert), stored as safetensors that ``eval.predictors`` rebuilds w
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from eval.batching import Batch
-from eval.errors import UserError
-from eval.predictors import INC_FILE, INC_FORMAT, IncPredictor, build_inc_int8
+from eval.core.errors import UserError
+from eval.predictors import INC_FILE, IncPredictor, build_inc_int8, save_inc_int8
 from quantize.calibration import calibration_set, inc_run_fn, torch_inputs
 from quantize.config import NeuralCompressorConfig
 from quantize.sources import load_classifier
@@ -53,11 +52,7 @@ class NeuralCompressorBackend:
         return len(candidate["layout"]["quantized"])
 
     def save(self, candidate: dict[str, Any], folder: Path) -> None:
-        from safetensors.torch import save_file
-
-        save_file({k: v.contiguous() for k, v in candidate["tensors"].items()}, str(folder / INC_FILE),
-                  metadata={"format": INC_FORMAT, "layout": json.dumps(candidate["layout"])})
-        (folder / INC_FILE).chmod(0o644)  # safetensors writes 0600; the folder is meant to be shared
+        save_inc_int8(folder, candidate["tensors"], candidate["layout"])
         self.reference.model.config.save_pretrained(folder)
         self.tokenizer.save_pretrained(folder)
 

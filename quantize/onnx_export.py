@@ -10,7 +10,7 @@ import numpy as np
 
 from eval.batching import Batch, encode, pad
 from eval.data import GlueData
-from eval.errors import UserError
+from eval.core.errors import UserError
 from eval.predictors import ONNX_FILE, OnnxPredictor
 from eval.tasks import TASKS
 from quantize.sources import load_classifier

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from eval.errors import UserError, first_line
+from eval.core.errors import UserError, first_line
 from eval.predictors import ONNX_FILE, OnnxPredictor, has_vnni, load_tokenizer, size_on_disk
 from quantize.calibration import GlueCalibrationReader, calibration_set
 from quantize.config import OnnxRuntimeConfig

@@ -6,7 +6,7 @@ reader (or a ``kill -9`` at any moment) sees the old complete folder or the new 
 first run renames the staging folder into place: the output folder appears only then, complete,
 and a run that fails or is killed before leaves no output folder (a killed run's staging folder
 is removed by the next run).
-The output folder's lock (``eval.artifacts.folder_lock``, a file beside the folder that never
+The output folder's lock (``eval.core.artifacts.folder_lock``, a file beside the folder that never
 moves, removed when the run ends) holds for the whole run, across the swap.
 Where the kernel or file system lacks the exchange, two renames are used and a folder left
 half-swapped by a kill is put back on the next run.
@@ -23,8 +23,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from eval.artifacts import folder_lock
-from eval.errors import UserError
+from eval.core.artifacts import folder_lock
+from eval.core.errors import UserError
 
 STAGING, RETIRED = "staging", "retired"
 _AT_FDCWD, _RENAME_EXCHANGE = -100, 2

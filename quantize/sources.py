@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from eval.errors import UserError, first_line
-from eval.model_card import GLUE_DATASET, card_header
+from eval.core.errors import UserError, first_line
+from eval.core.model_card import GLUE_DATASET, card_header
 from eval.predictors import (INC_FILE, ONNX_FILE, QUANTIZATION_FILE, RUN_CONFIG_FILE, RUN_RECORD_FILE, TorchPredictor,
                              load_tokenizer)
 
@@ -105,7 +105,7 @@ def _read_json(file: Path) -> dict:
 
 
 def _run_config_task(file: Path) -> str | None:
-    from eval import safe_yaml
+    from eval.core import safe_yaml
 
     try:
         data = safe_yaml.load(file.read_text(encoding="utf-8"), str(file))

@@ -615,7 +615,7 @@ def test_a_full_disk_while_writing_a_checkpoint_is_one_line(tmp_path, inputs, ca
 
 
 def test_a_write_failure_with_free_space_is_a_bug_and_keeps_its_traceback(tmp_path):
-    from eval.artifacts import write_failures
+    from eval.core.artifacts import write_failures
 
     with pytest.raises(RuntimeError, match="tensors share memory"):
         with write_failures("the model", tmp_path):
@@ -635,7 +635,7 @@ def test_an_object_array_in_a_teacher_output_store_is_one_line_and_never_unpickl
     import numpy as np
 
     from distill.teacher_outputs import DiskStore, TeacherNeeds
-    from eval.errors import UserError
+    from eval.core.errors import UserError
 
     np.save(tmp_path / "logits.npy", np.array([{"run": "code"}], dtype=object), allow_pickle=True)
     with pytest.raises(UserError, match=r"logits.npy.*Python objects.*delete .* and re-run"):
@@ -701,8 +701,8 @@ def test_a_run_that_fails_after_taking_its_folder_leaves_no_lock_file(tmp_path, 
 def test_two_holders_of_a_folder_lock_exclude_each_other(tmp_path):
     """Threads take the lock of one folder many times over; the lock file is removed after each hold,
     so a waiter can wake up on a removed file: it must lock the current one, never hold it alongside."""
-    from eval.artifacts import folder_lock, lock_file
-    from eval.errors import UserError
+    from eval.core.artifacts import folder_lock, lock_file
+    from eval.core.errors import UserError
 
     out = tmp_path / "run"
     inside, overlaps, errors = [0], [], []
@@ -737,11 +737,11 @@ def test_two_holders_of_a_folder_lock_exclude_each_other(tmp_path):
 
 
 def test_a_lock_held_by_another_process_is_respected(tmp_path):
-    from eval.artifacts import folder_lock
-    from eval.errors import UserError
+    from eval.core.artifacts import folder_lock
+    from eval.core.errors import UserError
 
     out = tmp_path / "run"
-    script = ("import sys, time; from eval.artifacts import folder_lock\n"
+    script = ("import sys, time; from eval.core.artifacts import folder_lock\n"
               "with folder_lock(sys.argv[1]):\n    print('held', flush=True); time.sleep(30)\n")
     holder = subprocess.Popen([sys.executable, "-c", script, str(out)], cwd=ROOT, stdout=subprocess.PIPE, text=True,
                               env={**os.environ, "PYTHONPATH": str(ROOT)})

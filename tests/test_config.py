@@ -5,8 +5,8 @@ from typing import Literal
 
 import pytest
 
-from eval.config import dump_yaml, load_config
-from eval.errors import UserError
+from eval.core.config import dump_yaml, load_config
+from eval.core.errors import UserError
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 import pytest
 
 from eval.data import detect_layout, load_split
-from eval.errors import UserError
+from eval.core.errors import UserError
 from eval.tasks import TASKS, get_task, parse_tasks
 
 ALL_SPLITS = [(t.name, s) for t in TASKS.values() for s in t.splits]

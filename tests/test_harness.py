@@ -9,7 +9,7 @@ import pytest
 from eval.batching import encode, length_sorted_batches
 from eval.cli import main
 from eval.data import load_split
-from eval.errors import UserError
+from eval.core.errors import UserError
 from eval.harness import EvalSettings, evaluate_model, predict
 from eval.metrics import compute_metrics, predictions_from_logits
 from eval.predictors import TorchPredictor, label_order

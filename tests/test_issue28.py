@@ -157,7 +157,7 @@ def test_int8_card_is_a_quantized_copy_with_its_settings_as_text(tmp_path, hub_b
     from tests.quantize.conftest import tiny_int8_config
 
     cfg = tiny_int8_config(hub_based_model, tmp_path / "int8", glue_tsv)
-    from eval.model_card import write_model_card
+    from eval.core.model_card import write_model_card
     from tests.conftest import assert_hub_card
 
     write_model_card(tmp_path, int8_card("int8", cfg, INT8_RECORD))
@@ -286,7 +286,7 @@ def test_license_is_not_a_difference_between_a_run_and_its_resumption(tmp_path):
 
 
 def test_int8_card_takes_the_configured_license(tmp_path, hub_based_model, glue_tsv):
-    from eval.model_card import write_model_card
+    from eval.core.model_card import write_model_card
     from quantize.driver import int8_card
     from tests.conftest import assert_hub_card
     from tests.quantize.conftest import tiny_int8_config
@@ -391,7 +391,7 @@ def test_an_incomplete_cache_entry_is_fetched_only_when_the_hub_answers(no_hub, 
 
     import huggingface_hub
 
-    from eval.errors import UserError
+    from eval.core.errors import UserError
     from eval.hub import from_hub_or_cache
 
     monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda *args, **kwargs: "/cache/config.json")

@@ -96,3 +96,19 @@ def test_the_circle_check_finds_a_circle_through_a_function_local_import(tmp_pat
     (package / "c.py").write_text("import pkg.a\n")
     (package / "d.py").write_text("from pkg.a import f\n")
     assert _cycles(_module_graph(package)) == [["pkg.a", "pkg.b", "pkg.c"]]
+
+
+def test_the_kernel_of_eval_imports_nothing_of_the_harness():
+    """eval/core is the ground floor: errors, configs, records, console, text files, outputs, model cards."""
+    wrong = {}
+    for path in sorted((ROOT / "eval" / "core").rglob("*.py")):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module)
+        outside = sorted(n for n in names if (n == "eval" or n.startswith("eval.")) and not n.startswith("eval.core"))
+        if outside:
+            wrong[path.name] = outside
+    assert wrong == {}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.errors import UserError
+from eval.core.errors import UserError
 from pipeline import cli
 from pipeline.recipe import load_plan
 from pipeline.runner import command, run_plan, select
@@ -220,7 +220,7 @@ tasks:
 
 
 def test_a_second_run_on_the_same_folder_is_refused(tmp_path):
-    from eval.artifacts import folder_lock
+    from eval.core.artifacts import folder_lock
 
     recipe = _recipe(tmp_path, f"kind: stages\noutput_dir: {tmp_path}/run\nstages:\n"
                                f"  - {{name: s, run: finetune, config: {{task: sst2, model: minilm-l6}}}}\n")

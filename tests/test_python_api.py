@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from eval.errors import UserError
+from eval.core.errors import UserError
 from tests.conftest import _sentence, save_tiny_classifier
 
 TINY = {"batch_size": 4, "max_seq_length": 32, "eval_batch_size": 8, "max_steps": 2, "device": "cpu"}

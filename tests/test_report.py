@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from eval.errors import UserError
+from eval.core.errors import UserError
 from eval.harness import RESULTS_SCHEMA
 from eval.leaderboard import write_leaderboard
 from eval.report import build_leaderboard, load_results, render_markdown
@@ -186,7 +186,7 @@ def test_foreign_broken_or_invalid_results_files_are_refused(tmp_path):
 
 
 def test_written_files_are_world_readable(tmp_path):
-    from eval.artifacts import write_json
+    from eval.core.artifacts import write_json
 
     path = write_json(tmp_path / "r.json", {"a": 1})
     assert path.stat().st_mode & 0o777 == 0o644

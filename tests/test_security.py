@@ -15,9 +15,9 @@ from distill import cli as distill_cli
 from distill.checkpoint import RUN_CONFIG, prepare_output_dir
 from distill.config import FinetuneConfig
 from eval import cli as glue_cli
-from eval import safe_yaml
-from eval.config import dump_yaml
-from eval.errors import UserError
+from eval.core import safe_yaml
+from eval.core.config import dump_yaml
+from eval.core.errors import UserError
 from pipeline import cli as pipeline_cli
 from pipeline.recipe import load_plan
 

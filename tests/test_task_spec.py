@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from eval.data import load_split
-from eval.errors import UserError
+from eval.core.errors import UserError
 from eval.harness import EvalSettings, evaluate_model
 from eval.tasks import get_task, parse_tasks, task_metadata
 from tests.conftest import SPEC_FORMATS, spec_records, write_records, write_task

@@ -6,7 +6,7 @@ import pytest
 
 from distill import augment
 from distill.config import load_recipe
-from eval.errors import UserError
+from eval.core.errors import UserError
 from eval.tasks import get_task
 
 

@@ -179,7 +179,7 @@ def test_general_needs_a_text_corpus_and_steps(capsys, tmp_path, tiny_mlm):
 
 
 def test_two_runs_cannot_share_a_folder(capsys, tmp_path, tiny_teacher, glue_tsv):
-    from eval.artifacts import folder_lock
+    from eval.core.artifacts import folder_lock
 
     out = tmp_path / "run"
     with folder_lock(out):

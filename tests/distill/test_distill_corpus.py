@@ -8,7 +8,7 @@ import pytest
 
 from distill.corpus import corpus_files, iter_documents
 from distill.data import CorpusBatches
-from eval.errors import UserError
+from eval.core.errors import UserError
 
 
 def test_text_files_and_folders(tmp_path):

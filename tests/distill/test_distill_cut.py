@@ -8,7 +8,7 @@ import torch
 from distill import cli
 from distill.cut import cut_layer_map, cut_layers, cut_model, parse_cut
 from distill.objectives import build_distill_loss
-from eval.errors import UserError
+from eval.core.errors import UserError
 from tests.conftest import assert_user_error, tiny_bert_config
 
 

@@ -3,7 +3,7 @@
 import pytest
 
 from distill.layer_map import resolve_layer_map, uniform_layer_map
-from eval.errors import UserError
+from eval.core.errors import UserError
 
 
 def test_uniform_12_to_4_is_tinybert():

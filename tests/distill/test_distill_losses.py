@@ -10,7 +10,7 @@ from distill.layer_map import uniform_layer_map
 from distill.losses import (DistillLoss, attention_mse, hidden_mse, regression_mse, relation_heads_for,
                             relation_kl, resolve_attention_mode, soft_cross_entropy)
 from distill.features import Features
-from eval.errors import UserError
+from eval.core.errors import UserError
 from tests.conftest import tiny_bert_config
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from distill.config import TaskConfig, load_recipe
-from eval.errors import UserError
+from eval.core.errors import UserError
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 COMMAND = {"general": "general", "task": "task"}

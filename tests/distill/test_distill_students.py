@@ -3,7 +3,7 @@
 import pytest
 
 from distill.students import STUDENTS, StudentSpec, get_student
-from eval.errors import UserError
+from eval.core.errors import UserError
 from tests.conftest import tiny_bert_config
 
 
@@ -80,7 +80,7 @@ def test_teacher_embeddings_refuse_a_student_wider_than_its_teacher():
 
     from distill.student_init import embeddings_from_teacher
     from distill.students import StudentSpec
-    from eval.errors import UserError
+    from eval.core.errors import UserError
 
     teacher = _low_rank_teacher(rank=4, width=16)
     student = BertModel(StudentSpec(1, 32, 2, 16).bert_config(teacher.config), add_pooling_layer=False)

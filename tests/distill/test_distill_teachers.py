@@ -7,7 +7,7 @@ import importlib.util
 import pytest
 
 from distill.teachers import check_vocabulary, resolve_model
-from eval.errors import UserError
+from eval.core.errors import UserError
 
 
 def test_aliases_folders_and_hub_ids(tmp_path, tiny_teacher):

@@ -18,7 +18,7 @@ from distill.data import GlueBatches
 from distill.features import expose_attention_scores, extract
 from distill.teacher_outputs import (DiskStore, LiveTeacher, MemoryStore, TeacherNeeds, length_groups, store_key,
                                      teacher_source)
-from eval.artifacts import folder_lock
+from eval.core.artifacts import folder_lock
 from eval.batching import encode
 from eval.data import load_split
 from eval.tasks import get_task
@@ -193,7 +193,7 @@ def test_a_store_the_disk_cannot_hold_is_refused_before_the_teacher_runs(setup, 
     import shutil
     from collections import namedtuple
 
-    from eval.errors import UserError
+    from eval.core.errors import UserError
 
     teacher, encoded, _ = setup
     usage = namedtuple("usage", "total used free")

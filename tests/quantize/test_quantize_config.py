@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from eval.config import dump_yaml, read_yaml, to_dict
-from eval.errors import UserError
+from eval.core.config import dump_yaml, read_yaml, to_dict
+from eval.core.errors import UserError
 from quantize.config import (CONFIGS, NeuralCompressorConfig, OnnxRuntimeConfig, config_dict, int8_config_from_dict,
                              load_int8_config)
 

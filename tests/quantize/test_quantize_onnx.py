@@ -143,7 +143,7 @@ def test_histogram_calibration_works_on_examples_of_different_lengths(tmp_path, 
 
 
 def test_reduce_range_is_recorded_and_full_range_warns_once_without_vnni(tmp_path, onnx_fp32, glue_tsv, monkeypatch):
-    import eval.predictors as predictors
+    import eval.formats.onnx as predictors  # the ONNX format module holds the check and its once-registry
 
     record = api.int8(tiny_int8_config(onnx_fp32, tmp_path / "full", glue_tsv, reduce_range="off"))
     assert record["onnxruntime"]["reduce_range"] == {"setting": "off", "applied": False, "reason": "--reduce-range off"}
@@ -157,7 +157,7 @@ def test_reduce_range_is_recorded_and_full_range_warns_once_without_vnni(tmp_pat
 
 
 def test_reduced_range_model_does_not_warn(onnx_fp32, onnx_int8, monkeypatch):
-    import eval.predictors as predictors
+    import eval.formats.onnx as predictors  # the ONNX format module holds the check and its once-registry
 
     record = json.loads((onnx_int8 / "quantization.json").read_text())
     monkeypatch.setattr(predictors, "has_vnni", lambda: False)

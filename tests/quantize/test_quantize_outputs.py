@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.artifacts import folder_lock, lock_file
+from eval.core.artifacts import folder_lock, lock_file
 from quantize import api
 from quantize.cli import main
 from tests.conftest import assert_user_error

@@ -7,7 +7,7 @@ import pytest
 
 from eval.batching import encode, pad
 from eval.data import load_split
-from eval.errors import UserError
+from eval.core.errors import UserError
 from eval.predictors import INC_FILE, LEGACY_INC_FILE, IncPredictor, TorchPredictor, load_predictor, load_tokenizer
 from eval.tasks import get_task
 from quantize import api

@@ -19,7 +19,7 @@ from typing import Any, Collection
 
 import yaml
 
-from eval.errors import UserError
+from eval.core.errors import UserError
 
 MAX_NODES = 100_000  # nodes of a document with its aliases expanded
 MAX_CHARS = 5_000_000  # a recipe, a task spec or a --set value is never this long

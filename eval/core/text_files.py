@@ -11,7 +11,7 @@ from __future__ import annotations
 import unicodedata
 from pathlib import Path
 
-from eval.errors import UserError
+from eval.core.errors import UserError
 
 SNIFF_BYTES = 1 << 16
 # Allowed control characters: tab, newlines, form feed, vertical tab, and the escape-free rest of text.

@@ -20,9 +20,9 @@ from typing import Any, Literal, Mapping, Union
 
 import yaml
 
-from eval import safe_yaml
-from eval.errors import UserError
-from eval.text_files import check_text_file, decode_error
+from eval.core import safe_yaml
+from eval.core.errors import UserError
+from eval.core.text_files import check_text_file, decode_error
 
 
 MAX_SEED = 2**32 - 1  # numpy's seeds are 32-bit: a larger or negative one fails deep inside a run
@@ -69,7 +69,7 @@ def read_value(raw: str, where: str) -> Any:
     """A ``--set`` value read as YAML (``3e-5``, ``[1, 2]``, ``{lr: 1}``); empty means ``None``.
 
     Raises:
-        UserError: not valid YAML (with the fix), or an unsafe document (see :mod:`eval.safe_yaml`).
+        UserError: not valid YAML (with the fix), or an unsafe document (see :mod:`eval.core.safe_yaml`).
     """
     if not raw.strip():
         return None

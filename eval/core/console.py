@@ -11,7 +11,7 @@ import sys
 import threading
 from typing import Callable, NoReturn
 
-from eval.errors import UserError
+from eval.core.errors import UserError
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from eval.errors import UserError
+from eval.core.errors import UserError
 
 
 def check_output_path(path: str | Path, folder: bool, flag: str) -> Path:

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from eval.errors import UserError, first_line
+from eval.core.errors import UserError, first_line
 
 _LIBRARIES = ("torch", "transformers", "datasets", "evaluate", "onnxruntime", "onnx",
               "neural-compressor", "numpy")

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from eval.artifacts import write_atomic
+from eval.core.artifacts import write_atomic
 
 CARD_FILE = "README.md"
 GLUE_DATASET = "nyu-mll/glue"
@@ -202,8 +202,8 @@ def base_model_of(model: str | None) -> tuple[str | None, str | None]:
 
 def card_header(folder: str | Path) -> dict[str, Any]:
     """The YAML header of a model folder's card (``README.md``), or ``{}`` when it has none readable."""
-    from eval import safe_yaml
-    from eval.errors import UserError
+    from eval.core import safe_yaml
+    from eval.core.errors import UserError
 
     try:
         text = (Path(folder) / CARD_FILE).read_text(encoding="utf-8")
