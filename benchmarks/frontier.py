@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from benchmarks.shared_data import RESULTS, ROOT
-from eval.artifacts import write_atomic, write_json
+from eval.core.artifacts import write_atomic, write_json
 from eval.tasks import get_task
 
 SPEC = ROOT / "benchmarks" / "frontier.yaml"

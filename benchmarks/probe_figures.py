@@ -14,8 +14,6 @@ selected on the held-out slice, never on dev.
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
 import shutil
 
 from benchmarks.shared_data import RESULTS, ROOT

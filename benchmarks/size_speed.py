@@ -17,11 +17,10 @@ Writes ``benchmarks/results/size_speed.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
-from benchmarks.shared_data import RESULTS, ROOT
+from benchmarks.shared_data import RESULTS
 from eval.core.artifacts import provenance, write_json
 from eval.predictors import TorchPredictor, load_predictor
 from quantize.measure import measure_interleaved, synthetic_batch
