@@ -332,7 +332,7 @@ On the VNNI machine the old static graph lost to ONNX Runtime's dynamic INT8 (th
    That op is one of ONNX Runtime's own (`com.microsoft` domain): the INT8 file runs on ONNX Runtime,
    not on other ONNX runtimes (the FP32 export stays standard ONNX).
 3. **ONNX Runtime's `SkipLayerNormalization` kernel is slower than the Add + LayerNormalization it
-   replaces** on this CPU (ORT 1.32): without it the INT8 graphs run 1.2-1.3x faster. Every ONNX
+   replaces** on this CPU (ORT 1.32): without it the INT8 graphs run 1.3-1.5x faster. Every ONNX
    session the toolkit opens (FP32 and INT8, `glue eval` included) turns that fusion off
    (`eval.predictors.SLOW_ORT_FUSIONS`); the table "fusions the harness turns off" in each VNNI
    section measures it on both precisions. FP32 gains too, so every speed-up below is against the
@@ -340,11 +340,12 @@ On the VNNI machine the old static graph lost to ONNX Runtime's dynamic INT8 (th
    fusion on and off wherever it runs.
 
 What is left: static runs a separate calibrated `QuantizeLinear` per activation (24 per graph),
-where dynamic fuses the range computation into `DynamicQuantizeMatMul`. On the idle machine the two
-are within 2% of each other at batch 1 on one thread (ties), static is ahead at 32 × 128 on the
-teacher (2.69x against 2.45x ONNX FP32), and behind on two threads at 1 × 128 on the teacher
-(1.69x against 1.85x; every two-thread batch-1 figure is under 2 ms for `tiny` and noisy). The
-verdict lines below list each shape where static is below dynamic, by how much. The neural-compressor backend is a size-only path: its PT2E graph run
+where dynamic fuses the range computation into `DynamicQuantizeMatMul`. On the idle machine, at
+batch 1 on one thread, static is within 1% of dynamic or ahead of it (ties); at 32 × 128 it is
+ahead on the teacher (2.69x against 2.45x ONNX FP32) and 1% behind on `tiny`; on two threads it is
+behind at 1 × 128 on the teacher (1.69x against 1.85x) and 3% behind at 32 × 128 on `tiny` (every
+two-thread batch-1 figure of `tiny` is under 2 ms, and noisy). The
+verdict lines below name each shape where static is below dynamic. The neural-compressor backend is a size-only path: its PT2E graph run
 eagerly dequantizes around FP32 matmuls and is slower than PyTorch FP32 (0.28-0.49x ONNX FP32 on
 the AVX2 rows); `--help` says so. Use onnxruntime for speed.
 

@@ -40,8 +40,8 @@ def onnx_file_in(folder: Path) -> Path | None:
 
 # ONNX Runtime fusions this harness turns off because the fused kernel is slower than the ops it
 # replaces. SkipLayerNormalization (residual Add + LayerNorm in one op), measured with ORT 1.32 on
-# an Intel Xeon (Sapphire Rapids), one thread, 1x128: MiniLM-L6 FP32 1.11x and static INT8 1.28x
-# faster without it; batch 32: 1.09x and 1.22x (benchmarks/results/quantize_*.json, docs/quantization.md).
+# an Intel Xeon (Sapphire Rapids), one thread, 1x128: MiniLM-L6 FP32 1.11x and static INT8 1.37x
+# faster without it; batch 32: 1.09x and 1.26x (benchmarks/results/quantize_*.json, docs/quantization.md).
 SLOW_ORT_FUSIONS = ("SkipLayerNormFusion",)
 
 
