@@ -37,6 +37,8 @@ from pathlib import Path
 from statistics import fmean
 from typing import Any, Callable, Iterable, Sequence
 
+from eval.board import Board, Row
+from eval.board import Comparison as ComparisonRecord
 from eval.core.errors import UserError
 from eval.harness import RESULTS_SCHEMA, RESULTS_VERSION
 from eval.metrics import METRICS
@@ -141,7 +143,7 @@ def _task_info(task: str, entry: dict, path: Path | str) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------ board
 
 
-def build_leaderboard(documents: list[dict[str, Any]], compare: Sequence[str] = ()) -> dict[str, Any]:
+def build_leaderboard(documents: list[dict[str, Any]], compare: Sequence[str] = ()) -> Board:
     """Merge results documents into rows (one per model name) and the task columns they fill."""
     rows: dict[str, dict[str, Any]] = {}
     tasks: dict[str, dict[str, Any]] = {}
@@ -180,7 +182,7 @@ def build_leaderboard(documents: list[dict[str, Any]], compare: Sequence[str] = 
     return board
 
 
-def ranking(board: dict[str, Any]) -> tuple[str, Callable[[dict], float | None]]:
+def ranking(board: Board) -> tuple[str, Callable[[Row], float | None]]:
     """What rows rank by and the charts plot, and how to read it off a row (in points, ``None`` if absent):
     the GLUE Score where the board shows it, else the first task's main metric."""
     if has_score(board):
@@ -188,14 +190,14 @@ def ranking(board: dict[str, Any]) -> tuple[str, Callable[[dict], float | None]]
     first = board["tasks"][0]
     task, metric = first["name"], first["main_metric"]
 
-    def value(row: dict) -> float | None:
+    def value(row: Row) -> float | None:
         cell = row["tasks"].get(task, {}).get(metric)
         return None if cell is None else 100 * cell["mean"]
 
     return f"{first['display_name']} {METRIC_NAMES.get(metric, metric)}", value
 
 
-def default_title(board: dict[str, Any]) -> str:
+def default_title(board: Board) -> str:
     """"GLUE leaderboard", or for a board of custom tasks only, its tasks' names ("Wiki topics leaderboard")."""
     if any(t["is_glue"] for t in board["tasks"]):
         return "GLUE leaderboard"
@@ -238,7 +240,7 @@ def glue_score(cells: dict[str, dict], tasks: dict[str, dict], only: set[str] | 
     return (fmean(fmean(v) for v in by_group.values()) if by_group else None), set(by_group)
 
 
-def _row(row: dict[str, Any], tasks: dict[str, dict], groups: list[str]) -> dict[str, Any]:
+def _row(row: Row, tasks: dict[str, dict], groups: list[str]) -> dict[str, Any]:
     cells, examples, seconds = {}, 0, 0.0
     for task, by_model in row["entries"].items():
         entries = list(by_model.values())
@@ -270,7 +272,7 @@ def _row(row: dict[str, Any], tasks: dict[str, dict], groups: list[str]) -> dict
     }
 
 
-def seed_count(row: dict) -> str:
+def seed_count(row: Row) -> str:
     """The seeds behind a row's cells: ``3``, or ``1–3`` when its tasks have different numbers."""
     low = row.get("seeds_min", row["seeds"])
     return str(row["seeds"]) if low == row["seeds"] else f"{low}–{row['seeds']}"
@@ -302,14 +304,14 @@ def compare_rows(rows: dict[str, dict], tasks: dict[str, dict], pairs: Sequence[
     return out
 
 
-def p_text(comparison: dict[str, Any]) -> str:
+def p_text(comparison: ComparisonRecord) -> str:
     """The p-value as printed: a bootstrap with R resamples cannot tell p below 2/R, so 0 reads "< 2/R"."""
     if comparison["p_value"] > 0:
         return f"{comparison['p_value']:.4f}"
     return f"< {2 / comparison['resamples']:.4f}"
 
 
-def verdict(comparison: dict[str, Any]) -> str:
+def verdict(comparison: ComparisonRecord) -> str:
     if comparison["p_value"] >= SIGNIFICANCE:
         return "tie (within noise)"
     return f"{comparison['a'] if comparison['difference'] > 0 else comparison['b']} better"
@@ -330,7 +332,7 @@ def cell_parts(cell: dict[str, dict] | None, metrics: Sequence[str]) -> list[str
     return [one(cell[m]) for m in metrics if m in cell]
 
 
-def setup_marks(board: dict[str, Any], row: dict[str, Any]) -> str:
+def setup_marks(board: Board, row: Row) -> str:
     """`` [a]`` naming the row's measurement in the legend's key; empty when every row was measured alike."""
     setups = board["throughput"]["setups"]
     if len(setups) < 2 or is_floor(row):
@@ -338,7 +340,7 @@ def setup_marks(board: dict[str, Any], row: dict[str, Any]) -> str:
     return f" [{','.join(chr(ord('a') + setups.index(s)) for s in row['measured_with'])}]"
 
 
-def table(board: dict[str, Any], join: str = "/") -> list[list[str]]:
+def table(board: Board, join: str = "/") -> list[list[str]]:
     """The leaderboard as rows of display strings, header first; a cell's metrics joined by ``join``."""
     header = ["Model", board["score"]["label"], *(t["display_name"] for t in board["tasks"]), "Seeds",
               "Params", "Size (MB)", board["throughput"]["label"]]
@@ -355,12 +357,12 @@ def table(board: dict[str, Any], join: str = "/") -> list[list[str]]:
     return lines if has_score(board) else [line[:1] + line[2:] for line in lines]
 
 
-def is_floor(row: dict[str, Any]) -> bool:
+def is_floor(row: Row) -> bool:
     """A trivial floor (``glue floors``): a rule that learns nothing from text, not a model."""
     return row["backend"] == "rule"
 
 
-def has_score(board: dict[str, Any]) -> bool:
+def has_score(board: Board) -> bool:
     """Whether the board has a GLUE Score column: only when it averages two or more GLUE tasks (over one
     it would repeat that task's column)."""
     return len(board["score"]["groups"]) >= 2
@@ -370,7 +372,7 @@ METRIC_NAMES = {"matthews_correlation": "Matthews correlation", "f1": "F1", "f1_
                 "accuracy": "accuracy", "pearson": "Pearson", "spearmanr": "Spearman"}
 
 
-def throughput_note(board: dict[str, Any]) -> str:
+def throughput_note(board: Board) -> str:
     """What the throughput column measured: one setup for all rows, or a key to the rows' ``[a]`` marks."""
     setups = board["throughput"]["setups"]
     if not setups:
@@ -391,14 +393,14 @@ FLOOR_NOTES = {
 }
 
 
-def comparison_note(board: dict[str, Any]) -> str:
+def comparison_note(board: Board) -> str:
     """How the comparisons were tested, naming the split they were scored on."""
     split = "/".join(board.get("splits") or ["dev"])
     return (f"Paired bootstrap over the {split} examples ({RESAMPLES:,} resamples), each side's metric averaged over its "
             "seeds; two-sided p-value; a difference with p ≥ 0.05 is a tie.")
 
 
-def legend(board: dict[str, Any]) -> str:
+def legend(board: Board) -> str:
     per_task = "; ".join(f"{t['display_name']}: {'/'.join(METRIC_NAMES.get(m, m) for m in t['metrics'])}"
                          for t in board["tasks"])
     text = f"Metrics in percent ({per_task}). Mean ± standard deviation over seeds where a row has several."
@@ -414,7 +416,7 @@ def legend(board: dict[str, Any]) -> str:
     return f"{text} {throughput_note(board)}".rstrip()
 
 
-def render_markdown(board: dict[str, Any]) -> str:
+def render_markdown(board: Board) -> str:
     lines = table(board)
     out = ["| " + " | ".join(lines[0]) + " |", "|" + "---|" * len(lines[0])]
     out += ["| " + " | ".join(line) + " |" for line in lines[1:]]
@@ -428,7 +430,7 @@ def render_markdown(board: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
-def render_csv(board: dict[str, Any]) -> str:
+def render_csv(board: Board) -> str:
     """One row per model, numbers only (and how its throughput was measured): a mean, std and seed count column
     per task metric."""
     metrics = [(t["name"], m) for t in board["tasks"] for m in t["metrics"]]

@@ -18,6 +18,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from eval.board import Board, Row
 from eval.core.artifacts import write_atomic
 from eval.report import comparison_note, has_score, is_floor, legend, p_text, ranking, seed_count, setup_marks, verdict
 
@@ -34,7 +35,7 @@ MARKER_POINTS = 8.0  # marker diameter in points (scatter size 64 = 8²)
 GAP = 1.3  # overlapping markers are moved this many diameters apart
 
 
-def family(row: dict[str, Any]) -> tuple[str, str]:
+def family(row: Row) -> tuple[str, str]:
     """``(family, colour)`` of a row."""
     if row["precision"] == "int8":
         return "INT8", INT8_COLOUR
@@ -43,13 +44,13 @@ def family(row: dict[str, Any]) -> tuple[str, str]:
     return name, FAMILIES.get(name, OTHER_COLOUR)
 
 
-def size_of(row: dict[str, Any]) -> str | None:
+def size_of(row: Row) -> str | None:
     """The student size a row's name contains (``tiny``, ``mini``...), if any."""
     words = row["name"].replace("_", "-").split("-")
     return next((size for size in SIZES if size in words), None)
 
 
-def marker(row: dict[str, Any]) -> str:
+def marker(row: Row) -> str:
     return SIZES.get(size_of(row), NO_SIZE)
 
 
@@ -95,7 +96,7 @@ def _encoding_handles(rows: list[dict[str, Any]], floors: bool) -> list:
     return handles
 
 
-def chart_svg(board: dict[str, Any], x_label: str, x_of) -> str | None:
+def chart_svg(board: Board, x_label: str, x_of) -> str | None:
     """One scatter chart as SVG text (``None`` when no row has both a ranking value and an x value)."""
     from matplotlib import rc_context
     from matplotlib.figure import Figure
@@ -159,7 +160,7 @@ def _metric_html(value: dict) -> str:
     return f"<span>{100 * value['mean']:.1f}{std}</span>"
 
 
-def _html_row(board: dict[str, Any], row: dict[str, Any]) -> str:
+def _html_row(board: Board, row: Row) -> str:
     """One table row: a cell's metrics on separate lines, standard deviations small beside their means."""
     seeds = f" · {seed_count(row)} seeds" if row["seeds"] > 1 else ""
     kind = "floor: no model" if is_floor(row) else f"{html.escape(row['backend'])}, {html.escape(row['precision'])}{seeds}"
@@ -177,7 +178,7 @@ def _html_row(board: dict[str, Any], row: dict[str, Any]) -> str:
     return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
 
 
-def render_html(board: dict[str, Any], title: str, folder: Path | None = None) -> str:
+def render_html(board: Board, title: str, folder: Path | None = None) -> str:
     """The page; with ``folder``, the charts are also written there as SVG files."""
     head = "".join(f"<th>{html.escape(c)}</th>" for c in
                    ["Model", *([board["score"]["label"]] if has_score(board) else []),

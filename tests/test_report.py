@@ -271,3 +271,18 @@ def test_overlapping_points_are_moved_apart_and_the_charts_say_what_marks_mean(t
     for text in ("colour: distilled", "colour: INT8", "colour: teacher", "shape: tiny", "shape: no size in name",
                  "hollow: partial score", "tiny-distilled-int8 (72.5)"):
         assert text in svg, text
+
+
+def test_the_board_holds_exactly_the_keys_its_schema_declares():
+    """eval/board.py is what both renderers read: a key built but not declared (or declared but never built) fails."""
+    from eval.board import Board, Comparison, MetricCell, Row, TaskColumn
+
+    labels = [i % 2 for i in range(40)]
+    good, bad = _sst2("good", labels, labels), _sst2("bad", [1] * 40, labels)
+    board = build_leaderboard([good, bad, _document("other", {"mrpc": FULL["mrpc"]})], compare=["good:bad"])
+    assert set(board) == set(Board.__annotations__)
+    assert all(set(row) == set(Row.__annotations__) for row in board["rows"])
+    assert all(set(task) == set(TaskColumn.__annotations__) for task in board["tasks"])
+    cells = [m for row in board["rows"] for cell in row["tasks"].values() for m in cell.values()]
+    assert cells and all(set(m) == set(MetricCell.__annotations__) for m in cells)
+    assert board["comparisons"] and all(set(c) == set(Comparison.__annotations__) for c in board["comparisons"])
