@@ -57,6 +57,7 @@ class OnnxRuntimeBackend:
             self.reader = GlueCalibrationReader(batches, input_names(self.source))
         self.reduce_range, self.reduce_range_reason = resolve_reduce_range(cfg.reduce_range)
         self._names = quantizable_nodes(self.source, cfg.op_types, cfg.attention_matmuls)
+        self._skipped = kept_fp32(self.source, cfg)
         self._fused = 0
         self._attempts = itertools.count()
 
@@ -67,7 +68,7 @@ class OnnxRuntimeBackend:
         # candidates live beside the FP32 config so OnnxPredictor can load them
         path = self.work / "fp32" / f"int8-{next(self._attempts)}.onnx"
         path, self._fused = quantize_onnx(self.source, path, self.cfg, self.reduce_range, self.reader, exclude,
-                                          self.work / "calibration.json")
+                                          self.work / "calibration.json", skipped=self._skipped)
         return path
 
     def predictor(self, candidate: Path) -> OnnxPredictor:
@@ -161,25 +162,34 @@ def quantizable_nodes(path: Path, op_types: tuple[str, ...], attention_matmuls: 
     shapes); a MatMul only when its second operand is a constant weight, unless
     ``attention_matmuls`` also asks for the activation x activation products of attention.
     """
-    import onnx
-
-    graph = onnx.load(str(path), load_external_data=False).graph
-    tables = {t.name for t in graph.initializer if t.data_type == onnx.TensorProto.FLOAT}
-    producer = {out: node for node in graph.node for out in node.output}
+    graph, tables, is_weight = _graph_and_weights(path)
     return [node.name for node in graph.node if node.op_type in op_types
             and (node.op_type != "Gather" or node.input[0] in tables)
-            and (node.op_type != "MatMul" or attention_matmuls or _constant(node.input[1], tables, producer))]
+            and (node.op_type != "MatMul" or attention_matmuls or is_weight(node.input[1]))]
 
 
 def activation_matmuls(path: Path) -> list[str]:
     """MatMuls whose operands are both computed (attention scores and context), in graph order."""
+    graph, _, is_weight = _graph_and_weights(path)
+    return [node.name for node in graph.node if node.op_type == "MatMul" and node.name  # "" would exclude every unnamed node
+            and not is_weight(node.input[1])]
+
+
+def kept_fp32(path: Path, cfg: OnnxRuntimeConfig) -> tuple[str, ...]:
+    """The MatMuls left FP32 by default: attention's activation products, unless ``attention_matmuls``."""
+    if cfg.attention_matmuls or "MatMul" not in cfg.op_types:
+        return ()
+    return tuple(activation_matmuls(path))
+
+
+def _graph_and_weights(path: Path):
+    """The graph, its float tables and whether a tensor is a weight (see :func:`_constant`)."""
     import onnx
 
     graph = onnx.load(str(path), load_external_data=False).graph
     tables = {t.name for t in graph.initializer if t.data_type == onnx.TensorProto.FLOAT}
     producer = {out: node for node in graph.node for out in node.output}
-    return [node.name for node in graph.node if node.op_type == "MatMul" and node.name  # "" would exclude every unnamed node
-            and not _constant(node.input[1], tables, producer)]
+    return graph, tables, lambda name: _constant(name, tables, producer)
 
 
 def _constant(name: str, tables: set[str], producer: dict) -> bool:
@@ -223,7 +233,8 @@ def _flush_every(count: int) -> int | None:
 
 
 def quantize_onnx(fp32: Path, out: Path, cfg: OnnxRuntimeConfig, reduce_range: bool, reader=None,
-                  exclude: tuple[str, ...] = (), calibration_cache: Path | None = None) -> tuple[Path, int]:
+                  exclude: tuple[str, ...] = (), calibration_cache: Path | None = None,
+                  skipped: tuple[str, ...] | None = None) -> tuple[Path, int]:
     """Write an INT8 copy of a (preprocessed) FP32 graph; returns it and how many MatMuls were fused.
 
     Static QDQ graphs then get their weight MatMuls and bias Adds fused into
@@ -236,13 +247,15 @@ def quantize_onnx(fp32: Path, out: Path, cfg: OnnxRuntimeConfig, reduce_range: b
         reduce_range: 7-bit weights (see :func:`resolve_reduce_range`).
         reader: a ``GlueCalibrationReader`` (static mode; unused when the cache file exists).
         exclude: node names kept in FP32.
+        skipped: MatMuls to keep FP32 besides ``exclude``; ``None``: :func:`kept_fp32` of ``fp32``.
         calibration_cache: JSON file of calibrated ranges; written on the first call and reused
             after, so the accuracy guard re-quantizes without re-calibrating.
     """
     q = _ort()
     # Attention's activation x activation products stay FP32 unless asked for: quantizing them
     # adds a QuantizeLinear per operand and per head batch and was measured slower (docs/quantization.md).
-    skipped = [] if cfg.attention_matmuls or "MatMul" not in cfg.op_types else activation_matmuls(fp32)
+    if skipped is None:  # a caller building many candidates passes the list it found once
+        skipped = kept_fp32(fp32, cfg)
     common = dict(per_channel=cfg.per_channel, reduce_range=reduce_range,
                   weight_type=getattr(q.QuantType, TYPES[cfg.weight_type]),
                   nodes_to_exclude=[*exclude, *skipped], op_types_to_quantize=list(cfg.op_types))

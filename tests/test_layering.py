@@ -60,13 +60,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     for start in graph:
         if start in done:
             continue
-        reach = {start}
-        stack = [start]
-        while stack:
-            for nxt in graph[stack.pop()] - reach:
-                reach.add(nxt)
-                stack.append(nxt)
-        circle = sorted(m for m in reach if start in _reachable(graph, m))
+        circle = sorted(m for m in _reachable(graph, start) if start in _reachable(graph, m))
         done |= set(circle)
         if len(circle) > 1:
             found.append(circle)
