@@ -1,11 +1,12 @@
-"""The examples of one task split: what every loader returns and every consumer reads."""
+"""The examples of one task split (what every task's ``load`` returns and every consumer reads), and
+the task protocol itself."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from pathlib import Path
+from typing import Any, Iterable, Protocol
 
-from eval.glue_tasks import Task
 from eval.labels import Label
 
 
@@ -41,3 +42,34 @@ class GlueData:
         return GlueData(self.task, self.split, [self.texts[r] for r in rows],
                         None if self.labels is None else [self.labels[r] for r in rows],
                         [self.indices[r] for r in rows], self.source)
+
+
+class Task(Protocol):
+    """What the toolkit reads from a task: a GLUE registry entry or a task spec's :class:`CustomTask`.
+
+    A task owns its data: ``load`` returns the examples of one split, wherever they live.
+    """
+
+    name: str
+    display_name: str
+    text_columns: tuple[str, ...]
+    label_names: tuple[str, ...]  # empty for regression
+    metrics: tuple[str, ...]
+    main_metric: str
+    score_group: str | None  # None: not counted in the GLUE Score
+    is_glue: bool
+    spec: str | None  # the task spec file, None for GLUE tasks
+
+    @property
+    def is_regression(self) -> bool: ...
+
+    @property
+    def num_labels(self) -> int: ...
+
+    def split(self, name: str) -> Any: ...
+
+    def load(self, split: str, data_dir: str | Path | None = None) -> "GlueData":
+        """The examples of one split (``train``, ``dev`` or ``test``); ``data_dir`` is the root of a
+        local GLUE copy for GLUE tasks (``None``: the Hub) and ignored by task specs, whose spec
+        names their files."""
+        ...

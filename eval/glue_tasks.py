@@ -10,39 +10,23 @@ server spell the same classes as ``tsv_labels``, index for index. MNLI is the cl
 Hub's order is entailment, neutral, contradiction, whatever order a model's config may use.
 
 A user's own task is a YAML task spec (:mod:`eval.task_spec`); :func:`eval.tasks.get_task` resolves
-either kind of name. This module imports nothing of ``eval`` but its errors, so the task spec can
-build on it.
+either kind of name. Each entry loads its own splits (``load``, read by :mod:`eval.glue_files`); this
+module imports nothing of the harness above that, so the task spec can build on it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, ClassVar, Mapping, Protocol
+from pathlib import Path
+from typing import ClassVar, Mapping
 
 from eval.core.errors import UserError
+from eval.examples import GlueData, Task
+from eval.glue_files import Split, TsvFormat, load_glue
 
-Column = str | int  # a header name, or a column index for files without a header (CoLA)
-
-
-@dataclass(frozen=True)
-class TsvFormat:
-    """Where the fields are in one kind of GLUE TSV file."""
-
-    texts: tuple[Column, ...]
-    label: Column | None = None
-    index: Column | None = None
-    header: bool = True
-
-
-@dataclass(frozen=True)
-class Split:
-    """One split of a task: its TSV file name, its Hub split name, and whether it has labels."""
-
-    tsv_file: str
-    hub_split: str
-    labeled: bool = True
-
+__all__ = ["IS_REGRESSION", "NUM_LABELS", "TASKS", "GlueTask", "Split", "Task", "TsvFormat", "glue_task",
+           "is_glue_name"]  # Task (the protocol every task meets) lives in eval.examples
 
 def _splits(dev_tsv: str = "dev.tsv", dev_hub: str = "validation", test_tsv: str = "test.tsv",
             test_hub: str = "test") -> Mapping[str, Split]:
@@ -112,6 +96,11 @@ class GlueTask:
 
     def tsv_format(self, split: str) -> TsvFormat:
         return self.labeled_tsv if self.split(split).labeled else self.test_tsv
+
+    def load(self, split: str, data_dir: str | Path | None = None) -> GlueData:
+        """One split from a local GLUE copy in either layout (``data_dir``), or the Hub when ``None``."""
+        self.split(split)  # validates the split name
+        return load_glue(self, split, data_dir, TASKS.values())
 
 
 _BINARY = ("0", "1")
@@ -242,24 +231,3 @@ def is_glue_name(name: str) -> bool:
     key = name.strip().lower()
     return key in TASKS or key in _ALIASES
 
-
-class Task(Protocol):
-    """What the toolkit reads from a task: a GLUE registry entry or a task spec's :class:`CustomTask`."""
-
-    name: str
-    display_name: str
-    text_columns: tuple[str, ...]
-    label_names: tuple[str, ...]  # empty for regression
-    metrics: tuple[str, ...]
-    main_metric: str
-    score_group: str | None  # None: not counted in the GLUE Score
-    is_glue: bool
-    spec: str | None  # the task spec file, None for GLUE tasks
-
-    @property
-    def is_regression(self) -> bool: ...
-
-    @property
-    def num_labels(self) -> int: ...
-
-    def split(self, name: str) -> Any: ...

@@ -16,16 +16,19 @@ import csv
 import logging
 import re
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Iterator, Mapping
 
 from eval.core.errors import UserError, first_line
-from eval.examples import GlueData
-from eval.labels import read_labels, read_texts
-from eval.task_spec import CustomTask, DataSplit, file_format
 from eval.core.text_files import check_text_file
+from eval.examples import GlueData, Task
+from eval.labels import read_labels, read_texts
 
+# File suffix -> format name; BUILDERS says how `datasets` reads each.
+FILE_FORMATS: Mapping[str, str] = MappingProxyType({
+    ".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"})
 # Format name -> the ``datasets`` builder that reads it and its options.
 # CSV and TSV cells are text as written: "NA", "null" or "None" is a review or a class name, not a
 # missing value (pandas' default); an empty cell is still reported as missing.
@@ -41,7 +44,31 @@ _NO_ROWS = "corresponds to no data"  # how datasets refuses a file with a header
 HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,95})?")
 
 
-def load_spec_split(task: CustomTask, split: str):
+@dataclass(frozen=True)
+class DataSplit:
+    """Where one split of a custom task lives: a local file, or a split of a Hub dataset.
+
+    ``labeled`` says whether labels are required (train and validation); a test file may omit
+    the label column, and is read with labels when it has it.
+    """
+
+    key: str  # the spec's name for it: train, validation or test
+    file: str | None = None
+    hub_split: str | None = None
+    labeled: bool = True
+    dataset: str | None = None  # for a Hub split: path[/config]
+
+    @property
+    def where(self) -> str:
+        return self.file or f"hub:{self.dataset} ({self.hub_split})"
+
+
+def file_format(path: str) -> str:
+    """The format name of a data file, from its suffix (checked when the spec was read)."""
+    return FILE_FORMATS[Path(path).suffix.lower()]
+
+
+def load_spec_split(task: Task, split: str):
     """The examples of one split of a custom task as :class:`eval.data.GlueData`.
 
     Raises:
@@ -70,7 +97,7 @@ def load_spec_split(task: CustomTask, split: str):
     return GlueData(task, split, texts, labels, indices, source)
 
 
-def check_id_start(values: list, task: CustomTask, source: str) -> None:
+def check_id_start(values: list, task: Task, source: str) -> None:
     """Refuse to guess where a file's integer class ids start: labels 1 and 2 of three classes could
     be the 2nd and 3rd class (ids from 0) or the 1st and 2nd (ids from 1). With no 0 among them,
     the spec must say (``label_ids_start``); values that are label names are never ids. A Hub
@@ -112,13 +139,13 @@ def _ids(values: list, column: str, source: str) -> list:
     return list(values)
 
 
-def _read_columns(task: CustomTask, where: DataSplit) -> dict[str, list]:
+def _read_columns(task: Task, where: DataSplit) -> dict[str, list]:
     if where.file is not None:
         return _read_file(Path(where.file), where.key, task)
     return _read_hub(task, where)
 
 
-def _read_file(path: Path, key: str, task: CustomTask) -> dict[str, list]:
+def _read_file(path: Path, key: str, task: Task) -> dict[str, list]:
     if not path.is_file():
         raise UserError(f"the {key} file {path} of task {task.name} does not exist; fix data_files in {task.spec}")
     if path.stat().st_size == 0:
@@ -164,7 +191,7 @@ def _check_row_widths(path: Path, fmt: str) -> None:
                                 f"({', '.join(header)}); fix that row{hint}")
 
 
-def _read_hub(task: CustomTask, where: DataSplit) -> dict[str, list]:
+def _read_hub(task: Task, where: DataSplit) -> dict[str, list]:
     import datasets
 
     hub = task.dataset

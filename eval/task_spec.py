@@ -4,7 +4,7 @@ A spec names the task's data, columns, labels and metrics; :func:`load_task_spec
 :class:`CustomTask`, which offers what every command reads from a GLUE registry entry (name,
 display name, text columns, label names, metrics, main metric, splits, ...). That is how
 ``--task my_task.yaml`` works wherever ``--task sst2`` does: ``eval.tasks.get_task`` hands the
-file here, and ``eval.data.load_split`` loads its splits (:mod:`eval.spec_data`)::
+file here, and its ``load`` reads its splits (:mod:`eval.spec_data`)::
 
     # my_task.yaml: paths are relative to this file
     name: reviews                       # names result entries and prediction files
@@ -46,13 +46,14 @@ from eval.core.config import from_dict, read_yaml
 from eval.core.errors import UserError
 from eval.labels import LabelScheme
 from eval.metrics import METRICS
+from eval.examples import GlueData
 from eval.glue_tasks import IS_REGRESSION, NUM_LABELS, is_glue_name
+from eval.spec_data import FILE_FORMATS, DataSplit, file_format, load_spec_split
+
+__all__ = ["FILE_FORMATS", "SPLIT_KEYS", "CustomTask", "DataSplit", "HubDataset", "file_format", "load_task_spec"]
 
 # Spec key of a split -> the harness's split name.
 SPLIT_KEYS: Mapping[str, str] = MappingProxyType({"train": "train", "validation": "dev", "test": "test"})
-# File suffix -> format name; eval.spec_data says how `datasets` reads each.
-FILE_FORMATS: Mapping[str, str] = MappingProxyType({
-    ".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"})
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
@@ -91,25 +92,6 @@ class TaskSpec:
 
 # Keys whose values are read as the text written: label names are words, not YAML's booleans.
 TEXT_KEYS = ("label_names",)
-
-
-@dataclass(frozen=True)
-class DataSplit:
-    """Where one split of a custom task lives: a local file, or a split of a Hub dataset.
-
-    ``labeled`` says whether labels are required (train and validation); a test file may omit
-    the label column, and is read with labels when it has it.
-    """
-
-    key: str  # the spec's name for it: train, validation or test
-    file: str | None = None
-    hub_split: str | None = None
-    labeled: bool = True
-    dataset: str | None = None  # for a Hub split: path[/config]
-
-    @property
-    def where(self) -> str:
-        return self.file or f"hub:{self.dataset} ({self.hub_split})"
 
 
 @dataclass(frozen=True)
@@ -164,6 +146,11 @@ class CustomTask:
         except KeyError:
             have = ", ".join(f"{s} ({d.key})" if s != d.key else s for s, d in self.splits.items())
             raise UserError(f"task {self.name} ({self.spec}) has no split {name!r}; it has {have}") from None
+
+    def load(self, split: str, data_dir: str | Path | None = None) -> GlueData:
+        """One split from the spec's own files or Hub dataset; ``data_dir`` (a GLUE folder) does not apply."""
+        self.split(split)  # validates the split name
+        return load_spec_split(self, split)
 
     def label_scheme(self) -> LabelScheme:
         """How the task's files spell labels: the names, and class ids (from ``label_ids_start``) unless
@@ -282,8 +269,3 @@ def _data_problems(task: CustomTask) -> list[str]:
 
 def _is_integer(text: str) -> bool:
     return text.strip().lstrip("+-").isdigit()
-
-
-def file_format(path: str) -> str:
-    """The format name of a data file, from its suffix (checked when the spec was read)."""
-    return FILE_FORMATS[Path(path).suffix.lower()]
