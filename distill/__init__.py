@@ -20,6 +20,12 @@ import eval as _quiet  # noqa: F401  (eval/__init__.py quiets torchao and torch 
 
 __all__ = ["finetune", "general", "task"]
 
+# The modules other code may build on: the commands' entry points and configs, the student presets
+# and cuts, model loading and the augmented-data format. The training machinery (builders, loop,
+# objectives, features, teacher outputs, ...) is internal. tests/test_layering.py holds benchmarks/ to this.
+PUBLIC_MODULES = ("distill", "distill.api", "distill.config", "distill.students", "distill.cut", "distill.teachers",
+                  "distill.augment")
+
 
 def finetune(config: Any = None, /, **settings: Any) -> Path:
     """Fine-tune a model (Hub id, alias or folder), or train a student preset from scratch, on a task's labels.

@@ -46,7 +46,7 @@ _MANIFEST = "manifest.json"
 _PROGRESS = "progress.json"
 _FLUSH_EVERY = 50  # batches between progress records while building
 # The fixed cost of one more teacher forward call, in padded tokens, when a batch is split into
-# groups of similar length. Measured on CPU with MiniLM-L6 (benchmarks/distill_speed.py); the
+# groups of similar length. Measured on CPU with MiniLM-L6 (benchmarks/distill_speed/); the
 # split is rarely sensitive to it, since a few groups already remove most of the padding.
 GROUP_OVERHEAD_TOKENS = 64
 

@@ -17,6 +17,12 @@ for _name in ("torchao", "torch.utils._pytree"):
 
 __all__ = ["TASKS", "GlueTask", "UserError", "evaluate", "get_task"]
 
+# The modules other code may build on (benchmarks, users' scripts); the rest is the harness's own
+# machinery and may change. tests/test_layering.py holds benchmarks/ to this list.
+PUBLIC_MODULES = ("eval", "eval.tasks", "eval.data", "eval.examples", "eval.harness", "eval.metrics", "eval.stats",
+                  "eval.predictors", "eval.batching", "eval.floors", "eval.board", "eval.report", "eval.leaderboard",
+                  "eval.core.artifacts", "eval.core.console", "eval.core.errors")
+
 
 def evaluate(model, task, config=None, /, *, name: str | None = None, progress: bool = False,
              text_columns=(), label_column: str = "label", task_name: str = "dataset", **settings):

@@ -24,6 +24,9 @@ import eval as _quiet  # noqa: F401  (eval/__init__.py quiets torchao and torch 
 
 __all__ = ["int8"]
 
+# The modules other code may build on; the backends, the guard and the graph passes are internal.
+PUBLIC_MODULES = ("quantize", "quantize.api", "quantize.config", "quantize.measure")
+
 
 def int8(config: Any = None, /, **settings: Any) -> dict[str, Any]:
     """INT8 post-training quantization of a classifier folder, calibrated on a task, checked on its dev split.

@@ -106,3 +106,52 @@ def test_the_kernel_of_eval_imports_nothing_of_the_harness():
         if outside:
             wrong[path.name] = outside
     assert wrong == {}
+
+
+# The one benchmark module that reads internals, and why (its docstring says the same).
+INTERNALS_ALLOWED = {
+    "benchmarks/distill_speed/peers.py": "hands TextBrewer the toolkit's own batches, losses and optimizer, and "
+                                         "times the loop's pieces one by one (the sum-of-parts limit)",
+}
+
+
+def _public_modules() -> set[str]:
+    import importlib
+
+    return {name for package in PACKAGES[:-1] for name in importlib.import_module(package).PUBLIC_MODULES}
+
+
+def _module_imports(path: Path) -> set[str]:
+    """Toolkit modules a file imports (``from p import m`` names m when m is a module)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            module_file = ROOT / node.module.replace(".", "/")
+            found |= {f"{node.module}.{alias.name}" if (module_file / f"{alias.name}.py").is_file() else node.module
+                      for alias in node.names}
+    return {name for name in found if name.split(".")[0] in PACKAGES[:-1]}
+
+
+def _internal_imports(paths) -> dict[str, list[str]]:
+    public = _public_modules()
+    return {path.name: sorted(_module_imports(path) - public) for path in paths if _module_imports(path) - public}
+
+
+def test_benchmarks_use_the_declared_public_api_only():
+    paths = [p for p in sorted((ROOT / "benchmarks").rglob("*.py"))
+             if str(p.relative_to(ROOT)) not in INTERNALS_ALLOWED]
+    assert _internal_imports(paths) == {}
+
+
+def test_every_declared_public_module_exists_and_the_check_sees_an_internal_import(tmp_path):
+    import importlib
+
+    for name in _public_modules():
+        importlib.import_module(name)
+    for path in INTERNALS_ALLOWED:
+        assert (ROOT / path).is_file(), path
+    probe = tmp_path / "probe.py"
+    probe.write_text("def f():\n    from distill.loop import build_optimizer\n    from eval import harness\n")
+    assert _internal_imports([probe]) == {"probe.py": ["distill.loop"]}
