@@ -7,8 +7,9 @@ it was selected on) and each general-distilled student's transfer probe (``probe
 ``benchmarks/results/probes/heldout.json``. Then the dev split, scored once per model by ``glue eval``
 (with the floors, ``glue floors``) into ``runs/probe-dev/TASK/``: those results files are copied to
 ``benchmarks/results/probes/dev/TASK/`` and each task's board, with its paired tests, is written to
-``docs/probes/TASK/`` and gathered in ``docs/probes.md``. One seed each: the models were tuned and
-selected on the held-out slice, never on dev.
+``docs/probes/TASK/`` and gathered in ``docs/probes.md``. Every model was tuned and selected on the
+held-out slice, never on dev; a row scored under one name for several seeds (``glue eval --name``)
+shows their mean ± std, and its paired tests use the seed-averaged metric.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def dev_boards() -> None:
         compare = [pair for pair in COMPARE if set(pair.split(":")) <= names]
         paths = write_leaderboard(rows, DOCS / folder.name, compare=compare,
                                   title=f"{TITLES.get(folder.name, folder.name)} dev: models tuned on a held-out "
-                                        f"slice of train, one seed")
+                                        f"slice of train (Seeds: how many each row averages)")
         sections.append("#" + paths["md"].read_text())  # each board's title one level down
         sections.append(f"Page with charts: [probes/{folder.name}/leaderboard.html](probes/{folder.name}/leaderboard.html).\n")
         print(f"{folder.name}: {len(rows)} results, {len(compare)} comparisons -> {paths['md']}")
