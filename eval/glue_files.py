@@ -5,9 +5,9 @@ Hub's label order, see :mod:`eval.glue_tasks`) and the same example indices, so 
 identically whichever copy of GLUE it reads. Labels go through :mod:`eval.labels`, so a label
 outside the task's classes, a NaN or a word where a score belongs is an error naming its row.
 
-The registry entries (:class:`eval.glue_tasks.GlueTask`, typed here as the :class:`Task` protocol) call
-:func:`load_glue` from their ``load``; this module reads their fields and imports nothing of the
-registry. It owns the file-side descriptions the registry fills in: :class:`TsvFormat` and :class:`Split`.
+The registry entries (:class:`eval.glue_tasks.GlueTask`) call :func:`load_glue` from their ``load``;
+this module reads the fields :class:`GlueEntry` names and imports nothing of the registry. It owns the
+file-side descriptions the registry fills in: :class:`TsvFormat` and :class:`Split`.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ import csv
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Protocol
 
+from eval.core.console import quiet_loading
 from eval.core.errors import UserError, first_line
 from eval.core.text_files import check_text_file, decode_error
 from eval.examples import GlueData, Task
 from eval.labels import LabelScheme, read_labels, read_texts
-from eval.spec_data import quiet_loading
 
 __all__ = ["HUB_DATASET", "Split", "TsvFormat", "detect_layout", "load_glue"]
 
@@ -52,7 +52,17 @@ class Split:
     labeled: bool = True
 
 
-def load_glue(task: Task, split: str, data_dir: str | Path | None, tasks: Iterable[Task]) -> GlueData:
+class GlueEntry(Task, Protocol):
+    """What the readers read from a GLUE registry entry (:class:`eval.glue_tasks.GlueTask`)."""
+
+    hub_config: str
+    tsv_dir: str
+    tsv_labels: tuple[str, ...]
+
+    def tsv_format(self, split: str) -> TsvFormat: ...
+
+
+def load_glue(task: GlueEntry, split: str, data_dir: str | Path | None, tasks: Iterable[GlueEntry]) -> GlueData:
     """One split of a GLUE task: from the local copy at ``data_dir`` in either layout (``tasks``, the
     registry, tells the layouts apart), or from the Hub when ``data_dir`` is ``None``.
 
@@ -67,7 +77,7 @@ def load_glue(task: Task, split: str, data_dir: str | Path | None, tasks: Iterab
     return _load_tsv(task, split, root) if layout == "tsv" else _load_parquet(task, split, root)
 
 
-def detect_layout(root: Path, tasks: Iterable[Task]) -> str:
+def detect_layout(root: Path, tasks: Iterable[GlueEntry]) -> str:
     """Say whether ``root`` is a classic ``glue_data`` folder (``"tsv"``) or a parquet copy of ``tasks``."""
     tasks = list(tasks)
     if root.is_file():
@@ -85,7 +95,7 @@ def detect_layout(root: Path, tasks: Iterable[Task]) -> str:
                     f"(glue_data TSV layout) or sst2/*.parquet (Hub parquet layout)")
 
 
-def _load_tsv(task: Task, split: str, root: Path) -> GlueData:
+def _load_tsv(task: GlueEntry, split: str, root: Path) -> GlueData:
     path = root / task.tsv_dir / task.split(split).tsv_file
     if not path.is_file():
         raise UserError(f"missing GLUE file {path}; the {task.display_name} {split} split is not in "
@@ -143,7 +153,7 @@ def _column_resolver(fmt: TsvFormat, header: list[str] | None, path: Path):
     return positions.__getitem__
 
 
-def _tsv_scheme(task: Task) -> LabelScheme:
+def _tsv_scheme(task: GlueEntry) -> LabelScheme:
     """GLUE TSVs spell classes as ``tsv_labels`` ("0"/"1", "entailment", ...); STS-B holds scores."""
     if task.is_regression:
         return LabelScheme(0, expected="a number")
@@ -151,7 +161,7 @@ def _tsv_scheme(task: Task) -> LabelScheme:
                        expected=f"the {task.display_name} labels {', '.join(task.tsv_labels)}")
 
 
-def _hub_scheme(task: Task) -> LabelScheme:
+def _hub_scheme(task: GlueEntry) -> LabelScheme:
     """The Hub and its parquet files hold class ids in ``label_names`` order (floats for STS-B)."""
     if task.is_regression:
         return LabelScheme(0, expected="a number")
@@ -159,7 +169,7 @@ def _hub_scheme(task: Task) -> LabelScheme:
                        f"{task.num_labels - 1} ({', '.join(task.label_names)})")
 
 
-def _load_parquet(task: Task, split: str, root: Path) -> GlueData:
+def _load_parquet(task: GlueEntry, split: str, root: Path) -> GlueData:
     import pyarrow.parquet as pq
 
     hub_split = task.split(split).hub_split
@@ -180,7 +190,7 @@ def _load_parquet(task: Task, split: str, root: Path) -> GlueData:
                          all_columns=tables[0].column_names)
 
 
-def _load_hub(task: Task, split: str) -> GlueData:
+def _load_hub(task: GlueEntry, split: str) -> GlueData:
     import datasets
 
     hub_split = task.split(split).hub_split
@@ -193,7 +203,7 @@ def _load_hub(task: Task, split: str) -> GlueData:
     return _from_columns(task, split, dataset.to_dict(), f"hub:{HUB_DATASET}")
 
 
-def _from_columns(task: Task, split: str, columns: dict[str, list], source: str,
+def _from_columns(task: GlueEntry, split: str, columns: dict[str, list], source: str,
                   all_columns: list[str] | None = None) -> GlueData:
     """``all_columns``: every column the source has, when ``columns`` holds only those read."""
     missing = [c for c in task.text_columns if c not in columns]

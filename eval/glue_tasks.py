@@ -17,8 +17,8 @@ module imports nothing of the harness above that, so the task spec can build on 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from pathlib import Path
+from types import MappingProxyType
 from typing import ClassVar, Mapping
 
 from eval.core.errors import UserError
@@ -26,7 +26,9 @@ from eval.examples import GlueData, Task
 from eval.glue_files import Split, TsvFormat, load_glue
 
 __all__ = ["IS_REGRESSION", "NUM_LABELS", "TASKS", "GlueTask", "Split", "Task", "TsvFormat", "glue_task",
-           "is_glue_name"]  # Task (the protocol every task meets) lives in eval.examples
+           "is_glue_name"]  # Task (the protocol every task meets) lives in eval.examples; Split and TsvFormat
+                            # (where a split's files are) in eval.glue_files
+
 
 def _splits(dev_tsv: str = "dev.tsv", dev_hub: str = "validation", test_tsv: str = "test.tsv",
             test_hub: str = "test") -> Mapping[str, Split]:

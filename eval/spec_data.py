@@ -13,18 +13,17 @@ use ``.csv`` for files whose fields are quoted.
 from __future__ import annotations
 
 import csv
-import logging
 import re
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping, Protocol
 
+from eval.core.console import quiet_loading
 from eval.core.errors import UserError, first_line
 from eval.core.text_files import check_text_file
 from eval.examples import GlueData, Task
-from eval.labels import read_labels, read_texts
+from eval.labels import LabelScheme, read_labels, read_texts
 
 # File suffix -> format name; BUILDERS says how `datasets` reads each.
 FILE_FORMATS: Mapping[str, str] = MappingProxyType({
@@ -68,7 +67,20 @@ def file_format(path: str) -> str:
     return FILE_FORMATS[Path(path).suffix.lower()]
 
 
-def load_spec_split(task: Task, split: str):
+class SpecTask(Task, Protocol):
+    """What the readers read from a task spec's task (:class:`eval.task_spec.CustomTask`)."""
+
+    label_column: str
+    id_column: str | None
+    allow_empty_text: bool
+    data_files: Mapping[str, str] | None
+    dataset: Any  # eval.task_spec.HubDataset, or None when the spec names files
+    label_ids_start: int | None
+
+    def label_scheme(self) -> LabelScheme: ...
+
+
+def load_spec_split(task: SpecTask, split: str):
     """The examples of one split of a custom task as :class:`eval.data.GlueData`.
 
     Raises:
@@ -97,7 +109,7 @@ def load_spec_split(task: Task, split: str):
     return GlueData(task, split, texts, labels, indices, source)
 
 
-def check_id_start(values: list, task: Task, source: str) -> None:
+def check_id_start(values: list, task: SpecTask, source: str) -> None:
     """Refuse to guess where a file's integer class ids start: labels 1 and 2 of three classes could
     be the 2nd and 3rd class (ids from 0) or the 1st and 2nd (ids from 1). With no 0 among them,
     the spec must say (``label_ids_start``); values that are label names are never ids. A Hub
@@ -139,13 +151,13 @@ def _ids(values: list, column: str, source: str) -> list:
     return list(values)
 
 
-def _read_columns(task: Task, where: DataSplit) -> dict[str, list]:
+def _read_columns(task: SpecTask, where: DataSplit) -> dict[str, list]:
     if where.file is not None:
         return _read_file(Path(where.file), where.key, task)
     return _read_hub(task, where)
 
 
-def _read_file(path: Path, key: str, task: Task) -> dict[str, list]:
+def _read_file(path: Path, key: str, task: SpecTask) -> dict[str, list]:
     if not path.is_file():
         raise UserError(f"the {key} file {path} of task {task.name} does not exist; fix data_files in {task.spec}")
     if path.stat().st_size == 0:
@@ -191,7 +203,7 @@ def _check_row_widths(path: Path, fmt: str) -> None:
                                 f"({', '.join(header)}); fix that row{hint}")
 
 
-def _read_hub(task: Task, where: DataSplit) -> dict[str, list]:
+def _read_hub(task: SpecTask, where: DataSplit) -> dict[str, list]:
     import datasets
 
     hub = task.dataset
@@ -206,25 +218,6 @@ def _read_hub(task: Task, where: DataSplit) -> dict[str, list]:
         raise UserError(f"cannot load {where.dataset} ({where.hub_split}) for task {task.name}: {_cause(err)}; "
                         f"check dataset in {task.spec}, or use data_files with local copies") from None
     return dataset.to_dict()
-
-
-@contextmanager
-def quiet_loading(datasets) -> Iterator[None]:
-    """No "Generating split" bars, and no log lines of its own: a failure is reported once, as one line."""
-    enabled = datasets.is_progress_bar_enabled()
-    # huggingface_hub logs every retry of an unreachable Hub ("Retrying in 1s [Retry 1/5]")
-    loggers = [logging.getLogger(name) for name in ("datasets", "huggingface_hub")]
-    levels = [logger.level for logger in loggers]
-    datasets.disable_progress_bars()
-    for logger in loggers:
-        logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        for logger, level in zip(loggers, levels):
-            logger.setLevel(level)
-        if enabled:
-            datasets.enable_progress_bars()
 
 
 def _cause(err: BaseException) -> str:

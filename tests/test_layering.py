@@ -129,7 +129,8 @@ def _module_imports(path: Path) -> set[str]:
             found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             module_file = ROOT / node.module.replace(".", "/")
-            found |= {f"{node.module}.{alias.name}" if (module_file / f"{alias.name}.py").is_file() else node.module
+            found |= {f"{node.module}.{alias.name}" if (module_file / f"{alias.name}.py").is_file()
+                      or (module_file / alias.name / "__init__.py").is_file() else node.module
                       for alias in node.names}
     return {name for name in found if name.split(".")[0] in PACKAGES[:-1]}
 
@@ -153,5 +154,5 @@ def test_every_declared_public_module_exists_and_the_check_sees_an_internal_impo
     for path in INTERNALS_ALLOWED:
         assert (ROOT / path).is_file(), path
     probe = tmp_path / "probe.py"
-    probe.write_text("def f():\n    from distill.loop import build_optimizer\n    from eval import harness\n")
-    assert _internal_imports([probe]) == {"probe.py": ["distill.loop"]}
+    probe.write_text("def f():\n    from distill.loop import build_optimizer\n    from eval import harness, formats\n")
+    assert _internal_imports([probe]) == {"probe.py": ["distill.loop", "eval.formats"]}

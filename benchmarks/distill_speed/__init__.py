@@ -28,7 +28,7 @@ medians over rounds, quoted as ratios; the load average is recorded beside each.
 throughput is the training loop's own clock (the toolkit's meter; for TextBrewer, the time between
 the first and the last step, taken by its documented ``batch_postprocessor`` hook); phase
 throughput adds the teacher pass made before the loop. Augmentation: ``distill augment`` against
-``reference_augment`` below, a re-implementation of the loop of TinyBERT's reference
+``reference_augment`` (:mod:`benchmarks.distill_speed.cells`), a re-implementation of the loop of TinyBERT's reference
 ``data_augmentation.py``, on the same 1,000 sentences with the same candidate source and settings.
 
 Modules: ``settings`` (the shared settings and files), ``cells`` (one measurement per process, through

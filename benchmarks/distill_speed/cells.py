@@ -18,7 +18,7 @@ from benchmarks.distill_speed.settings import BATCH, LENGTH, LR, SEED, dev_predi
 
 
 def toolkit_cell(spec: dict) -> dict:
-    """``api.task_distill`` with the benchmark's settings; works on this tree and on ``BEFORE_REVISION``."""
+    """``api.task_distill`` (the command behind ``distill task``) with the benchmark's settings."""
     from distill import api
     from distill.config import load_recipe
     from eval.core.console import quiet_third_party_logs

@@ -164,8 +164,8 @@ def textbrewer_cell(spec: dict) -> dict:
 def parts_cell(spec: dict) -> dict:
     """Teacher forward alone and student forward + backward alone, batch by batch, on the same batches.
 
-    ``teacher_padded``: one ``no_grad`` forward over the padded batch (what TextBrewer and the
-    toolkit before this change run); ``teacher_live``: the toolkit's ``LiveTeacher``;
+    ``teacher_padded``: one ``no_grad`` forward over the padded batch (what TextBrewer runs, and the
+    toolkit did before issue 14); ``teacher_live``: the toolkit's ``LiveTeacher``;
     ``teacher_onnxruntime_grouped``: the same groups through ONNX Runtime (:func:`onnx_teacher`; a
     measurement only, the toolkit does not run it); ``student_forward_backward``: the student's
     forward, the loss against the live teacher's outputs (computed beforehand) and the backward;

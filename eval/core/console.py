@@ -9,7 +9,8 @@ import os
 import signal
 import sys
 import threading
-from typing import Callable, NoReturn
+from contextlib import contextmanager
+from typing import Callable, Iterator, NoReturn
 
 from eval.core.errors import UserError
 
@@ -109,3 +110,22 @@ def run_command(handler: Callable[[], int | None]) -> int:
 def _interrupt(signum, frame) -> None:
     """``kill PID`` stops a command as Ctrl-C does (background jobs ignore Ctrl-C's SIGINT)."""
     raise KeyboardInterrupt
+
+
+@contextmanager
+def quiet_loading(datasets) -> Iterator[None]:
+    """No "Generating split" bars, and no log lines of its own: a failure is reported once, as one line."""
+    enabled = datasets.is_progress_bar_enabled()
+    # huggingface_hub logs every retry of an unreachable Hub ("Retrying in 1s [Retry 1/5]")
+    loggers = [logging.getLogger(name) for name in ("datasets", "huggingface_hub")]
+    levels = [logger.level for logger in loggers]
+    datasets.disable_progress_bars()
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+        if enabled:
+            datasets.enable_progress_bars()
