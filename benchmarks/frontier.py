@@ -29,10 +29,9 @@ DOCS = ROOT / "docs"
 SHAPE = "1x128"
 
 
-def task_score(results_file: Path) -> tuple[float, dict]:
-    """The mean of a task's metrics in a ``glue eval`` results file (points), and the metrics."""
-    data = json.loads(results_file.read_text())
-    (result,) = data["results"].values()
+def task_score(results: dict) -> tuple[float, dict]:
+    """The mean of a task's metrics in a ``glue eval`` results document (points), and the metrics."""
+    (result,) = results["results"].values()
     metrics = {k: 100 * v for k, v in result["metrics"].items() if v is not None}
     return sum(metrics.values()) / len(metrics), metrics
 
@@ -49,8 +48,8 @@ def load_points(spec: dict, speed: dict) -> dict[str, list[dict]]:
             if missing:
                 print(f"{task}: {point['label']} left out (no {' or '.join(missing)})")
                 continue
-            score, metrics = task_score(ROOT / point["results"])
             results = json.loads((ROOT / point["results"]).read_text())
+            score, metrics = task_score(results)
             row = {"label": point["label"], "kind": point.get("kind", "student"), "score": score,
                    "metrics": metrics, "results": point["results"], "source": point.get("source", "")}
             if "speed" in point:

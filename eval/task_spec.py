@@ -149,8 +149,7 @@ class CustomTask:
 
     def load(self, split: str, data_dir: str | Path | None = None) -> GlueData:
         """One split from the spec's own files or Hub dataset; ``data_dir`` (a GLUE folder) does not apply."""
-        self.split(split)  # validates the split name
-        return load_spec_split(self, split)
+        return load_spec_split(self, split)  # its first step resolves the split name (an unknown one is an error)
 
     def label_scheme(self) -> LabelScheme:
         """How the task's files spell labels: the names, and class ids (from ``label_ids_start``) unless
