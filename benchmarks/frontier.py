@@ -8,14 +8,17 @@ and against size on disk, with the Pareto frontier drawn and the trivial floors 
 Every point is declared in ``benchmarks/frontier.yaml``: a label, the ``glue eval`` results file of
 its dev score and the name of its latency row in the size_speed run (every latency of one chart
 comes from that one run: one thread, 1 x 128, CPU time). The score is the task's GLUE-Score rule
-(the mean of its metrics: MRPC F1 and accuracy, STS-B Pearson and Spearman). A point is on the
-frontier when no other point is both faster (or smaller) and at least as accurate.
+(the mean of its metrics: MRPC F1 and accuracy, STS-B Pearson and Spearman). A point may list the
+results files of several seeds of one model: its score is then their mean, drawn with a bar of one
+standard deviation. A point is on the frontier when no other point is both faster (or smaller) and
+at least as accurate.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 from pathlib import Path
 
 import yaml
@@ -36,25 +39,38 @@ def task_score(results: dict) -> tuple[float, dict]:
     return sum(metrics.values()) / len(metrics), metrics
 
 
+def seed_scores(documents: list[dict]) -> dict:
+    """One model's score over the results documents of its seeds: the mean (and the sample standard
+    deviation where there are several) of each seed's score and of each metric."""
+    scored = [task_score(document) for document in documents]
+    scores = [score for score, _ in scored]
+    mean = statistics.fmean(scores)
+    metrics = {name: statistics.fmean(m[name] for _, m in scored) for name in scored[0][1]}
+    row = {"score": mean, "metrics": metrics, "seeds": len(scores)}
+    if len(scores) > 1:
+        row["score_std"] = statistics.stdev(scores)
+    return row
+
+
 def load_points(spec: dict, speed: dict) -> dict[str, list[dict]]:
     """Every declared point with its score, metrics, latency (CPU ms) and size on disk (MB)."""
     out = {}
     for task, entry in spec["tasks"].items():
         points = []
         for point in entry["points"]:
-            missing = [what for what, ok in (("results file", (ROOT / point["results"]).is_file()),
+            files = [point["results"]] if isinstance(point["results"], str) else list(point["results"])
+            missing = [what for what, ok in (("results file", all((ROOT / f).is_file() for f in files)),
                                               ("latency row", "speed" not in point or point["speed"] in speed["latency"]))
                        if not ok]
             if missing:
                 print(f"{task}: {point['label']} left out (no {' or '.join(missing)})")
                 continue
-            results = json.loads((ROOT / point["results"]).read_text())
-            score, metrics = task_score(results)
-            row = {"label": point["label"], "kind": point.get("kind", "student"), "score": score,
-                   "metrics": metrics, "results": point["results"], "source": point.get("source", "")}
+            documents = [json.loads((ROOT / f).read_text()) for f in files]
+            row = {"label": point["label"], "kind": point.get("kind", "student"), **seed_scores(documents),
+                   "results": point["results"], "source": point.get("source", "")}
             if "speed" in point:
                 latency = speed["latency"][point["speed"]][SHAPE]
-                size = speed["models"][point["speed"]]["size_bytes"] or results["model"]["size_bytes"]
+                size = speed["models"][point["speed"]]["size_bytes"] or documents[0]["model"]["size_bytes"]
                 row.update(speed_row=point["speed"], latency_ms=latency["cpu_median_ms"], size_mb=size / 1e6,
                            precision=speed["models"][point["speed"]]["precision"])
             points.append(row)
@@ -85,8 +101,10 @@ def chart(task: str, points: list[dict], x: str, x_label: str, path: Path) -> No
     axes = figure.add_subplot()
     for p in models:
         int8 = p["precision"] == "int8"
-        axes.scatter([p[x]], [p["score"]], s=60, zorder=3, marker="s" if int8 else "o",
-                     color="#1f77b4" if p["label"] in best else "#9ab",
+        color = "#1f77b4" if p["label"] in best else "#9ab"
+        if "score_std" in p:
+            axes.errorbar([p[x]], [p["score"]], yerr=[p["score_std"]], color=color, capsize=3, linewidth=1, zorder=2)
+        axes.scatter([p[x]], [p["score"]], s=60, zorder=3, marker="s" if int8 else "o", color=color,
                      edgecolor="black" if p["label"] in best else "none")
         axes.annotate(p["label"], (p[x], p["score"]), textcoords="offset points", xytext=(6, 4), fontsize=7.5)
     line = sorted((p for p in models if p["label"] in best), key=lambda p: p[x])
@@ -123,7 +141,8 @@ def table(task: str, points: list[dict]) -> str:
         metrics = ", ".join(f"{k} {v:.1f}" for k, v in p["metrics"].items())
         latency = f"{p['latency_ms']:.1f}" if "latency_ms" in p else "–"
         size = f"{p['size_mb']:.1f}" if "size_mb" in p else "–"
-        lines.append(f"| {p['label']} | {p['score']:.1f} | {metrics} | {latency} | {size} | {marks or '–'} | "
+        score = f"{p['score']:.1f}" + (f" ± {p['score_std']:.1f} ({p['seeds']} seeds)" if "score_std" in p else "")
+        lines.append(f"| {p['label']} | {score} | {metrics} | {latency} | {size} | {marks or '–'} | "
                      f"{p['source']} |")
     return "\n".join(lines)
 
@@ -149,8 +168,8 @@ def main(argv: list[str] | None = None) -> int:
            f"<!-- Generated by `python -m benchmarks.frontier` from {args.spec.relative_to(ROOT)}; do not edit. -->\n\n"
            f"{spec.get('note', '').strip()}\n\nLatency: `{spec['speed']}` (one run, every model side by side; "
            f"CPU {cpu['model']}, features {', '.join(cpu['features'])}). Circles FP32 (PyTorch), squares INT8 "
-           f"(ONNX Runtime, static max); outlined points are on the Pareto frontier; dashed lines are the "
-           f"floors (no model).\n\n" + "\n".join(sections))
+           f"(ONNX Runtime, static max); outlined points are on the Pareto frontier; bars span one standard "
+           f"deviation over a point's seeds; dashed lines are the floors (no model).\n\n" + "\n".join(sections))
     write_atomic(DOCS / "frontier.md", doc)
     write_json(RESULTS / "frontier.json", {"points": points, "spec": str(args.spec.relative_to(ROOT)),
                                            "frontier": {task: {x: frontier(p, x) for x in ("latency_ms", "size_mb")}
