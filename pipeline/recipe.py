@@ -25,7 +25,7 @@ import json
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Callable, Literal, Mapping, get_args
 
 from distill.cut import is_cut_spec, parse_cut
 from eval.core.config import apply_overrides, from_dict, read_yaml, to_dict
@@ -143,6 +143,9 @@ class StudySize:
     variants: tuple[Variant, ...] | None = None  # only these of the task's variants for this size
     tasks: tuple[str, ...] | None = None  # only these of the study's tasks for this size
     seeds: tuple[int, ...] | None = None  # only these of each task's seeds for this size
+    # settings of one variant's rows of this size, e.g. ``{scratch: {train: {lr: 1.0e-3}}}`` where a
+    # held-out learning-rate grid chose another rate for that arm; layered over the variant's own
+    variant_settings: Mapping[Variant, Mapping[str, Any]] = field(default_factory=dict)
 
 
 VARIANTS = ("scratch", "pretrained", "distilled")
@@ -161,7 +164,7 @@ class Study:
 
     A student stage's settings are layered ``student`` < ``sizes.<size>.student`` <
     ``tasks.<task>.student`` < ``baseline`` or ``distill`` < ``tasks.<task>.baseline`` or
-    ``tasks.<task>.distill`` < its seed.
+    ``tasks.<task>.distill`` < ``sizes.<size>.variant_settings.<variant>`` < its seed.
 
     Stage names: ``teacher-<task>``, ``general-<size>``, ``augment-<task>``,
     ``<size>-<task>-<variant>-s<seed>``, ``<size>-<task>-distilled-s<seed>-int8``, and
@@ -472,6 +475,10 @@ def _study(cfg: Study) -> list[_Spec]:
     if unknown_sizes:
         raise UserError(f"unknown student sizes {unknown_sizes}; choose from {', '.join(STUDENTS)}, or give a "
                         f"size `cut: L` to cut it from the teacher")
+    known = get_args(Variant)
+    misspelt = sorted(f"{size}: {v}" for size, plan in cfg.sizes.items() for v in plan.variant_settings if v not in known)
+    if misspelt:
+        raise UserError(f"variant_settings names unknown variants ({', '.join(misspelt)}); choose from {', '.join(known)}")
     specs: list[_Spec] = []
     every = {v for task in cfg.tasks.values() for v in (task.variants or cfg.variants)}
     if every - {"scratch"}:
@@ -536,7 +543,8 @@ def _study_task(cfg: Study, name: str, task: StudyTask) -> list[_Spec]:
                 stage = f"{size}-{name}-{variant}-s{seed}"
                 own = ((cfg.baseline, task.baseline) if kind == "finetune" else
                        (_store(cfg), _without(distill, "phases") if variant in ABLATIONS else distill))
-                specs.append(replace(_spec(stage, kind, merge(student, *own, {"train": {"seed": seed}}),
+                settings = merge(student, *own, plan.variant_settings.get(variant), {"train": {"seed": seed}})
+                specs.append(replace(_spec(stage, kind, settings,
                                            {k: v.format(size=size, start=start) if isinstance(v, str) else v
                                             for k, v in wired.items()}), row=f"{size}-{variant}"))
                 if variant == "distilled":

@@ -219,6 +219,24 @@ tasks:
     assert all(getattr(s.config, "teacher_cache", None) is None for s in plan.stages)
 
 
+def test_a_size_sets_one_variant_apart_and_a_misspelt_variant_is_refused(tmp_path):
+    text = f"""kind: study
+output_dir: {tmp_path}/run
+teacher: minilm-l6
+sizes: {{tiny: {{student: {{train: {{lr: 3.0e-4}}}}, variant_settings: {{VARIANT: {{train: {{lr: 1.0e-3}}}}}}}}}}
+seeds: [1]
+general: {{corpus: corpus.txt, train: {{max_steps: 5}}}}
+baseline: {{train: {{epochs: 10}}}}
+tasks: {{rte: {{augment: null}}}}
+"""
+    plan = load_plan(_recipe(tmp_path, text.replace("VARIANT", "scratch")))
+    scratch, pretrained = plan.stage("tiny-rte-scratch-s1").config.train, plan.stage("tiny-rte-pretrained-s1").config.train
+    assert (scratch.lr, scratch.epochs, scratch.seed) == (1.0e-3, 10, 1)
+    assert (pretrained.lr, plan.stage("tiny-rte-distilled-s1").config.train.lr) == (3.0e-4, 3.0e-4)
+    with pytest.raises(UserError, match="scrach"):
+        load_plan(_recipe(tmp_path, text.replace("VARIANT", "scrach"), name="typo.yaml"))
+
+
 def test_a_second_run_on_the_same_folder_is_refused(tmp_path):
     from eval.core.artifacts import folder_lock
 
