@@ -24,7 +24,8 @@ from eval.report import load_results
 
 RUNS = {"stsb": ROOT / "runs" / "probe-stsb", "wiki-topics": ROOT / "runs" / "probe-wiki",
         "mrpc": ROOT / "runs" / "probe-mrpc", "mrpc-cut": ROOT / "runs" / "probe-mrpc-cut",
-        "sst2-cut": ROOT / "runs" / "probe-sst2-cut"}
+        "sst2-cut": ROOT / "runs" / "probe-sst2-cut",
+        "learning-rate": ROOT / "runs" / "probe-lr"}  # label-only rates (lr_heldout.yaml), STS-B and MRPC
 GENERAL = {"general-tiny-v2": ROOT / "runs" / "probe-general" / "general-tiny-v2"}
 OUT = RESULTS / "probes" / "heldout.json"
 DEV_RUNS = ROOT / "runs" / "probe-dev"
