@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 from pathlib import Path
 
 import yaml
 
 from benchmarks.shared_data import RESULTS, ROOT
 from eval.core.artifacts import write_atomic, write_json
+from eval.stats import mean_std
 from eval.tasks import get_task
 
 SPEC = ROOT / "benchmarks" / "frontier.yaml"
@@ -43,12 +43,11 @@ def seed_scores(documents: list[dict]) -> dict:
     """One model's score over the results documents of its seeds: the mean (and the sample standard
     deviation where there are several) of each seed's score and of each metric."""
     scored = [task_score(document) for document in documents]
-    scores = [score for score, _ in scored]
-    mean = statistics.fmean(scores)
-    metrics = {name: statistics.fmean(m[name] for _, m in scored) for name in scored[0][1]}
-    row = {"score": mean, "metrics": metrics, "seeds": len(scores)}
-    if len(scores) > 1:
-        row["score_std"] = statistics.stdev(scores)
+    mean, std = mean_std([score for score, _ in scored])
+    metrics = {name: mean_std([m[name] for _, m in scored])[0] for name in scored[0][1]}
+    row = {"score": mean, "metrics": metrics, "seeds": len(scored)}
+    if std is not None:
+        row["score_std"] = std
     return row
 
 
