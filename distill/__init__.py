@@ -1,9 +1,11 @@
 """Fine-tuning and TinyBERT-style distillation of BERT models; the Python API of ``distill``.
 
-    from distill import finetune, general, task
+    from distill import finetune, general, pick, task
 
     teacher = finetune(task="sst2", model="minilm-l6", output_dir="runs/teacher", train={"max_steps": 500})
     student = task(task="sst2", teacher=teacher, student="tiny", output_dir="runs/student")
+    best = pick([finetune(task="my-holdout/task.yaml", model="tiny", output_dir=f"runs/tiny-{lr}", train={"lr": lr})
+                 for lr in (1e-4, 3e-4, 1e-3)], output_dir="runs/tiny")
 
 Each function takes the settings of its command (``distill finetune|general|task --help`` lists
 them) as keywords, or a config (:mod:`distill.config`, a recipe file or a mapping) with keywords
@@ -18,13 +20,13 @@ from typing import Any
 
 import eval as _quiet  # noqa: F401  (eval/__init__.py quiets torchao and torch notices before torch loads)
 
-__all__ = ["finetune", "general", "task"]
+__all__ = ["finetune", "general", "pick", "task"]
 
 # The modules other code may build on: the commands' entry points and configs, the student presets
 # and cuts, model loading and the augmented-data format. The training machinery (builders, loop,
 # objectives, features, teacher outputs, ...) is internal. tests/test_layering.py holds benchmarks/ to this.
 PUBLIC_MODULES = ("distill", "distill.api", "distill.config", "distill.students", "distill.cut", "distill.teachers",
-                  "distill.augment")
+                  "distill.augment", "distill.best_run")
 
 
 def finetune(config: Any = None, /, **settings: Any) -> Path:
@@ -78,3 +80,23 @@ def task(config: Any = None, /, **settings: Any) -> Path:
     from distill.python_api import run
 
     return run("task", config, settings)
+
+
+def pick(runs: Any, /, output_dir: str | Path) -> Path:
+    """The best of several finished ``finetune`` or ``task`` runs of one task, copied to ``output_dir``.
+
+    Runs are compared by the mean of their dev metrics (the rule each kept its checkpoint by); the
+    folder gets the winner's model and ``pick.json`` with every candidate's score. Tune on a
+    held-out slice of train (``glue holdout``), not on the split you report.
+
+    Args:
+        runs: the run folders (two or more).
+    Returns:
+        The output folder (a rerun with the same runs returns it at once).
+    Raises:
+        eval.UserError: a run that is not finished or not scored, runs of different tasks, or an
+            output folder holding something else.
+    """
+    from distill.best_run import pick as _pick
+
+    return _pick(list(runs), output_dir)

@@ -1,4 +1,4 @@
-"""``distill finetune | general | task | augment | pipeline | list``: parse flags, load the recipe, call the library."""
+"""``distill finetune | general | task | augment | cut | pick | probe | pipeline | list``: parse flags, load the recipe, call the library."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ EPILOG = """examples:
   distill augment --task mrpc --model bert-base --output-dir runs/mrpc-aug
   distill cut --model runs/teacher-sst2 --layers 3 --output-dir runs/teacher-sst2-cut3
   distill task --task sst2 --teacher runs/teacher-sst2 --student teacher:3 --output-dir runs/cut3-sst2
+  distill pick --candidate runs/tiny-lr1e-4 --candidate runs/tiny-lr3e-4 --output-dir runs/tiny-best
   distill probe --model runs/tiny-general --model minilm-l6 --data-dir glue_data --output probe.json
   distill task --recipe recipes/task/tiny_sst2.yaml --set train.batch_size=16
   distill pipeline recipes/quickstart.yaml
@@ -37,6 +38,7 @@ _FLAGS = {
              "unlabeled": "unlabeled",
              "data_dir": "data_dir", "output_dir": "output_dir", "license": "license", **_TRAINING_FLAGS},
     "cut": {"model": "model", "layers": "layers", "output_dir": "output_dir", "license": "license"},
+    "pick": {"candidate": "candidates", "output_dir": "output_dir"},
     "augment": {"task": "task", "model": "model", "data_dir": "data_dir", "output_dir": "output_dir",
                 "seed": "seed", "device": "device", "glove": "glove", "candidates": "candidates",
                 "shared_words": "shared_words"},
@@ -48,6 +50,8 @@ _HELP = {
     "teacher": "Hub id, alias or folder (for `task`: fine-tuned on the task)",
     "student": "preset (tiny, mini, small, medium, tinybert4, tinybert6), a student folder, or teacher:L / "
                "teacher:2,4,6 (the teacher's embeddings and L of its layers: distill/cut.py)",
+    "candidate": "a finished finetune or task run to choose from (repeat: two or more, of one task); the one "
+                 "with the best dev score (mean of the task's metrics) is copied to --output-dir",
     "layers": "how many of the model's layers to keep, spread evenly (3), or which ones, from 1 (2,4,6)",
     "corpus": "text file, folder of text files, JSONL (a `text` field; see corpus_text_field), or "
               "hub:<dataset>[:<config>]",
@@ -119,14 +123,17 @@ def build_parser() -> argparse.ArgumentParser:
              "general": "general distillation of a random student on unlabeled text",
              "task": "task distillation: intermediate layers, then predictions",
              "augment": "TinyBERT data augmentation of a task's training split",
-             "cut": "a student cut from a model: its embeddings and some of its layers"}
+             "cut": "a student cut from a model: its embeddings and some of its layers",
+             "pick": "the best of several finished runs by dev score (e.g. a learning-rate sweep on a "
+                     "held-out slice), copied to one folder"}
     for name, help_text in helps.items():
         command = sub.add_parser(name, help=help_text, epilog=EPILOG,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
         for flag in (f for f in _FLAGS[name] if f != "keep_checkpoints"):
             command.add_argument("--" + flag.replace("_", "-"), dest=flag, help=_HELP.get(flag),
-                                 type=int if flag in ("max_steps", "seed") else str, choices=_CHOICES.get(flag))
-        if name not in ("augment", "cut"):
+                                 type=int if flag in ("max_steps", "seed") else str, choices=_CHOICES.get(flag),
+                                 action="append" if flag == "candidate" else "store")
+        if name in TRAINING_COMMANDS:
             command.add_argument("--keep-checkpoints", action="store_const", const=True, default=None,
                                  dest="keep_checkpoints",
                                  help="keep the training checkpoints once the run completes (default: removed)")
@@ -173,11 +180,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         flags["layers"] = _layers(flags["layers"])
     cfg = load_recipe(args.command, args.recipe, flags=flags, overrides=args.set)
     run = {"finetune": api.finetune, "general": api.general_distill, "task": api.task_distill,
-           "augment": api.augment, "cut": api.cut}[args.command]
+           "augment": api.augment, "cut": api.cut, "pick": api.pick}[args.command]
     out = run(cfg)
     print(f"saved {args.command} output to {out}")
     if args.command in TRAINING_COMMANDS:
         print(best_dev_line(Path(out)))
+    elif args.command == "pick":
+        from distill.best_run import summary
+
+        print(summary(Path(out)))
     return 0
 
 

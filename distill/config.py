@@ -332,6 +332,19 @@ class CutConfig:
         check_license(self.license)
 
 
+@dataclass(frozen=True)
+class PickConfig:
+    """``distill pick``: the best of several finished training runs by their dev score, copied to one
+    folder (distill/best_run.py): how a sweep (``sweep:`` in a pipeline's stage list) ends."""
+
+    candidates: tuple[str, ...]  # finished finetune or task runs of one task
+    output_dir: str
+
+    def __post_init__(self):
+        if len(self.candidates) < 2:
+            raise ValueError("candidates: give two or more run folders to choose from")
+
+
 def check_license(license: str | None) -> None:
     """Refuse a model card license that is not a Hub license id (see :func:`eval.core.model_card.license_problem`)."""
     problem = license_problem(license)
@@ -339,7 +352,8 @@ def check_license(license: str | None) -> None:
         raise ValueError(problem)
 
 
-CONFIGS = {"finetune": FinetuneConfig, "general": GeneralConfig, "task": TaskConfig, "augment": AugmentConfig, "cut": CutConfig}
+CONFIGS = {"finetune": FinetuneConfig, "general": GeneralConfig, "task": TaskConfig, "augment": AugmentConfig, "cut": CutConfig,
+           "pick": PickConfig}
 
 
 def load_recipe(command: str, recipe: str | Path | None = None, flags: Mapping[str, Any] | None = None,

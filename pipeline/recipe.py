@@ -11,7 +11,8 @@ Three kinds of recipe, all expanding into the same list of :class:`Stage`:
 - ``kind: study`` — a grid: every task × student size × seed, with label-only students from
   random init and from the general-distilled checkpoint, task-distilled students and their INT8
   copies, all scored and reported together (see ``recipes/glue/leaderboard.yaml``).
-- ``kind: stages`` — an explicit list of ``{name, run, config}`` entries.
+- ``kind: stages`` — an explicit list of ``{name, run, config}`` entries; a training entry's
+  ``sweep:`` expands into one run per value and a ``distill pick`` of the best (:class:`StageEntry`).
 
 Inside a stage's settings, a string ``@name`` stands for the output of stage ``name`` (and
 ``@name/file`` for a file inside it); that is how stages depend on each other. Each stage's settings are built into the config class of the
@@ -21,6 +22,7 @@ command does not take fails here, with the stage named, together with every othe
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from dataclasses import dataclass, field, replace
@@ -28,7 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Literal, Mapping, get_args
 
 from distill.cut import is_cut_spec, parse_cut
-from eval.core.config import apply_overrides, from_dict, read_yaml, to_dict
+from eval.core.config import apply_overrides, assign, from_dict, read_yaml, to_dict
 from eval.core.errors import UserError
 from eval.predictors import is_sequence_classifier
 from eval.tasks import get_task
@@ -192,9 +194,19 @@ class Study:
 
 @dataclass(frozen=True)
 class StageEntry:
+    """One stage of a ``kind: stages`` recipe.
+
+    ``sweep`` (``finetune`` and ``task`` stages) maps config keys to the values to try, e.g.
+    ``{train.lr: [1.0e-4, 3.0e-4, 1.0e-3]}``: one run per combination (stages ``NAME-lr1e-4``, ...),
+    then stage ``NAME`` (``distill pick``) keeps the run with the best dev score, so ``@NAME`` is the
+    winner. Sweep on a held-out slice of train (a ``holdout`` stage), never on the split you report.
+    """
+
     name: str
-    run: Literal["finetune", "general", "augment", "task", "cut", "int8", "eval", "floors", "report"]
+    run: Literal["holdout", "finetune", "general", "augment", "task", "cut", "pick", "int8", "eval", "floors",
+                 "report"]
     config: Mapping[str, Any] = field(default_factory=dict)
+    sweep: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -574,7 +586,51 @@ def _store(cfg: Study) -> dict[str, str]:
 
 
 def _explicit(cfg: Stages) -> list[_Spec]:
-    return [_Spec(entry.name, entry.run, dict(entry.config), always=entry.run == "report") for entry in cfg.stages]
+    specs: list[_Spec] = []
+    for entry in cfg.stages:
+        if entry.sweep:
+            specs += _sweep(entry)
+        else:
+            specs.append(_Spec(entry.name, entry.run, dict(entry.config), always=entry.run == "report"))
+    return specs
+
+
+SWEEPABLE = ("finetune", "task")  # the training commands that keep a dev-scored model (what pick compares)
+
+
+def _sweep(entry: StageEntry) -> list[_Spec]:
+    """A stage with ``sweep:``: one run per combination of the values, then a ``pick`` stage of the
+    entry's own name over them."""
+    where = f"stage {entry.name!r}: sweep"
+    if entry.run not in SWEEPABLE:
+        raise UserError(f"{where}: only {' and '.join(SWEEPABLE)} stages can sweep (they keep a dev-scored "
+                        f"model to pick from), not {entry.run}")
+    empty = [key for key, values in entry.sweep.items() if not values]
+    if empty:
+        raise UserError(f"{where}: {', '.join(empty)} lists no values; give two or more, e.g. "
+                        f"train.lr: [1.0e-4, 3.0e-4, 1.0e-3]")
+    keys = list(entry.sweep)
+    runs = []
+    for values in itertools.product(*entry.sweep.values()):
+        data = merge(entry.config)
+        for key, value in zip(keys, values):
+            assign(data, key.split("."), value)
+        name = "-".join([entry.name, *(f"{key.rsplit('.', 1)[-1]}{_short(value)}" for key, value in zip(keys, values))])
+        runs.append(_Spec(name, entry.run, data))
+    if len(runs) < 2:
+        raise UserError(f"{where} makes one run; give two or more values to choose from (or leave sweep out)")
+    return [*runs, _Spec(entry.name, "pick", {"candidates": [REFERENCE + r.name for r in runs]})]
+
+
+def _short(value: Any) -> str:
+    """A swept value as it reads in a stage name: 1e-4 for 0.0001, 0.5, 32, true."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        mantissa, _, exponent = f"{value:.0e}".partition("e")
+        short = f"{mantissa}e{int(exponent)}"
+        return short if float(short) == value and len(short) < len(repr(value)) else repr(value)
+    return str(value)
 
 
 def _needs_finetuning(teacher: str, num_labels: int) -> bool:

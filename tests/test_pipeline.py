@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -124,6 +125,44 @@ stages:
                             "  - {name: s, run: task, config: {task: rte, teacher: '@nope', student: tiny}}\n", "bad.yaml")
     with pytest.raises(UserError, match="'@nope' names no earlier stage"):
         load_plan(bad)
+
+
+def test_a_sweep_trains_one_run_per_value_and_picks_among_them(tmp_path):
+    recipe = _recipe(tmp_path, f"""kind: stages
+output_dir: {tmp_path}/run
+stages:
+  - {{name: slice, run: holdout, config: {{task: rte, size: 100}}}}
+  - name: tiny
+    run: finetune
+    config: {{model: tiny, task: "@slice/task.yaml", train: {{lr: 5.0e-5, seed: 1}}}}
+    sweep: {{train.lr: [1.0e-4, 3.0e-4], train.batch_size: [16, 32]}}
+  - {{name: eval-tiny, run: eval, config: {{model: "@tiny", task: rte}}}}
+""")
+    plan = load_plan(recipe)
+    runs = ["tiny-lr1e-4-batch_size16", "tiny-lr1e-4-batch_size32", "tiny-lr3e-4-batch_size16", "tiny-lr3e-4-batch_size32"]
+    assert _names(plan) == ["slice", *runs, "tiny", "eval-tiny"]
+    assert [(plan.stage(r).config.train.lr, plan.stage(r).config.train.batch_size) for r in runs] == [
+        (1e-4, 16), (1e-4, 32), (3e-4, 16), (3e-4, 32)]
+    assert {plan.stage(r).config.train.seed for r in runs} == {1}  # the rest of the config is shared
+    pick = plan.stage("tiny")
+    assert pick.kind == "pick" and pick.after == tuple(runs)
+    assert pick.config.candidates == tuple(str(tmp_path / "run" / r) for r in runs)
+    assert command(plan, pick)[:2] == ("distill", "pick") and plan.stage("eval-tiny").after == ("tiny",)
+
+
+@pytest.mark.parametrize("stage, fragment", [
+    ("{name: s, run: eval, config: {model: tiny, task: rte}, sweep: {settings.batch_size: [8, 16]}}",
+     "only finetune and task stages can sweep"),
+    ("{name: s, run: finetune, config: {model: tiny, task: rte}, sweep: {train.lr: []}}", "train.lr lists no values"),
+    ("{name: s, run: finetune, config: {model: tiny, task: rte}, sweep: {train.lr: [1.0e-4]}}", "makes one run"),
+    ("{name: s, run: finetune, config: {model: tiny, task: rte}, sweep: {train.lrr: [1.0e-4, 1.0e-3]}}",
+     "'s-lrr1e-4' (distill finetune): unknown key 'train.lrr' (did you mean 'lr'?)"),
+])
+def test_a_sweep_that_cannot_choose_is_refused_before_anything_runs(tmp_path, stage, fragment):
+    recipe = _recipe(tmp_path, f"kind: stages\noutput_dir: {tmp_path}/run\nstages:\n  - {stage}\n")
+    with pytest.raises(UserError, match=re.escape(fragment)):
+        load_plan(recipe)
+    assert not (tmp_path / "run").exists()
 
 
 def test_study_grid_names_dependencies_and_one_row_selection(tmp_path):
@@ -404,6 +443,27 @@ def test_independent_stages_run_side_by_side(tmp_path, tiny_classifier, glue_tsv
     run_plan(load_plan(recipe), jobs=2, echo=lines.append)
     assert {line.split(":")[0] for line in lines if "finished after" in line} == {"a", "b"}
     assert (tmp_path / "run" / "logs" / "a.log").is_file() and (tmp_path / "run" / ".stages" / "b.json").is_file()
+
+
+@pytest.mark.integration
+def test_a_sweep_runs_and_its_pick_is_what_later_stages_read(tmp_path, tiny_classifier, glue_tsv):
+    train = "{max_steps: 1, epochs: 1, batch_size: 4, max_seq_length: 16, eval_limit: 4}"
+    recipe = _recipe(tmp_path, f"""kind: stages
+output_dir: {tmp_path}/run
+stages:
+  - name: a
+    run: finetune
+    config: {{model: tiny, tokenizer: {tiny_classifier}, task: sst2, data_dir: {glue_tsv}, train: {train}}}
+    sweep: {{train.seed: [1, 2]}}
+  - {{name: eval-a, run: eval, config: {{model: "@a", task: sst2, settings: {{data_dir: {glue_tsv}, limit: 4}}}}}}
+""")
+    run_plan(load_plan(recipe), echo=lambda line: None)
+    run = tmp_path / "run"
+    record = json.loads((run / "a" / "pick.json").read_text())
+    assert [c["run"] for c in record["candidates"]] == [str(run / "a-seed1"), str(run / "a-seed2")]
+    assert record["chosen"] in {c["run"] for c in record["candidates"]}
+    assert (run / "a" / "model.safetensors").read_bytes() == (Path(record["chosen"]) / "model.safetensors").read_bytes()
+    assert json.loads((run / "results" / "a.json").read_text())["model"]["path"] == str(run / "a")
 
 
 @pytest.mark.integration
