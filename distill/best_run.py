@@ -78,6 +78,9 @@ def pick(runs: Sequence[str | Path], output_dir: str | Path) -> Path:
     chosen = choose(scored)
     if _same_pick(out, scored, chosen):
         return out
+    if (out / PICK).is_file():
+        raise UserError(f"{out} holds a pick among other runs (or scores); delete it (its files are copies) or "
+                        f"pass another --output-dir")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"output folder {out} is not empty; pass an empty or new --output-dir")
     with folder_lock(out, what="pick", create=False):

@@ -45,6 +45,9 @@ def test_a_tie_goes_to_the_first_listed_and_a_rerun_is_a_no_op(tmp_path):
     assert (out / "model.safetensors").read_text() == "a"
     stamp = (out / PICK).stat().st_mtime_ns
     assert pick([a, b], out) == out and (out / PICK).stat().st_mtime_ns == stamp
+    c = _run(tmp_path / "c", {"pearson": 0.9, "spearmanr": 0.9}, task="stsb")
+    with pytest.raises(UserError, match="holds a pick among other runs"):  # a changed sweep: say what is there
+        pick([a, b, c], out)
 
 
 def test_the_cli_prints_every_candidate_and_marks_the_choice(tmp_path, capsys):
