@@ -99,4 +99,4 @@ def pick(runs: Any, /, output_dir: str | Path) -> Path:
     """
     from distill.best_run import pick as _pick
 
-    return _pick(list(runs), output_dir)
+    return _pick(runs, output_dir)

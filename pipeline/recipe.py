@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -605,32 +606,49 @@ def _sweep(entry: StageEntry) -> list[_Spec]:
     if entry.run not in SWEEPABLE:
         raise UserError(f"{where}: only {' and '.join(SWEEPABLE)} stages can sweep (they keep a dev-scored "
                         f"model to pick from), not {entry.run}")
-    empty = [key for key, values in entry.sweep.items() if not values]
-    if empty:
-        raise UserError(f"{where}: {', '.join(empty)} lists no values; give two or more, e.g. "
-                        f"train.lr: [1.0e-4, 3.0e-4, 1.0e-3]")
-    keys = list(entry.sweep)
+    problems = [f"{key!r} is not a config key such as train.lr" for key in entry.sweep if not isinstance(key, str)]
+    problems += [f"{key} lists no values; give two or more, e.g. train.lr: [1.0e-4, 3.0e-4, 1.0e-3]"
+                 for key, values in entry.sweep.items() if isinstance(key, str) and not values]
+    problems += [f"{key} lists a value twice ({', '.join(map(str, twice))}); list each once"
+                 for key, values in entry.sweep.items() if (twice := _repeated(values))]
+    if problems:
+        raise UserError(f"{where}: {'; '.join(problems)}")
     runs = []
-    for values in itertools.product(*entry.sweep.values()):
+    for combination in itertools.product(*(enumerate(values) for values in entry.sweep.values())):
         data = merge(entry.config)
-        for key, value in zip(keys, values):
+        parts = [entry.name]
+        for key, (index, value) in zip(entry.sweep, combination):
             assign(data, key.split("."), value)
-        name = "-".join([entry.name, *(f"{key.rsplit('.', 1)[-1]}{_short(value)}" for key, value in zip(keys, values))])
-        runs.append(_Spec(name, entry.run, data))
+            parts.append(key.rsplit(".", 1)[-1] + _short(value, index))
+        runs.append(_Spec("-".join(parts), entry.run, data))
     if len(runs) < 2:
         raise UserError(f"{where} makes one run; give two or more values to choose from (or leave sweep out)")
     return [*runs, _Spec(entry.name, "pick", {"candidates": [REFERENCE + r.name for r in runs]})]
 
 
-def _short(value: Any) -> str:
-    """A swept value as it reads in a stage name: 1e-4 for 0.0001, 0.5, 32, true."""
+def _repeated(values: Any) -> list[Any]:
+    """Values of one sweep key that equal an earlier one (1, 1.0 and 1e0 are one value)."""
+    seen: list[Any] = []
+    twice = []
+    for value in values:
+        (twice if value in seen else seen).append(value)
+    return twice
+
+
+NAME_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._]{0,31}")
+
+
+def _short(value: Any, index: int) -> str:
+    """A swept value as it reads in a stage name: 1e-4 for 0.0001, 0.5, 32, true, cosine; a value that
+    cannot be part of a name (a path, a mapping, ``@stage``) by its place in the list: 1, 2, ..."""
     if isinstance(value, bool):
         return str(value).lower()
-    if isinstance(value, float):
+    if isinstance(value, float) and math.isfinite(value):
         mantissa, _, exponent = f"{value:.0e}".partition("e")
         short = f"{mantissa}e{int(exponent)}"
         return short if float(short) == value and len(short) < len(repr(value)) else repr(value)
-    return str(value)
+    text = str(value)
+    return text if isinstance(value, (int, float, str)) and NAME_PART.fullmatch(text) else str(index + 1)
 
 
 def _needs_finetuning(teacher: str, num_labels: int) -> bool:

@@ -188,7 +188,8 @@ def _wait(running: dict[str, _Running], plan: Plan, echo) -> tuple[str, int]:
     if code == 0:
         write_json(_marker(plan, job.stage), {
             "stage": job.stage.name, "command": shlex.join(command(plan, job.stage)),
-            "config": to_dict(job.stage.config), "output": str(job.stage.output), **spent})
+            "config": to_dict(job.stage.config), "output": str(job.stage.output), **spent,
+            "finished": time.time(), "inputs": _inputs(plan, job.stage)})
         _attempts(plan, job.stage).unlink(missing_ok=True)
     if len(running) or job.log:
         echo(f"{job.stage.name}: {'finished' if code == 0 else f'failed (exit {code})'} after {seconds:.0f} s")
@@ -218,14 +219,29 @@ def _attempts(plan: Plan, stage: Stage) -> Path:
 
 
 def _done(plan: Plan, stage: Stage) -> bool:
-    """Whether the stage finished with these settings; its marker's config is read as the stage's own
-    settings are, so fields added since it was written take their defaults."""
+    """Whether the stage finished with these settings, after the stages it reads last finished; its
+    marker's config is read as the stage's own settings are, so fields added since it was written take
+    their defaults. A stage whose input ran again since (a sweep that picked anew, a model retrained
+    into a deleted folder) runs again: its eval scores the new model, its report shows it."""
     try:
         marker = json.loads(_marker(plan, stage).read_text())
         saved = KINDS[stage.kind].build(marker["config"], f"marker of stage {stage.name}")
     except (OSError, ValueError, KeyError, TypeError, UserError):
         return False
-    return _plain(saved) == _plain(stage.config) and stage.output.exists()
+    inputs = marker.get("inputs")  # absent from markers written before inputs were recorded
+    fresh = inputs is None or inputs == _inputs(plan, stage)
+    return _plain(saved) == _plain(stage.config) and stage.output.exists() and fresh
+
+
+def _inputs(plan: Plan, stage: Stage) -> dict[str, float | None]:
+    """When each stage that ``stage`` reads last finished (its marker's time; ``None`` if unknown)."""
+    finished = {}
+    for name in stage.after:
+        try:
+            finished[name] = json.loads(_marker(plan, plan.stage(name)).read_text()).get("finished")
+        except (OSError, ValueError, AttributeError):
+            finished[name] = None
+    return finished
 
 
 def _plain(config) -> object:

@@ -150,11 +150,30 @@ stages:
     assert command(plan, pick)[:2] == ("distill", "pick") and plan.stage("eval-tiny").after == ("tiny",)
 
 
+def test_a_sweep_over_values_that_cannot_name_a_stage_numbers_them(tmp_path):
+    recipe = _recipe(tmp_path, f"""kind: stages
+output_dir: {tmp_path}/run
+stages:
+  - {{name: teacher, run: finetune, config: {{model: minilm-l6, task: rte}}}}
+  - {{name: general-a, run: general, config: {{teacher: minilm-l6, student: tiny, corpus: c.txt, train: {{max_steps: 9}}}}}}
+  - name: student
+    run: task
+    config: {{task: rte, teacher: "@teacher"}}
+    sweep: {{student: ["@general-a", tiny, teacher:2], train.warmup: [0.1]}}
+""")
+    plan = load_plan(recipe)
+    assert _names(plan)[2:] == ["student-student1-warmup0.1", "student-studenttiny-warmup0.1",
+                                "student-student3-warmup0.1", "student"]  # '@general-a' and 'teacher:2' by place
+    assert plan.stage("student-student1-warmup0.1").config.student == str(tmp_path / "run" / "general-a")
+
+
 @pytest.mark.parametrize("stage, fragment", [
     ("{name: s, run: eval, config: {model: tiny, task: rte}, sweep: {settings.batch_size: [8, 16]}}",
      "only finetune and task stages can sweep"),
     ("{name: s, run: finetune, config: {model: tiny, task: rte}, sweep: {train.lr: []}}", "train.lr lists no values"),
     ("{name: s, run: finetune, config: {model: tiny, task: rte}, sweep: {train.lr: [1.0e-4]}}", "makes one run"),
+    ("{name: s, run: finetune, config: {model: tiny, task: rte}, sweep: {train.lr: [1.0e-4, 0.0001]}}",
+     "train.lr lists a value twice (0.0001); list each once"),
     ("{name: s, run: finetune, config: {model: tiny, task: rte}, sweep: {train.lrr: [1.0e-4, 1.0e-3]}}",
      "'s-lrr1e-4' (distill finetune): unknown key 'train.lrr' (did you mean 'lr'?)"),
 ])
@@ -342,6 +361,36 @@ def test_a_marker_written_before_a_setting_existed_still_counts_as_done(tmp_path
     for max_steps, runs in ((1, []), (2, ["a"])):
         old["train"]["max_steps"] = max_steps
         marker.write_text(json.dumps({"config": old}))
+        run_plan(plan)
+        assert started == runs
+
+
+def test_a_stage_runs_again_when_a_stage_it_reads_ran_again(tmp_path, monkeypatch):
+    """A sweep that picked anew (or a model retrained into a deleted folder) is scored anew: the eval
+    that reads it does not stay "done" with the old model's figures."""
+    import pipeline.runner as runner
+
+    recipe = _recipe(tmp_path, f"""kind: stages
+output_dir: {tmp_path}/run
+stages:
+  - {{name: model, run: finetune, config: {{model: tiny, task: rte}}}}
+  - {{name: other, run: finetune, config: {{model: tiny, task: wnli}}}}
+  - {{name: eval-model, run: eval, config: {{model: "@model", task: rte}}}}
+""")
+    plan = load_plan(recipe)
+    started = []
+
+    def start(plan, stage, jobs):
+        started.append(stage.name)
+        stage.output.mkdir(parents=True, exist_ok=True)
+        return runner._Running(stage, subprocess.Popen([sys.executable, "-c", "pass"]), time.time(), None)
+
+    monkeypatch.setattr(runner, "_start", start)
+    for forget, runs in ((None, ["model", "other", "eval-model"]), (None, []), ("other", ["other"]),
+                         ("model", ["model", "eval-model"])):
+        if forget:  # as if its folder were deleted: it runs again, and finishes later than before
+            (tmp_path / "run" / ".stages" / f"{forget}.json").unlink()
+        started.clear()
         run_plan(plan)
         assert started == runs
 
