@@ -1,4 +1,5 @@
-"""``distill finetune | general | task | augment | cut | pick | probe | pipeline | list``: parse flags, load the recipe, call the library."""
+"""``distill finetune | general | task | augment | cut | pick | probe | pipeline | list``: parse flags, load
+the recipe, call the library."""
 
 from __future__ import annotations
 
@@ -62,6 +63,8 @@ _HELP = {
                  "JSONL): the teacher labels it for the student",
     "data_dir": "local GLUE folder (glue_data TSV or Hub parquet layout); default: the Hub",
     "output_dir": "run folder; rerunning the same config resumes it",
+    "pick.output_dir": "where the best run's model is copied, with pick.json (every candidate's score); an "
+                       "earlier pick there is replaced",
     "license": "the model card's license, a Hub license id (apache-2.0, mit, cc-by-4.0, ...); default: the base "
                "model's when known, else other",
     "max_steps": "cap on optimizer steps (per phase), for smoke runs",
@@ -130,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=help_text, epilog=EPILOG,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
         for flag in (f for f in _FLAGS[name] if f != "keep_checkpoints"):
-            command.add_argument("--" + flag.replace("_", "-"), dest=flag, help=_HELP.get(flag),
+            command.add_argument("--" + flag.replace("_", "-"), dest=flag,
+                                 help=_HELP.get(f"{name}.{flag}", _HELP.get(flag)),
                                  type=int if flag in ("max_steps", "seed") else str, choices=_CHOICES.get(flag),
                                  action="append" if flag == "candidate" else "store")
         if name in TRAINING_COMMANDS:
