@@ -93,19 +93,23 @@ def chart(task: str, points: list[dict], x: str, x_label: str, path: Path) -> No
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
     from matplotlib.transforms import blended_transform_factory
 
-    models = sorted((p for p in points if x in p), key=lambda p: p[x])
+    models = sorted((p for p in points if x in p), key=lambda p: (p[x], -p["score"]))
     floors = [p for p in points if p["kind"] == "floor"]
     best = set(frontier(points, x))
     figure = Figure(figsize=(7.0, 4.2), dpi=100, layout="constrained")
     axes = figure.add_subplot()
-    for p in models:
+    scores = [p["score"] for p in points]
+    near = 0.04 * (max(scores) - min(scores) or 1.0)  # labels closer than this (at one x) would overlap
+    for i, p in enumerate(models):
         int8 = p["precision"] == "int8"
         color = "#1f77b4" if p["label"] in best else "#9ab"
         if "score_std" in p:
             axes.errorbar([p[x]], [p["score"]], yerr=[p["score_std"]], color=color, capsize=3, linewidth=1, zorder=2)
         axes.scatter([p[x]], [p["score"]], s=60, zorder=3, marker="s" if int8 else "o", color=color,
                      edgecolor="black" if p["label"] in best else "none")
-        axes.annotate(p["label"], (p[x], p["score"]), textcoords="offset points", xytext=(6, 4), fontsize=7.5)
+        below = sum(1 for q in models[:i] if abs(math.log10(q[x] / p[x])) < 0.05 and abs(q["score"] - p["score"]) < near)
+        axes.annotate(p["label"], (p[x], p["score"]), textcoords="offset points", xytext=(6, 4 - 10 * below),
+                      fontsize=7.5)
     line = sorted((p for p in models if p["label"] in best), key=lambda p: p[x])
     axes.step([p[x] for p in line], [p["score"] for p in line], where="post", color="#1f77b4", linewidth=1,
               zorder=2, label="Pareto frontier")
