@@ -182,6 +182,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     flags = {key: getattr(args, flag) for flag, key in _FLAGS[args.command].items()}
     if flags.get("layers") is not None:  # `distill cut --layers 3` or `--layers 2,4,6`
         flags["layers"] = _layers(flags["layers"])
+    if args.command == "pick" and not (args.candidate or args.recipe or args.set):
+        raise UserError("give the runs to choose from: --candidate RUN, two or more times")
     cfg = load_recipe(args.command, args.recipe, flags=flags, overrides=args.set)
     run = {"finetune": api.finetune, "general": api.general_distill, "task": api.task_distill,
            "augment": api.augment, "cut": api.cut, "pick": api.pick}[args.command]

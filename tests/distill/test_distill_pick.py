@@ -82,6 +82,11 @@ def test_the_cli_prints_every_candidate_and_marks_the_choice(tmp_path, capsys):
     assert lines[-2] == f"   {a}: 75.00 (f1 80.00, accuracy 70.00)" and lines[-1].startswith(f" * {b}: 85.00")
 
 
+def test_pick_without_candidates_says_which_flag_gives_them(tmp_path, capsys):
+    assert_user_error(cli.main, ["pick", "--output-dir", str(tmp_path / "o")], capsys, "--candidate RUN",
+                      nothing_written=tmp_path / "o")
+
+
 @pytest.mark.parametrize("case, fragments", [
     ("one", ("two or more run folders",)),
     ("missing", ("does not exist", "finished finetune or task run")),
