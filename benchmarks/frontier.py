@@ -107,7 +107,8 @@ def chart(task: str, points: list[dict], x: str, x_label: str, path: Path) -> No
             axes.errorbar([p[x]], [p["score"]], yerr=[p["score_std"]], color=color, capsize=3, linewidth=1, zorder=2)
         axes.scatter([p[x]], [p["score"]], s=60, zorder=3, marker="s" if int8 else "o", color=color,
                      edgecolor="black" if p["label"] in best else "none")
-        below = sum(1 for q in models[:i] if abs(math.log10(q[x] / p[x])) < 0.05 and abs(q["score"] - p["score"]) < near)
+        below = sum(1 for q in models[:i]  # labels already placed just above this one
+                    if abs(math.log10(q[x] / p[x])) < 0.05 and abs(q["score"] - p["score"]) < near)
         axes.annotate(p["label"], (p[x], p["score"]), textcoords="offset points", xytext=(6, 4 - 10 * below),
                       fontsize=7.5)
     line = sorted((p for p in models if p["label"] in best), key=lambda p: p[x])

@@ -167,11 +167,12 @@ def _same_pick(out: Path, scored: Sequence[dict[str, Any]], chosen: int) -> bool
 
 def summary(out: Path) -> str:
     """The candidates and their scores, the chosen one marked: what ``distill pick`` prints."""
+    from eval.metrics import format_metrics
+
     record = json.loads((Path(out) / PICK).read_text())
     lines = [f"chosen on {record['task']}'s dev split (mean of its metrics; a choice tuned on that split: "
              f"report another):"]
     for c in record["candidates"]:
         mark = "*" if c["run"] == record["chosen"] else " "
-        metrics = ", ".join(f"{name} {100 * value:.2f}" for name, value in c["dev"].items())
-        lines.append(f" {mark} {c['run']}: {100 * c['score']:.2f} ({metrics})")
+        lines.append(f" {mark} {c['run']}: {100 * c['score']:.2f} ({format_metrics(c['dev'])})")
     return "\n".join(lines)

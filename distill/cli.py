@@ -202,15 +202,15 @@ def best_dev_line(out: Path) -> str:
     """The last line of a training command: the kept model's dev metrics and the step they come from,
     as the run's record (``metrics.json``) holds them."""
     from distill.run_folder import METRICS
+    from eval.metrics import format_metrics
 
     record = json.loads((out / METRICS).read_text())
     dev = record.get("dev")
     if not dev:
         return (f"no dev score: {record.get('stage', 'this')} training scores no task (the last step's "
                 f"weights are kept, step {record.get('steps')})")
-    metrics = ", ".join(f"{name} {100 * value:.2f}" for name, value in dev.items())
     task = record.get("task") or "dev"
-    return f"best dev {task}: {metrics} at step {record.get('best_step')} of {record.get('steps')}"
+    return f"best dev {task}: {format_metrics(dev)} at step {record.get('best_step')} of {record.get('steps')}"
 
 
 def _layers(text: str) -> int | list[int]:

@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from eval.core.console import CommandParser, add_version, quiet_third_party_logs, run_command, warn
+from eval.metrics import format_metrics
 from eval.tasks import TASKS, get_task, parse_tasks
 
 
@@ -122,7 +123,7 @@ def _eval(args: argparse.Namespace) -> int:
     document = evaluate_model(args.model, tasks, settings, name=args.name)
     write_json(args.output, document)
     for name, result in document["results"].items():
-        metrics = ", ".join(f"{k} {100 * v:.2f}" for k, v in result["metrics"].items())
+        metrics = format_metrics(result["metrics"])
         speed = result["throughput"]["examples_per_second"]
         print(f"{name} {result['split']} ({result['num_examples']} examples): {metrics}  [{speed:.0f} ex/s]")
     print(f"results written to {args.output}")
@@ -205,8 +206,7 @@ def _floors(args: argparse.Namespace) -> int:
     for name, document in floor_documents(tasks, EvalSettings(split=args.split, data_dir=args.data_dir)).items():
         path = write_json(args.output_dir / f"floor-{name}.json", document)
         for task, result in document["results"].items():
-            metrics = ", ".join(f"{k} {100 * v:.2f}" for k, v in result["metrics"].items())
-            print(f"{document['model']['name']:20} {task} {result['split']}: {metrics}")
+            print(f"{document['model']['name']:20} {task} {result['split']}: {format_metrics(result['metrics'])}")
         print(f"  written to {path}")
     return 0
 

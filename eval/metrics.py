@@ -135,6 +135,11 @@ def selection_score(task, metrics: Mapping[str, float]) -> float:
     return float(np.mean([metrics[name] for name in task.metrics]))
 
 
+def format_metrics(metrics: Mapping[str, float]) -> str:
+    """Metrics as the commands print them: ``f1 82.70, accuracy 74.26`` (percent, two decimals)."""
+    return ", ".join(f"{name} {100 * value:.2f}" for name, value in metrics.items())
+
+
 def majority_share(task, predictions: np.ndarray) -> float | None:
     """The share of predictions falling on the most predicted class (``None`` for regression)."""
     if task.is_regression or len(predictions) == 0:
