@@ -7,7 +7,6 @@ command starts here, so that ``distill`` itself never imports the orchestrator.
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 
 from eval.core.console import CommandParser, add_version, run_command
@@ -54,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     from pipeline.recipe import load_plan
-    from pipeline.runner import command, run_plan, select
+    from pipeline.runner import described, run_plan, select
 
     plan = load_plan(args.recipe, overrides=args.set, output_dir=args.output_dir)
     stages = select(plan, args.only, args.exclude)
@@ -62,7 +61,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"{args.recipe}: valid, {len(stages)} stages into {plan.output_dir}")
     elif args.command == "plan":
         for stage in stages:
-            print(f"{stage.name}: {shlex.join(command(plan, stage))}")
+            print(f"{stage.name}: {described(plan, stage)}")
     else:
         out = run_plan(plan, only=args.only, exclude=args.exclude, jobs=args.jobs)
         report = out / "report" / "leaderboard.html"

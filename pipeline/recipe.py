@@ -49,6 +49,10 @@ class Stage:
     config: Any
     after: tuple[str, ...] = ()
     always: bool = False  # cheap and final (the report): run every time, so its output is printed
+    swept: Mapping[str, Any] = field(default_factory=dict)  # a sweep's run: the values it tries (key -> value)
+    # the name of a sweep's pick stage: this stage takes the swept values of the run that pick chose, set
+    # when the pick has run (pipeline.runner.settle); until then its config holds the sweep's first values
+    inherit: str | None = None
 
     @property
     def output(self) -> Path:
@@ -146,9 +150,10 @@ class StudySize:
     variants: tuple[Variant, ...] | None = None  # only these of the task's variants for this size
     tasks: tuple[str, ...] | None = None  # only these of the study's tasks for this size
     seeds: tuple[int, ...] | None = None  # only these of each task's seeds for this size
-    # settings of one variant's rows of this size, e.g. ``{scratch: {train: {lr: 1.0e-3}}}`` where a
-    # held-out learning-rate grid chose another rate for that arm; layered over the variant's own
+    # settings of one variant's rows of this size, e.g. ``{scratch: {train: {lr: 1.0e-3}}}``; layered
+    # over the variant's own
     variant_settings: Mapping[Variant, Mapping[str, Any]] = field(default_factory=dict)
+    sweep: Mapping[str, tuple[Any, ...]] | None = None  # this size's grid (None: the study's; {}: none)
 
 
 VARIANTS = ("scratch", "pretrained", "distilled")
@@ -168,6 +173,12 @@ class Study:
     A student stage's settings are layered ``student`` < ``sizes.<size>.student`` <
     ``tasks.<task>.student`` < ``baseline`` or ``distill`` < ``tasks.<task>.baseline`` or
     ``tasks.<task>.distill`` < ``sizes.<size>.variant_settings.<variant>`` < its seed.
+
+    ``sweep`` (e.g. ``{train.lr: [1.0e-4, 3.0e-4, 1.0e-3]}``; a size may set its own) chooses every
+    student row's settings on the task's held-out slice (``holdout``): for each size, task and variant,
+    the first seed trains one run per value (``<stage>-lr1e-4``, ...) and ``distill pick`` keeps the best
+    as ``<stage>``; the other seeds train with the values it chose. Each arm gets the same grid and the
+    same choice rule, and the dev split is scored once, after the choice.
 
     Stage names: ``teacher-<task>``, ``general-<size>``, ``augment-<task>``,
     ``<size>-<task>-<variant>-s<seed>``, ``<size>-<task>-distilled-s<seed>-int8``, and
@@ -191,6 +202,7 @@ class Study:
     # keep the teacher's outputs on disk (cache/), read by every size and seed; false: the teacher runs
     # on every batch instead (slower, no disk: relation losses store queries, keys and values per token)
     teacher_cache: bool = True
+    sweep: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)  # every student row's grid (above)
 
 
 @dataclass(frozen=True)
@@ -201,6 +213,9 @@ class StageEntry:
     ``{train.lr: [1.0e-4, 3.0e-4, 1.0e-3]}``: one run per combination (stages ``NAME-lr1e-4``, ...),
     then stage ``NAME`` (``distill pick``) keeps the run with the best dev score, so ``@NAME`` is the
     winner. Sweep on a held-out slice of train (a ``holdout`` stage), never on the split you report.
+
+    ``settings_from: NAME`` (any stage) takes the swept keys' values that the sweep of stage ``NAME``
+    chose, e.g. to train once more on the whole train split at the chosen rate.
     """
 
     name: str
@@ -208,6 +223,7 @@ class StageEntry:
                  "report"]
     config: Mapping[str, Any] = field(default_factory=dict)
     sweep: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    settings_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -253,6 +269,8 @@ class _Spec:
     always: bool = False
     problems: tuple[str, ...] = ()  # found while expanding (an unreadable included recipe...)
     row: str | None = None  # a study's model: its report row (the name without task and seed)
+    swept: Mapping[str, Any] = field(default_factory=dict)  # see Stage
+    inherit: str | None = None  # see Stage
 
 
 # A stage name names files and folders in the run folder (its output, recipe, marker and log): a
@@ -267,8 +285,10 @@ WRITTEN_FIELDS = ("teacher_cache",)
 def _validate(specs: list[_Spec], out: Path) -> tuple[Stage, ...]:
     errors: list[str] = []
     outputs: dict[str, str] = {}
+    picks: set[str] = set()  # the pick stages of sweeps so far: what a stage may inherit settings from
     stages: list[Stage] = []
     names = [s.name for s in specs]
+    specs_by_name = {s.name: s for s in specs}
     for dup in sorted({n for n in names if names.count(n) > 1}):
         errors.append(f"stage {dup!r} is defined more than once")
     bad = [s.name for s in specs if not isinstance(s.name, str) or not STAGE_NAME.fullmatch(s.name)]
@@ -281,6 +301,11 @@ def _validate(specs: list[_Spec], out: Path) -> tuple[Stage, ...]:
         data.setdefault(kind.output_key, str(_default_output(out, spec)))
         after: list[str] = []
         data = _resolve(data, outputs, after, spec.name, errors)
+        if spec.inherit is not None:
+            if spec.inherit not in picks:
+                errors.append(f"stage {spec.name!r}: takes its settings from {spec.inherit!r}, which is no earlier "
+                              f"sweep; name the stage of a sweep above it")
+            after.append(spec.inherit)
         errors += [f"stage {spec.name!r}: {p}" for p in spec.problems]
         try:
             config = kind.build(data, f"stage {spec.name!r} ({kind.program} {kind.subcommand})")
@@ -288,8 +313,11 @@ def _validate(specs: list[_Spec], out: Path) -> tuple[Stage, ...]:
             errors.append(str(err))
             config = None
         outputs[spec.name] = str(data[kind.output_key])
+        if spec.kind == "pick" and any(specs_by_name[c].swept for c in after if c in specs_by_name):
+            picks.add(spec.name)
         if config is not None:
-            stages.append(Stage(spec.name, spec.kind, config, tuple(dict.fromkeys(after)), spec.always))
+            stages.append(Stage(spec.name, spec.kind, config, tuple(dict.fromkeys(after)), spec.always,
+                                swept=spec.swept, inherit=spec.inherit))
     errors += _path_problems(stages, out)
     if errors:
         raise UserError(f"{len(errors)} problem{'s' if len(errors) > 1 else ''} in the recipe, nothing was run: "
@@ -492,6 +520,10 @@ def _study(cfg: Study) -> list[_Spec]:
     misspelt = sorted(f"{size}: {v}" for size, plan in cfg.sizes.items() for v in plan.variant_settings if v not in known)
     if misspelt:
         raise UserError(f"variant_settings names unknown variants ({', '.join(misspelt)}); choose from {', '.join(known)}")
+    for size, plan in cfg.sizes.items():
+        sweep = cfg.sweep if plan.sweep is None else plan.sweep
+        if sweep:
+            _check_sweep(sweep, f"sweep of size {size}")
     specs: list[_Spec] = []
     every = {v for task in cfg.tasks.values() for v in (task.variants or cfg.variants)}
     if every - {"scratch"}:
@@ -505,7 +537,7 @@ def _study(cfg: Study) -> list[_Spec]:
     for name, task in cfg.tasks.items():
         for spec in _study_task(cfg, name, task):  # each model's eval right after it: rows score as they finish
             specs.append(spec)
-            if spec.kind in ("finetune", "task", "int8"):
+            if spec.row is not None:  # a model of the report (not a sweep's run: its pick is)
                 evals += _eval_specs({spec.name: REFERENCE + spec.name}, name, cfg.eval, task.data_dir,
                                      row=lambda _stage, row=spec.row: row)
                 specs.append(evals[-1])
@@ -548,7 +580,9 @@ def _study_task(cfg: Study, name: str, task: StudyTask) -> list[_Spec]:
             continue
         student = merge(cfg.student, plan.student, task.student)
         start = "general" if plan.cut is None else "cut"
-        for seed in [s for s in task.seeds or cfg.seeds if plan.seeds is None or s in plan.seeds]:
+        sweep = cfg.sweep if plan.sweep is None else plan.sweep
+        seeds = [s for s in task.seeds or cfg.seeds if plan.seeds is None or s in plan.seeds]
+        for seed in seeds:
             for variant in variants:
                 if (variant == "scratch" and plan.cut is not None) or (plan.variants and variant not in plan.variants):
                     continue  # a cut size has no random-init row of its own
@@ -557,9 +591,14 @@ def _study_task(cfg: Study, name: str, task: StudyTask) -> list[_Spec]:
                 own = ((cfg.baseline, task.baseline) if kind == "finetune" else
                        (_store(cfg), _without(distill, "phases") if variant in ABLATIONS else distill))
                 settings = merge(student, *own, plan.variant_settings.get(variant), {"train": {"seed": seed}})
-                specs.append(replace(_spec(stage, kind, settings,
-                                           {k: v.format(size=size, start=start) if isinstance(v, str) else v
-                                            for k, v in wired.items()}), row=f"{size}-{variant}"))
+                spec = replace(_spec(stage, kind, settings, {k: v.format(size=size, start=start) if isinstance(v, str)
+                                                             else v for k, v in wired.items()}), row=f"{size}-{variant}")
+                if not sweep:
+                    specs.append(spec)
+                elif seed == seeds[0]:  # the grid, then its pick under the row's own name
+                    specs += _grid(spec, sweep)
+                else:
+                    specs.append(_inheriting(spec, sweep, f"{size}-{name}-{variant}-s{seeds[0]}"))
                 if variant == "distilled":
                     specs.append(replace(_spec(f"{stage}-int8", "int8", merge(cfg.int8, task.int8),
                                                {"model": f"@{stage}", "calib": trained_on, **data}),
@@ -588,11 +627,22 @@ def _store(cfg: Study) -> dict[str, str]:
 
 def _explicit(cfg: Stages) -> list[_Spec]:
     specs: list[_Spec] = []
+    sweeps: dict[str, Mapping[str, Any]] = {}
     for entry in cfg.stages:
+        spec = _Spec(entry.name, entry.run, dict(entry.config), always=entry.run == "report")
+        if entry.settings_from is not None:
+            if entry.sweep:
+                raise UserError(f"stage {entry.name!r} both sweeps and takes settings_from {entry.settings_from!r}; "
+                                f"keep one of the two")
+            if entry.settings_from not in sweeps:
+                raise UserError(f"stage {entry.name!r}: settings_from {entry.settings_from!r} names no sweep above "
+                                f"it; name a stage with sweep: that comes earlier")
+            spec = _inheriting(spec, sweeps[entry.settings_from], entry.settings_from)
         if entry.sweep:
             specs += _sweep(entry)
+            sweeps[entry.name] = entry.sweep
         else:
-            specs.append(_Spec(entry.name, entry.run, dict(entry.config), always=entry.run == "report"))
+            specs.append(spec)
     return specs
 
 
@@ -602,28 +652,46 @@ SWEEPABLE = ("finetune", "task")  # the training commands that keep a dev-scored
 def _sweep(entry: StageEntry) -> list[_Spec]:
     """A stage with ``sweep:``: one run per combination of the values, then a ``pick`` stage of the
     entry's own name over them."""
-    where = f"stage {entry.name!r}: sweep"
     if entry.run not in SWEEPABLE:
-        raise UserError(f"{where}: only {' and '.join(SWEEPABLE)} stages can sweep (they keep a dev-scored "
-                        f"model to pick from), not {entry.run}")
-    problems = [f"{key!r} is not a config key such as train.lr" for key in entry.sweep if not isinstance(key, str)]
+        raise UserError(f"stage {entry.name!r}: sweep: only {' and '.join(SWEEPABLE)} stages can sweep (they keep "
+                        f"a dev-scored model to pick from), not {entry.run}")
+    _check_sweep(entry.sweep, f"stage {entry.name!r}: sweep")
+    return _grid(_Spec(entry.name, entry.run, dict(entry.config)), entry.sweep)
+
+
+def _check_sweep(sweep: Mapping[str, Any], where: str) -> None:
+    problems = [f"{key!r} is not a config key such as train.lr" for key in sweep if not isinstance(key, str)]
     problems += [f"{key} lists no values; give two or more, e.g. train.lr: [1.0e-4, 3.0e-4, 1.0e-3]"
-                 for key, values in entry.sweep.items() if isinstance(key, str) and not values]
+                 for key, values in sweep.items() if isinstance(key, str) and not values]
     problems += [f"{key} lists a value twice ({', '.join(map(str, twice))}); list each once"
-                 for key, values in entry.sweep.items() if (twice := _repeated(values))]
+                 for key, values in sweep.items() if (twice := _repeated(values))]
     if problems:
         raise UserError(f"{where}: {'; '.join(problems)}")
+    if math.prod(len(values) for values in sweep.values()) < 2:
+        raise UserError(f"{where} makes one run; give two or more values to choose from (or leave sweep out)")
+
+
+def _grid(spec: _Spec, sweep: Mapping[str, Any]) -> list[_Spec]:
+    """``spec`` once per combination of the sweep's values (stages ``NAME-lr1e-4``, ...), then stage
+    ``NAME`` (``distill pick``), which keeps the best of them and takes ``spec``'s report row."""
     runs = []
-    for combination in itertools.product(*(enumerate(values) for values in entry.sweep.values())):
-        data = merge(entry.config)
-        parts = [entry.name]
-        for key, (index, value) in zip(entry.sweep, combination):
+    for combination in itertools.product(*(enumerate(values) for values in sweep.values())):
+        data = merge(spec.data)
+        parts = [spec.name]
+        for key, (index, value) in zip(sweep, combination):
             assign(data, key.split("."), value)
             parts.append(key.rsplit(".", 1)[-1] + _short(value, index))
-        runs.append(_Spec("-".join(parts), entry.run, data))
-    if len(runs) < 2:
-        raise UserError(f"{where} makes one run; give two or more values to choose from (or leave sweep out)")
-    return [*runs, _Spec(entry.name, "pick", {"candidates": [REFERENCE + r.name for r in runs]})]
+        runs.append(_Spec("-".join(parts), spec.kind, data, swept=dict(zip(sweep, (v for _, v in combination)))))
+    return [*runs, _Spec(spec.name, "pick", {"candidates": [REFERENCE + r.name for r in runs]},
+                         problems=spec.problems, row=spec.row)]
+
+
+def _inheriting(spec: _Spec, sweep: Mapping[str, Any], pick: str) -> _Spec:
+    """``spec`` with the swept values that stage ``pick`` chooses (the first values until it has run)."""
+    data = merge(spec.data)
+    for key, values in sweep.items():
+        assign(data, key.split("."), values[0])
+    return replace(spec, data=data, inherit=pick)
 
 
 def _repeated(values: Any) -> list[Any]:

@@ -30,12 +30,13 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
 from eval.core.artifacts import folder_lock, write_atomic, write_json
-from eval.core.config import dump_yaml, to_dict
+from distill.best_run import PICK
+from eval.core.config import assign, dump_yaml, to_dict
 from eval.core.errors import UserError
 from pipeline.kinds import KINDS
 from pipeline.recipe import Plan, Stage
@@ -129,6 +130,7 @@ def run_plan(plan: Plan, only: Iterable[str] | None = None, jobs: int = 1, echo:
                     if stage is None:
                         break
                     todo.remove(stage)
+                    stage = settle(plan, stage)
                     prefix = f"[{number[stage.name]}/{len(stages)}] {stage.name}"
                     if not stage.always and _done(plan, stage):
                         echo(f"{prefix}: done earlier, skipped")
@@ -154,6 +156,40 @@ def run_plan(plan: Plan, only: Iterable[str] | None = None, jobs: int = 1, echo:
                             f"command to resume from there")
         _write_timings(plan)
     return out
+
+
+def settle(plan: Plan, stage: Stage) -> Stage:
+    """``stage`` with the swept values its sweep's pick chose (``Stage.inherit``), once that pick has run.
+
+    Raises:
+        UserError: the pick's record is missing or names no run of its sweep (rerun the pick).
+    """
+    if stage.inherit is None:
+        return stage
+    pick = plan.stage(stage.inherit)
+    record = pick.output / PICK
+    try:
+        chosen = Path(json.loads(record.read_text())["chosen"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise UserError(f"stage {stage.name!r} takes its settings from the pick of stage {pick.name!r}, but "
+                        f"{record} is missing or unreadable; rerun that stage (pipeline run --only {pick.name})") from None
+    run = next((plan.stage(name) for name in pick.after if plan.stage(name).output.resolve() == chosen.resolve()), None)
+    if run is None or not run.swept:
+        raise UserError(f"{record} names {chosen}, which is no run of that sweep; rerun stage {pick.name!r} "
+                        f"(pipeline run --only {pick.name})")
+    data = to_dict(stage.config)
+    for key, value in run.swept.items():
+        assign(data, key.split("."), value)
+    return replace(stage, config=KINDS[stage.kind].build(data, f"stage {stage.name!r}"))
+
+
+def described(plan: Plan, stage: Stage) -> str:
+    """The stage's command, and where its inherited settings come from: what ``pipeline plan`` prints."""
+    line = shlex.join(command(plan, stage))
+    if stage.inherit is None:
+        return line
+    keys = ", ".join(next(s for s in plan.stages if s.name in plan.stage(stage.inherit).after).swept)
+    return f"{line}  # {keys}: as chosen by stage {stage.inherit}"
 
 
 def _start(plan: Plan, stage: Stage, jobs: int) -> _Running:

@@ -4,6 +4,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import pytest
 from eval.core.errors import UserError
 from pipeline import cli
 from pipeline.recipe import load_plan
-from pipeline.runner import command, run_plan, select
+from pipeline.runner import command, described, run_plan, select, settle
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -295,6 +296,77 @@ tasks: {{rte: {{augment: null}}}}
         load_plan(_recipe(tmp_path, text.replace("VARIANT", "scrach"), name="typo.yaml"))
 
 
+def test_a_study_sweep_chooses_each_row_on_its_first_seed_and_the_other_seeds_take_the_choice(tmp_path):
+    recipe = _recipe(tmp_path, f"""kind: study
+output_dir: {tmp_path}/run
+teacher: minilm-l6
+seeds: [1, 2]
+sweep: {{train.lr: [1.0e-4, 1.0e-3]}}
+sizes: {{tiny: {{}}, mini: {{sweep: {{}}, variants: [scratch]}}}}
+general: {{corpus: corpus.txt, train: {{max_steps: 5}}}}
+student: {{train: {{lr: 3.0e-4}}}}
+tasks: {{rte: {{augment: null, holdout: 100, variants: [scratch, distilled]}}}}
+""")
+    plan = load_plan(recipe)
+    names, run = _names(plan), tmp_path / "run"
+    grid = ["tiny-rte-scratch-s1-lr1e-4", "tiny-rte-scratch-s1-lr1e-3"]
+    assert [plan.stage(n).config.train.lr for n in grid] == [1e-4, 1e-3]
+    assert all(plan.stage(n).config.task == str(run / "holdout-rte" / "task.yaml") for n in grid)  # held-out train
+    pick = plan.stage("tiny-rte-scratch-s1")
+    assert pick.kind == "pick" and pick.after == tuple(grid)
+    # the pick is the seed's model: scored and reported; the grid's runs are not
+    assert plan.stage("eval-tiny-rte-scratch-s1").config.model == str(run / "tiny-rte-scratch-s1")
+    assert not any(n.startswith("eval-") and n.endswith(("-lr1e-4", "-lr1e-3")) for n in names)
+    assert plan.stage("tiny-rte-distilled-s1-int8").config.model == str(run / "tiny-rte-distilled-s1")
+    second = plan.stage("tiny-rte-distilled-s2")
+    assert second.inherit == "tiny-rte-distilled-s1" and "tiny-rte-distilled-s1" in second.after
+    assert second.config.train.lr == 1e-4 and second.config.train.seed == 2  # until the pick has run
+    assert "# train.lr: as chosen by stage tiny-rte-distilled-s1" in described(plan, second)
+    # a size with sweep: {} trains at its settings, one run per seed
+    assert plan.stage("mini-rte-scratch-s2").config.train.lr == 3e-4 and "mini-rte-scratch-s1-lr1e-4" not in names
+    bad = recipe.read_text().replace("[1.0e-4, 1.0e-3]", "[1.0e-4]")
+    with pytest.raises(UserError, match="sweep of size tiny makes one run"):
+        load_plan(_recipe(tmp_path, bad, name="one.yaml"))
+
+
+def _stages_with_a_sweep(tmp_path, later: str) -> Path:
+    return _recipe(tmp_path, f"""kind: stages
+output_dir: {tmp_path}/run
+stages:
+  - {{name: slice, run: holdout, config: {{task: rte, size: 100}}}}
+  - {{name: tiny, run: finetune, config: {{model: tiny, task: "@slice/task.yaml"}}, sweep: {{train.lr: [1.0e-4, 1.0e-3]}}}}
+  - {later}
+""")
+
+
+def test_settings_from_takes_what_a_sweep_chose_once_it_has_run(tmp_path):
+    plan = load_plan(_stages_with_a_sweep(tmp_path, "{name: final, run: finetune, config: {model: tiny, task: rte}, "
+                                                    "settings_from: tiny}"))
+    final = plan.stage("final")
+    assert final.after == ("tiny",) and final.config.train.lr == 1e-4
+    with pytest.raises(UserError, match=re.escape("tiny/pick.json is missing or unreadable; rerun that stage")):
+        settle(plan, final)
+    (tmp_path / "run" / "tiny").mkdir(parents=True)
+    pick = {"chosen": str(tmp_path / "run" / "tiny-lr1e-3")}
+    (tmp_path / "run" / "tiny" / "pick.json").write_text(json.dumps(pick))
+    settled = settle(plan, final)
+    assert settled.config.train.lr == 1e-3 and settled.config.task == "rte" and settle(plan, plan.stage("tiny")) is plan.stage("tiny")
+    (tmp_path / "run" / "tiny" / "pick.json").write_text(json.dumps({"chosen": str(tmp_path / "elsewhere")}))
+    with pytest.raises(UserError, match="which is no run of that sweep"):
+        settle(plan, final)
+
+
+@pytest.mark.parametrize("later, fragment", [
+    ("{name: f, run: finetune, config: {model: tiny, task: rte}, settings_from: slice}", "names no sweep above it"),
+    ("{name: f, run: finetune, config: {model: tiny, task: rte}, settings_from: f}", "names no sweep above it"),
+    ("{name: f, run: finetune, config: {model: tiny, task: rte}, settings_from: tiny, sweep: {train.seed: [1, 2]}}",
+     "both sweeps and takes settings_from"),
+])
+def test_settings_from_that_names_no_sweep_above_is_refused(tmp_path, later, fragment):
+    with pytest.raises(UserError, match=fragment):
+        load_plan(_stages_with_a_sweep(tmp_path, later))
+
+
 def test_a_second_run_on_the_same_folder_is_refused(tmp_path):
     from eval.core.artifacts import folder_lock
 
@@ -505,6 +577,10 @@ stages:
     config: {{model: tiny, tokenizer: {tiny_classifier}, task: sst2, data_dir: {glue_tsv}, train: {train}}}
     sweep: {{train.seed: [1, 2]}}
   - {{name: eval-a, run: eval, config: {{model: "@a", task: sst2, settings: {{data_dir: {glue_tsv}, limit: 4}}}}}}
+  - name: again
+    run: finetune
+    config: {{model: tiny, tokenizer: {tiny_classifier}, task: sst2, data_dir: {glue_tsv}, train: {train}}}
+    settings_from: a
 """)
     run_plan(load_plan(recipe), echo=lambda line: None)
     run = tmp_path / "run"
@@ -513,6 +589,21 @@ stages:
     assert record["chosen"] in {c["run"] for c in record["candidates"]}
     assert (run / "a" / "model.safetensors").read_bytes() == (Path(record["chosen"]) / "model.safetensors").read_bytes()
     assert json.loads((run / "results" / "a.json").read_text())["model"]["path"] == str(run / "a")
+    chosen_seed = json.loads((Path(record["chosen"]) / "metrics.json").read_text())["config"]["train"]["seed"]
+    again = json.loads((run / ".stages" / "again.json").read_text())["config"]  # what ran, as the marker keeps it
+    assert again["train"]["seed"] == chosen_seed
+    assert json.loads((run / "again" / "metrics.json").read_text())["config"]["train"]["seed"] == chosen_seed
+    # had the pick chosen the other run, the stage that takes its settings would train with that run's;
+    # like any training whose settings changed, it will not overwrite the model it made before
+    record["chosen"] = str(run / ("a-seed1" if chosen_seed == 2 else "a-seed2"))
+    (run / "a" / "pick.json").write_text(json.dumps(record))
+    with pytest.raises(UserError, match="stage 'again' .exit 2. failed"):
+        run_plan(load_plan(recipe), echo=lambda line: None)
+    shutil.rmtree(run / "again")
+    lines: list[str] = []
+    run_plan(load_plan(recipe), echo=lines.append)
+    assert any(line.endswith("] again: distill finetune --recipe " + str(run / "recipes" / "again.yaml")) for line in lines), lines
+    assert json.loads((run / "again" / "metrics.json").read_text())["config"]["train"]["seed"] == 3 - chosen_seed
 
 
 @pytest.mark.integration
