@@ -128,18 +128,24 @@ def dev_evaluations(plan) -> dict[str, list[int]]:
     """How many dev evaluations each finished model was chosen from, per row kind: ``{row: [fewest, most]}``.
 
     Every ``distill finetune`` and ``distill task`` run keeps its best dev checkpoint, so a row's
-    score is the best of that many looks at the dev set; the counts show the variants got as many.
+    score is the best of that many looks at the dev set (v2: at the held-out slice); the counts show
+    the variants got as many. A sweep's pick was chosen from every evaluation of every run of its grid.
     Ranges recorded from earlier run folders (``benchmarks/results/glue_targets.json``) are kept.
     """
     rows = {stage.name.removeprefix("eval-"): stage.config.name for stage in plan.stages if stage.kind == "eval"}
     counts: dict[str, list[int]] = defaultdict(list)
     for row, span in _recorded(TARGETS, "dev_evaluations").items():
         counts[row] += span
-    for stage in plan.stages:
+    def looks(stage) -> int:
+        if stage.kind == "pick":
+            return sum(looks(plan.stage(run)) for run in stage.after)
         log = stage.output / "train_log.jsonl"
+        return sum('"eval"' in line for line in log.read_text().splitlines()) if log.is_file() else 0
+
+    for stage in plan.stages:
         finished = (plan.output_dir / MARKERS / f"{stage.name}.json").is_file()
-        if stage.name in rows and stage.kind in ("finetune", "task") and finished and log.is_file():
-            counts[rows[stage.name]].append(sum('"eval"' in line for line in log.read_text().splitlines()))
+        if stage.name in rows and stage.kind in ("finetune", "task", "pick") and finished and looks(stage):
+            counts[rows[stage.name]].append(looks(stage))
     return {row: [min(n), max(n)] for row, n in sorted(counts.items())}
 
 
@@ -371,7 +377,9 @@ def _selection_lines(looks: dict[str, list[int]], holdout: bool = False) -> list
     if holdout:
         return ["Every model trained on its task's train split less a seeded held-out slice (`glue holdout`; the "
                 "recipe gives each task's size), and was evaluated and selected on that slice only: the dev figures "
-                f"above are each model's only look at the dev split. Evaluations of the slice per model: {spans}.", ""]
+                f"above are each model's only look at the dev split. Evaluations of the slice per model: {spans} "
+                "(a model that a learning-rate sweep picked counts every evaluation of the runs it was picked "
+                "from).", ""]
     return ["Every model here is the best of the dev evaluations made while it trained (`distill finetune` and "
             "`distill task` keep the best dev checkpoint), as GLUE dev figures usually are: an optimistic figure "
             "for every row alike, the more so the smaller the dev set. Evaluations per model: "

@@ -1,4 +1,5 @@
-"""The GLUE study's cost of a larger student: medians over seeds, so one lower-bound record is no ratio."""
+"""The GLUE study's records: the cost of a larger student (medians over seeds, so one lower-bound record is no
+ratio) and how many evaluations each model was chosen from."""
 
 from __future__ import annotations
 
@@ -23,3 +24,29 @@ def test_mini_over_tiny_is_a_ratio_of_medians_per_task_and_variant():
         "general-mini": _stage("general", 5000), "teacher-rte": _stage("finetune", 800),
     }
     assert size_cost(stages) == {"finetune": [2.5, 2.5], "int8": [2.0, 2.0], "task": [3.0, 3.0]}
+
+
+def test_a_picked_model_counts_the_evaluations_of_every_run_it_was_picked_from(tmp_path, monkeypatch):
+    from benchmarks import glue_leaderboard
+    from pipeline.recipe import load_plan
+
+    monkeypatch.setattr(glue_leaderboard, "TARGETS", tmp_path / "no-targets-yet.json")
+    recipe = tmp_path / "study.yaml"
+    recipe.write_text(f"""kind: study
+output_dir: {tmp_path}/run
+teacher: minilm-l6
+seeds: [1, 2]
+sweep: {{train.lr: [1.0e-4, 1.0e-3]}}
+sizes: {{tiny: {{}}}}
+tasks: {{rte: {{augment: null, holdout: 100, variants: [scratch]}}}}
+""")
+    plan = load_plan(recipe)
+    evaluations = {"tiny-rte-scratch-s1-lr1e-4": 3, "tiny-rte-scratch-s1-lr1e-3": 4, "tiny-rte-scratch-s2": 5}
+    for name in [*evaluations, "tiny-rte-scratch-s1"]:
+        (plan.output_dir / ".stages").mkdir(parents=True, exist_ok=True)
+        (plan.output_dir / ".stages" / f"{name}.json").write_text("{}")
+    for name, count in evaluations.items():
+        plan.stage(name).output.mkdir(parents=True)
+        lines = ['{"step": 1, "loss": 0.5}', *['{"step": 2, "eval": {"accuracy": 0.5}}'] * count]
+        (plan.stage(name).output / "train_log.jsonl").write_text("\n".join(lines))
+    assert glue_leaderboard.dev_evaluations(plan) == {"tiny-scratch": [5, 7]}
