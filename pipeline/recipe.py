@@ -22,6 +22,7 @@ command does not take fails here, with the stage named, together with every othe
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import math
@@ -97,7 +98,12 @@ class TaskPipeline:
         baseline: also fine-tune the same student on labels only, for the report's comparison.
         int8: quantize the distilled student.
         stages: settings per stage (``finetune``, ``general``, ``augment``, ``task``,
-            ``baseline``, ``int8``), as mappings of that command's config keys.
+            ``baseline``, ``int8``), as mappings of that command's config keys; a training stage
+            (``finetune``, ``task``, ``baseline``) may add ``sweep: {train.lr: [...]}``, which trains
+            it once per value and keeps the best (``distill pick``), chosen on the held-out slice.
+        holdout: train every model on the train split less this many examples, held out (``glue
+            holdout``) as the split that checkpoints and sweeps are chosen on; the task's dev split
+            is then scored once, by ``glue eval`` only. Required by ``sweep``.
     """
 
     task: str
@@ -112,6 +118,7 @@ class TaskPipeline:
     int8: bool = True
     stages: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     eval: EvalOptions = EvalOptions()
+    holdout: int | None = None
 
 
 Variant = Literal["scratch", "pretrained", "distilled", "logits-only", "teacher-labels"]
@@ -461,10 +468,15 @@ def _task_pipeline(cfg: TaskPipeline) -> list[_Spec]:
     out = Path(cfg.output_dir)
     data = {"data_dir": cfg.data_dir} if cfg.data_dir else {}
     specs: list[_Spec] = []
+    trained_on = cfg.task  # the task the models train and are selected on
+    if cfg.holdout:
+        specs.append(_Spec("holdout", "holdout", {"task": cfg.task, "size": cfg.holdout, **data}))
+        trained_on, data = "@holdout/task.yaml", {}
+    stage = functools.partial(_pipeline_stage, cfg)
     teacher = cfg.teacher
     if _needs_finetuning(cfg.teacher, task.num_labels):
-        specs.append(_spec("finetune", "finetune", cfg.stages.get("finetune"),
-                           {"model": cfg.teacher, "task": cfg.task, **data, "output_dir": str(out / "teacher")}))
+        specs += stage("finetune", "finetune", {"model": cfg.teacher, "task": trained_on, **data,
+                                                "output_dir": str(out / "teacher")})
         teacher = "@finetune"
     student = cfg.student
     baseline_model = cfg.student
@@ -476,26 +488,23 @@ def _task_pipeline(cfg: TaskPipeline) -> list[_Spec]:
                                                 "output_dir": str(out / "cut")}))
         baseline_model = "@cut"  # label-only: the same cut of the pre-trained teacher, fine-tuned on labels
     if cfg.corpus:
-        specs.append(_spec("general", "general", cfg.stages.get("general"),
-                           {"teacher": cfg.teacher, "student": cfg.student, "corpus": cfg.corpus}))
+        specs += stage("general", "general", {"teacher": cfg.teacher, "student": cfg.student, "corpus": cfg.corpus})
         student = "@general"
     augmented = {}
     if cfg.augment:
-        specs.append(_spec("augment", "augment", cfg.stages.get("augment"),
-                           {"task": cfg.task, "model": cfg.teacher, **data, "output_dir": str(out / "augmented")}))
+        specs += stage("augment", "augment", {"task": trained_on, "model": cfg.teacher, **data,
+                                              "output_dir": str(out / "augmented")})
         augmented = {"augmented": "@augment"}
-    specs.append(_spec("task", "task", cfg.stages.get("task"),
-                       {"task": cfg.task, "teacher": teacher, "student": student, **data, **augmented,
-                        "output_dir": str(out / "student")}))
-    scored = {"teacher": teacher, "student": "@task"}
+    specs += stage("task", "task", {"task": trained_on, "teacher": teacher, "student": student, **data, **augmented,
+                                    "output_dir": str(out / "student")})
     if cfg.baseline:
-        specs.append(_spec("baseline", "finetune", cfg.stages.get("baseline"),
-                           {"model": baseline_model, "tokenizer": teacher, "task": cfg.task, **data}))
-        scored["baseline"] = "@baseline"
+        specs += stage("baseline", "finetune", {"model": baseline_model, "tokenizer": teacher, "task": trained_on,
+                                                **data})
     if cfg.int8:
-        specs.append(_spec("int8", "int8", cfg.stages.get("int8"),
-                           {"model": "@task", "calib": cfg.task, **data, "output_dir": str(out / "student-int8")}))
-        scored["student-int8"] = "@int8"
+        specs += stage("int8", "int8", {"model": "@task", "calib": trained_on, **data,
+                                        "output_dir": str(out / "student-int8")})
+    scored = {"teacher": teacher, "student": "@task", **({"baseline": "@baseline"} if cfg.baseline else {}),
+              **({"student-int8": "@int8"} if cfg.int8 else {})}
     compare = ["student:baseline", "student-int8:student"]
     title = f"{task.display_name}: {cfg.student} student of {cfg.teacher}"
     evals = _eval_specs(scored, cfg.task, cfg.eval, cfg.data_dir)
@@ -507,6 +516,27 @@ def _task_pipeline(cfg: TaskPipeline) -> list[_Spec]:
         specs += [*tests, *test_floors, _report_spec(tests, compare, f"{title} (test split)", test_floors,
                                                      name="report-test")]
     return specs
+
+
+def _pipeline_stage(cfg: TaskPipeline, name: str, kind: str, wired: Mapping[str, Any]) -> list[_Spec]:
+    """Stage ``name`` of a task pipeline with its ``stages.<name>`` settings; with ``sweep:`` there, one
+    run per value and the pick of the best under ``name`` (a sweep chooses on the held-out slice only)."""
+    entry = dict(cfg.stages.get(name) or {})
+    sweep = entry.pop("sweep", None)
+    spec = _spec(name, kind, entry, wired)
+    if sweep is None:
+        return [spec]
+    where = f"stages.{name}.sweep"
+    if kind not in SWEEPABLE:
+        raise UserError(f"{where}: only the training stages (finetune, task, baseline) can sweep, not {name}")
+    if not isinstance(sweep, Mapping):
+        raise UserError(f"{where} is not a mapping of config keys to values; write e.g. "
+                        f"sweep: {{train.lr: [1.0e-4, 3.0e-4, 1.0e-3]}}")
+    if not cfg.holdout:
+        raise UserError(f"{where} would choose on the dev split that the report shows; add holdout: N (e.g. 1000) "
+                        f"to choose on N held-out training examples instead")
+    _check_sweep(sweep, where)
+    return _grid(spec, sweep)
 
 
 def _study(cfg: Study) -> list[_Spec]:
@@ -673,16 +703,18 @@ def _check_sweep(sweep: Mapping[str, Any], where: str) -> None:
 
 def _grid(spec: _Spec, sweep: Mapping[str, Any]) -> list[_Spec]:
     """``spec`` once per combination of the sweep's values (stages ``NAME-lr1e-4``, ...), then stage
-    ``NAME`` (``distill pick``), which keeps the best of them and takes ``spec``'s report row."""
+    ``NAME`` (``distill pick``), which keeps the best of them and takes ``spec``'s output folder and
+    report row; each run writes its own folder, named as its stage."""
+    output = {key: spec.data[key] for key in [KINDS[spec.kind].output_key] if key in spec.data}
     runs = []
     for combination in itertools.product(*(enumerate(values) for values in sweep.values())):
-        data = merge(spec.data)
+        data = merge(_without(spec.data, KINDS[spec.kind].output_key))  # a copy: assign() writes into it
         parts = [spec.name]
         for key, (index, value) in zip(sweep, combination):
             assign(data, key.split("."), value)
             parts.append(key.rsplit(".", 1)[-1] + _short(value, index))
         runs.append(_Spec("-".join(parts), spec.kind, data, swept=dict(zip(sweep, (v for _, v in combination)))))
-    return [*runs, _Spec(spec.name, "pick", {"candidates": [REFERENCE + r.name for r in runs]},
+    return [*runs, _Spec(spec.name, "pick", {"candidates": [REFERENCE + r.name for r in runs], **output},
                          problems=spec.problems, row=spec.row)]
 
 

@@ -57,6 +57,59 @@ stages:
     assert report[:2] == ("glue", "report") and str(run / "results" / "student-int8.json") in report
 
 
+def _holdout_pipeline(tmp_path, extra: str = "", name: str = "recipe.yaml") -> Path:
+    return _recipe(tmp_path, f"""task: rte
+teacher: minilm-l6
+student: tiny
+output_dir: {tmp_path}/run
+data_dir: glue
+augment: true
+holdout: 200
+{extra}""", name)
+
+
+def test_a_pipeline_with_holdout_trains_and_chooses_on_the_slice_and_scores_dev_once(tmp_path):
+    plan = load_plan(_holdout_pipeline(tmp_path))
+    run = tmp_path / "run"
+    assert _names(plan)[0] == "holdout" and plan.stage("holdout").config.size == 200
+    assert plan.stage("holdout").config.data_dir == "glue"
+    sliced = str(run / "holdout" / "task.yaml")
+    for name in ("finetune", "augment", "task", "baseline"):
+        assert plan.stage(name).config.task == sliced and plan.stage(name).config.data_dir is None, name
+    assert plan.stage("int8").config.calib == sliced
+    assert {(plan.stage(s).config.task, plan.stage(s).config.settings.data_dir) for s in _names(plan)
+            if s.startswith("eval-")} == {("rte", "glue")}  # the real dev split, once per model
+
+
+def test_a_pipeline_stage_sweeps_on_the_held_out_slice_and_its_pick_takes_its_place(tmp_path):
+    sweep = "{train.lr: [1.0e-4, 1.0e-3]}"
+    plan = load_plan(_holdout_pipeline(tmp_path, f"stages:\n  task: {{sweep: {sweep}}}\n  baseline: {{sweep: {sweep}}}\n"))
+    run = tmp_path / "run"
+    names = _names(plan)
+    assert names[names.index("augment") + 1:names.index("int8")] == [
+        "task-lr1e-4", "task-lr1e-3", "task", "baseline-lr1e-4", "baseline-lr1e-3", "baseline"]
+    assert [plan.stage(n).config.output_dir for n in ("task-lr1e-4", "task-lr1e-3", "task")] == [
+        str(run / "task-lr1e-4"), str(run / "task-lr1e-3"), str(run / "student")]  # the pick is the student
+    assert plan.stage("task").kind == "pick" and plan.stage("task-lr1e-3").config.train.lr == 1e-3
+    assert plan.stage("int8").config.model == str(run / "student") and "task" in plan.stage("int8").after
+    assert plan.stage("eval-baseline").config.model == str(run / "baseline")
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    ("stages: {task: {sweep: {train.lr: [1.0e-4, 1.0e-3]}}}", "would choose on the dev split that the report shows"),
+    ("stages: {int8: {sweep: {calib_size: [100, 300]}}}", "only the training stages (finetune, task, baseline) can sweep"),
+    ("stages: {task: {sweep: [1.0e-4, 1.0e-3]}}", "stages.task.sweep is not a mapping"),
+    ("stages: {baseline: {sweep: {train.lr: [1.0e-4]}}}", "stages.baseline.sweep makes one run"),
+])
+def test_a_pipeline_sweep_that_would_choose_on_dev_or_cannot_choose_is_refused(tmp_path, extra, fragment):
+    text = _holdout_pipeline(tmp_path, extra).read_text()
+    if "dev split" in fragment:
+        text = text.replace("holdout: 200\n", "")
+    with pytest.raises(UserError, match=re.escape(fragment)):
+        load_plan(_recipe(tmp_path, text, "bad.yaml"))
+    assert not (tmp_path / "run").exists()
+
+
 def test_plan_skips_teacher_finetuning_when_the_head_fits(tmp_path, tiny_classifier):
     base = f"teacher: {tiny_classifier}\nstudent: tiny\noutput_dir: {tmp_path}/run\n"
     plan = load_plan(_recipe(tmp_path, "task: sst2\nbaseline: false\nint8: false\n" + base))
