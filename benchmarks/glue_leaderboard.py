@@ -115,7 +115,7 @@ def size_cost(stages: dict[str, dict]) -> dict[str, list[float]]:
     seconds = defaultdict(list)
     for name, entry in stages.items():
         size, _, rest = name.partition("-")
-        if size in ("tiny", "mini") and entry["cpu_seconds"] > 0:
+        if size in ("tiny", "mini") and entry["cpu_seconds"] > 0 and entry["kind"] != "pick":  # a pick copies files
             seconds[size, entry["kind"], re.sub(r"-s\d+", "", rest)].append(entry["cpu_seconds"])
     ratios = defaultdict(list)
     for (size, kind, rest), mini in seconds.items():
@@ -379,7 +379,7 @@ def _selection_lines(looks: dict[str, list[int]], holdout: bool = False) -> list
                 "recipe gives each task's size), and was evaluated and selected on that slice only: the dev figures "
                 f"above are each model's only look at the dev split. Evaluations of the slice per model: {spans} "
                 "(a model that a learning-rate sweep picked counts every evaluation of the runs it was picked "
-                "from).", ""]
+                "from; the seeds that then trained at its rate count their own).", ""]
     return ["Every model here is the best of the dev evaluations made while it trained (`distill finetune` and "
             "`distill task` keep the best dev checkpoint), as GLUE dev figures usually are: an optimistic figure "
             "for every row alike, the more so the smaller the dev set. Evaluations per model: "

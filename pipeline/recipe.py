@@ -474,6 +474,9 @@ def _task_pipeline(cfg: TaskPipeline) -> list[_Spec]:
         trained_on, data = "@holdout/task.yaml", {}
     stage = functools.partial(_pipeline_stage, cfg)
     teacher = cfg.teacher
+    if not _needs_finetuning(cfg.teacher, task.num_labels) and "sweep" in (cfg.stages.get("finetune") or {}):
+        raise UserError(f"stages.finetune.sweep: teacher {cfg.teacher} already has the task's classifier, so it is "
+                        f"not fine-tuned here; drop the sweep (or start from its pre-trained encoder)")
     if _needs_finetuning(cfg.teacher, task.num_labels):
         specs += stage("finetune", "finetune", {"model": cfg.teacher, "task": trained_on, **data,
                                                 "output_dir": str(out / "teacher")})
@@ -535,7 +538,10 @@ def _pipeline_stage(cfg: TaskPipeline, name: str, kind: str, wired: Mapping[str,
     if not cfg.holdout:
         raise UserError(f"{where} would choose on the dev split that the report shows; add holdout: N (e.g. 1000) "
                         f"to choose on N held-out training examples instead")
-    _check_sweep(sweep, where)
+    _check_sweep(sweep, where, wired=tuple(wired))
+    if twice := [key for key in sweep if _lookup(spec.data, key) is not None]:
+        raise UserError(f"{where}: stages.{name} also sets {', '.join(twice)} (or the recipe file it includes "
+                        f"does); leave it out, the sweep tries each value")
     return _grid(spec, sweep)
 
 
@@ -553,7 +559,18 @@ def _study(cfg: Study) -> list[_Spec]:
     for size, plan in cfg.sizes.items():
         sweep = cfg.sweep if plan.sweep is None else plan.sweep
         if sweep:
-            _check_sweep(sweep, f"sweep of size {size}")
+            where = f"sweep of size {size}"
+            _check_sweep(sweep, where, wired=("task", "data_dir", "model", "tokenizer", "teacher", "student",
+                                              "augmented", "output_dir", "teacher_cache"))
+            if "train.seed" in sweep:
+                raise UserError(f"{where}: train.seed is the study's own (seeds:); sweep training settings such as "
+                                f"train.lr")
+            unsliced = sorted(name for name, task in cfg.tasks.items() if not task.holdout
+                              and (plan.tasks is None or name in plan.tasks))
+            if unsliced:
+                raise UserError(f"{where} would choose on the dev split that the report shows for "
+                                f"{', '.join(unsliced)}; give each task holdout: N (e.g. 1000) to choose on N "
+                                f"held-out training examples instead")
     specs: list[_Spec] = []
     every = {v for task in cfg.tasks.values() for v in (task.variants or cfg.variants)}
     if every - {"scratch"}:
@@ -621,6 +638,10 @@ def _study_task(cfg: Study, name: str, task: StudyTask) -> list[_Spec]:
                 own = ((cfg.baseline, task.baseline) if kind == "finetune" else
                        (_store(cfg), _without(distill, "phases") if variant in ABLATIONS else distill))
                 settings = merge(student, *own, plan.variant_settings.get(variant), {"train": {"seed": seed}})
+                if twice := [key for key in sweep if _lookup(settings, key) is not None]:
+                    raise UserError(f"the study sets {', '.join(twice)} for {stage}, which its sweep chooses; leave "
+                                    f"{'them' if len(twice) > 1 else 'it'} out of the student, baseline and distill "
+                                    f"settings (sweep: tries each value)")
                 spec = replace(_spec(stage, kind, settings, {k: v.format(size=size, start=start) if isinstance(v, str)
                                                              else v for k, v in wired.items()}), row=f"{size}-{variant}")
                 if not sweep:
@@ -645,6 +666,15 @@ def _ablation_phase(distill: Mapping[str, Any], cfg: Study, task: StudyTask, los
     return {"name": "prediction", "losses": {loss: 1.0}, "epochs": sum(p.get("epochs") or epochs for p in phases)}
 
 
+def _lookup(settings: Mapping[str, Any], dotted: str) -> Any:
+    """``settings["train"]["lr"]`` for ``train.lr``; ``None`` where any part is missing."""
+    for part in dotted.split("."):
+        if not isinstance(settings, Mapping):
+            return None
+        settings = settings.get(part)
+    return settings
+
+
 def _without(settings: Mapping[str, Any], key: str) -> dict[str, Any]:
     return {k: v for k, v in settings.items() if k != key}
 
@@ -667,6 +697,13 @@ def _explicit(cfg: Stages) -> list[_Spec]:
             if entry.settings_from not in sweeps:
                 raise UserError(f"stage {entry.name!r}: settings_from {entry.settings_from!r} names no sweep above "
                                 f"it; name a stage with sweep: that comes earlier")
+            if entry.run not in SWEEPABLE:
+                raise UserError(f"stage {entry.name!r}: settings_from gives training settings "
+                                f"({', '.join(sweeps[entry.settings_from])}) to {' and '.join(SWEEPABLE)} stages, "
+                                f"not to {entry.run}")
+            if twice := [key for key in sweeps[entry.settings_from] if _lookup(entry.config, key) is not None]:
+                raise UserError(f"stage {entry.name!r} sets {', '.join(twice)}, which it takes from the sweep of "
+                                f"{entry.settings_from!r} (settings_from); leave it out of its config")
             spec = _inheriting(spec, sweeps[entry.settings_from], entry.settings_from)
         if entry.sweep:
             specs += _sweep(entry)
@@ -689,10 +726,19 @@ def _sweep(entry: StageEntry) -> list[_Spec]:
     return _grid(_Spec(entry.name, entry.run, dict(entry.config)), entry.sweep)
 
 
-def _check_sweep(sweep: Mapping[str, Any], where: str) -> None:
+def _check_sweep(sweep: Mapping[str, Any], where: str, wired: tuple[str, ...] = ()) -> None:
+    """Refuse a sweep that cannot choose: keys that are not config keys (or that the recipe wires
+    itself: ``wired``), values that are not lists, repeated values, a single combination."""
     problems = [f"{key!r} is not a config key such as train.lr" for key in sweep if not isinstance(key, str)]
+    problems += [f"{key} is set by the recipe itself (which data, models and folders a stage uses); sweep "
+                 f"training settings such as train.lr" for key in sweep if isinstance(key, str)
+                 and key.split(".")[0] in wired]
+    problems += [f"{key} is not a list of values; write {key}: [first, second, ...]"
+                 for key, values in sweep.items() if isinstance(key, str) and not isinstance(values, (list, tuple))]
+    if problems:
+        raise UserError(f"{where}: {'; '.join(problems)}")
     problems += [f"{key} lists no values; give two or more, e.g. train.lr: [1.0e-4, 3.0e-4, 1.0e-3]"
-                 for key, values in sweep.items() if isinstance(key, str) and not values]
+                 for key, values in sweep.items() if not values]
     problems += [f"{key} lists a value twice ({', '.join(map(str, twice))}); list each once"
                  for key, values in sweep.items() if (twice := _repeated(values))]
     if problems:

@@ -22,6 +22,7 @@ def test_mini_over_tiny_is_a_ratio_of_medians_per_task_and_variant():
         "mini-wnli-pretrained-s42": _stage("finetune", 50),  # no tiny counterpart: no ratio
         "eval-mini-rte-scratch-s42": _stage("eval", 5), "eval-tiny-rte-scratch-s42": _stage("eval", 5),
         "general-mini": _stage("general", 5000), "teacher-rte": _stage("finetune", 800),
+        "tiny-rte-pretrained-s42": _stage("pick", 1), "mini-rte-pretrained-s42": _stage("pick", 3),  # copies files
     }
     assert size_cost(stages) == {"finetune": [2.5, 2.5], "int8": [2.0, 2.0], "task": [3.0, 3.0]}
 

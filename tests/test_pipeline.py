@@ -100,6 +100,9 @@ def test_a_pipeline_stage_sweeps_on_the_held_out_slice_and_its_pick_takes_its_pl
     ("stages: {int8: {sweep: {calib_size: [100, 300]}}}", "only the training stages (finetune, task, baseline) can sweep"),
     ("stages: {task: {sweep: [1.0e-4, 1.0e-3]}}", "stages.task.sweep is not a mapping"),
     ("stages: {baseline: {sweep: {train.lr: [1.0e-4]}}}", "stages.baseline.sweep makes one run"),
+    ("stages: {task: {sweep: {train.lr: abc}}}", "train.lr is not a list of values"),
+    ("stages: {task: {sweep: {teacher: [a, b]}}}", "teacher is set by the recipe itself"),
+    ("stages: {task: {train: {lr: 1.0e-4}, sweep: {train.lr: [1.0e-4, 1.0e-3]}}}", "stages.task also sets train.lr"),
 ])
 def test_a_pipeline_sweep_that_would_choose_on_dev_or_cannot_choose_is_refused(tmp_path, extra, fragment):
     text = _holdout_pipeline(tmp_path, extra).read_text()
@@ -115,6 +118,9 @@ def test_plan_skips_teacher_finetuning_when_the_head_fits(tmp_path, tiny_classif
     plan = load_plan(_recipe(tmp_path, "task: sst2\nbaseline: false\nint8: false\n" + base))
     assert _names(plan) == ["task", "eval-teacher", "eval-student", "floors", "report"]
     assert _names(load_plan(_recipe(tmp_path, "task: mnli\n" + base, "mnli.yaml")))[0] == "finetune"  # 2 != 3 labels
+    swept = "holdout: 100\nstages: {finetune: {sweep: {train.lr: [1.0e-5, 5.0e-5]}}}\n"
+    with pytest.raises(UserError, match="already has the task's classifier, so it is not fine-tuned here"):
+        load_plan(_recipe(tmp_path, "task: sst2\n" + swept + base, "swept.yaml"))
 
 
 SHIPPED = sorted([*ROOT.glob("recipes/*.yaml"), *ROOT.glob("recipes/glue/*.yaml")])
@@ -355,9 +361,8 @@ output_dir: {tmp_path}/run
 teacher: minilm-l6
 seeds: [1, 2]
 sweep: {{train.lr: [1.0e-4, 1.0e-3]}}
-sizes: {{tiny: {{}}, mini: {{sweep: {{}}, variants: [scratch]}}}}
+sizes: {{tiny: {{}}, mini: {{sweep: {{}}, variants: [scratch], student: {{train: {{lr: 3.0e-4}}}}}}}}
 general: {{corpus: corpus.txt, train: {{max_steps: 5}}}}
-student: {{train: {{lr: 3.0e-4}}}}
 tasks: {{rte: {{augment: null, holdout: 100, variants: [scratch, distilled]}}}}
 """)
     plan = load_plan(recipe)
@@ -377,9 +382,20 @@ tasks: {{rte: {{augment: null, holdout: 100, variants: [scratch, distilled]}}}}
     assert "# train.lr: as chosen by stage tiny-rte-distilled-s1" in described(plan, second)
     # a size with sweep: {} trains at its settings, one run per seed
     assert plan.stage("mini-rte-scratch-s2").config.train.lr == 3e-4 and "mini-rte-scratch-s1-lr1e-4" not in names
-    bad = recipe.read_text().replace("[1.0e-4, 1.0e-3]", "[1.0e-4]")
-    with pytest.raises(UserError, match="sweep of size tiny makes one run"):
-        load_plan(_recipe(tmp_path, bad, name="one.yaml"))
+    text = recipe.read_text()
+    refused = {  # recipe edit -> the one-line error
+        ("[1.0e-4, 1.0e-3]", "[1.0e-4]"): "sweep of size tiny makes one run",
+        ("holdout: 100, ", ""): "would choose on the dev split that the report shows for rte; give each task holdout",
+        ("{train.lr: [1.0e-4, 1.0e-3]}", "{train.seed: [7, 8]}"): "train.seed is the study's own (seeds:)",
+        ("{train.lr: [1.0e-4, 1.0e-3]}", "{task: [rte, cola]}"): "task is set by the recipe itself",
+        ("{train.lr: [1.0e-4, 1.0e-3]}", "{train.lr: 1.0e-4}"): "sweep.train.lr: expected a list, got 0.0001",
+        ("sizes: {tiny: {}", "sizes: {tiny: {student: {train: {lr: 3.0e-4}}}"):
+            "the study sets train.lr for tiny-rte-scratch-s1, which its sweep chooses",
+    }
+    for (old, new), fragment in refused.items():
+        assert old in text
+        with pytest.raises(UserError, match=re.escape(fragment)):
+            load_plan(_recipe(tmp_path, text.replace(old, new), name="bad.yaml"))
 
 
 def _stages_with_a_sweep(tmp_path, later: str) -> Path:
@@ -414,9 +430,13 @@ def test_settings_from_takes_what_a_sweep_chose_once_it_has_run(tmp_path):
     ("{name: f, run: finetune, config: {model: tiny, task: rte}, settings_from: f}", "names no sweep above it"),
     ("{name: f, run: finetune, config: {model: tiny, task: rte}, settings_from: tiny, sweep: {train.seed: [1, 2]}}",
      "both sweeps and takes settings_from"),
+    ("{name: f, run: eval, config: {model: '@tiny', task: rte}, settings_from: tiny}",
+     "settings_from gives training settings (train.lr) to finetune and task stages, not to eval"),
+    ("{name: f, run: finetune, config: {model: tiny, task: rte, train: {lr: 5.0e-5}}, settings_from: tiny}",
+     "stage 'f' sets train.lr, which it takes from the sweep of 'tiny'"),
 ])
 def test_settings_from_that_names_no_sweep_above_is_refused(tmp_path, later, fragment):
-    with pytest.raises(UserError, match=fragment):
+    with pytest.raises(UserError, match=re.escape(fragment)):
         load_plan(_stages_with_a_sweep(tmp_path, later))
 
 
