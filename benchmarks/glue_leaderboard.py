@@ -162,10 +162,10 @@ def coverage(plan) -> dict[str, dict[str, list[int]]]:
 
 def _budget_group(name: str, kind: str) -> str:
     """``teacher finetune (sst2)``, ``general (tiny)``, ``tiny distilled (mrpc)``, ``eval``..."""
-    if kind in ("eval", "report"):
+    if kind in ("eval", "report", "floors"):
         return kind
     parts = name.split("-")
-    if parts[0] in ("teacher", "augment", "general"):
+    if parts[0] in ("teacher", "augment", "general", "holdout", "cut"):
         return f"{parts[0]} ({parts[1]})"
     return f"{parts[0]} {parts[2]}{' int8' if parts[-1] == 'int8' else ''} ({parts[1]})"
 

@@ -51,3 +51,14 @@ tasks: {{rte: {{augment: null, holdout: 100, variants: [scratch]}}}}
         lines = ['{"step": 1, "loss": 0.5}', *['{"step": 2, "eval": {"accuracy": 0.5}}'] * count]
         (plan.stage(name).output / "train_log.jsonl").write_text("\n".join(lines))
     assert glue_leaderboard.dev_evaluations(plan) == {"tiny-scratch": [5, 7]}
+
+
+def test_every_stage_of_a_study_falls_in_a_budget_group():
+    from benchmarks.glue_leaderboard import _budget_group
+
+    assert [_budget_group(name, kind) for name, kind in [
+        ("holdout-mrpc", "holdout"), ("floors-mrpc", "floors"), ("cut-cut3", "cut"), ("teacher-rte", "finetune"),
+        ("tiny-mrpc-scratch-s42-lr1e-4", "finetune"), ("tiny-mrpc-scratch-s42", "pick"),
+        ("tiny-rte-distilled-s43-int8", "int8"), ("eval-tiny-rte-scratch-s42", "eval")]] == [
+        "holdout (mrpc)", "floors", "cut (cut3)", "teacher (rte)", "tiny scratch (mrpc)", "tiny scratch (mrpc)",
+        "tiny distilled int8 (rte)", "eval"]
