@@ -144,8 +144,8 @@ def dev_evaluations(plan) -> dict[str, list[int]]:
 
     for stage in plan.stages:
         finished = (plan.output_dir / MARKERS / f"{stage.name}.json").is_file()
-        if stage.name in rows and stage.kind in ("finetune", "task", "pick") and finished and looks(stage):
-            counts[rows[stage.name]].append(looks(stage))
+        if stage.name in rows and stage.kind in ("finetune", "task", "pick") and finished and (n := looks(stage)):
+            counts[rows[stage.name]].append(n)
     return {row: [min(n), max(n)] for row, n in sorted(counts.items())}
 
 

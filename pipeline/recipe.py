@@ -556,21 +556,6 @@ def _study(cfg: Study) -> list[_Spec]:
     misspelt = sorted(f"{size}: {v}" for size, plan in cfg.sizes.items() for v in plan.variant_settings if v not in known)
     if misspelt:
         raise UserError(f"variant_settings names unknown variants ({', '.join(misspelt)}); choose from {', '.join(known)}")
-    for size, plan in cfg.sizes.items():
-        sweep = cfg.sweep if plan.sweep is None else plan.sweep
-        if sweep:
-            where = f"sweep of size {size}"
-            _check_sweep(sweep, where, wired=("task", "data_dir", "model", "tokenizer", "teacher", "student",
-                                              "augmented", "output_dir", "teacher_cache"))
-            if "train.seed" in sweep:
-                raise UserError(f"{where}: train.seed is the study's own (seeds:); sweep training settings such as "
-                                f"train.lr")
-            unsliced = sorted(name for name, task in cfg.tasks.items() if not task.holdout
-                              and (plan.tasks is None or name in plan.tasks))
-            if unsliced:
-                raise UserError(f"{where} would choose on the dev split that the report shows for "
-                                f"{', '.join(unsliced)}; give each task holdout: N (e.g. 1000) to choose on N "
-                                f"held-out training examples instead")
     specs: list[_Spec] = []
     every = {v for task in cfg.tasks.values() for v in (task.variants or cfg.variants)}
     if every - {"scratch"}:
@@ -628,6 +613,8 @@ def _study_task(cfg: Study, name: str, task: StudyTask) -> list[_Spec]:
         student = merge(cfg.student, plan.student, task.student)
         start = "general" if plan.cut is None else "cut"
         sweep = cfg.sweep if plan.sweep is None else plan.sweep
+        if sweep:
+            _check_study_sweep(sweep, size, name, task, wired={key for _, keys in wiring.values() for key in keys})
         seeds = [s for s in task.seeds or cfg.seeds if plan.seeds is None or s in plan.seeds]
         for seed in seeds:
             for variant in variants:
@@ -655,6 +642,17 @@ def _study_task(cfg: Study, name: str, task: StudyTask) -> list[_Spec]:
                                                {"model": f"@{stage}", "calib": trained_on, **data}),
                                          row=f"{size}-{variant}-int8"))
     return specs
+
+
+def _check_study_sweep(sweep: Mapping[str, Any], size: str, name: str, task: StudyTask, wired: set[str]) -> None:
+    """A study's sweep chooses training settings, on a held-out slice of each task's train split."""
+    where = f"sweep of size {size}"
+    _check_sweep(sweep, where, wired=tuple(wired))
+    if "train.seed" in sweep:
+        raise UserError(f"{where}: train.seed is the study's own (seeds:); sweep training settings such as train.lr")
+    if not task.holdout:
+        raise UserError(f"{where} would choose on the dev split that the report shows for {name}; give each task "
+                        f"holdout: N (e.g. 1000) to choose on N held-out training examples instead")
 
 
 def _ablation_phase(distill: Mapping[str, Any], cfg: Study, task: StudyTask, loss: str) -> dict[str, Any]:
